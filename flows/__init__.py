@@ -1,0 +1,1 @@
+"""Prefect flows over the david_data library: retries, concurrency, artifacts; no business logic."""

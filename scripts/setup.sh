@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what david-data needs, idempotently: a virtual environment in .venv with the
+# locked Python packages, and (with --azurite) the Azurite blob emulator from npm in .tools/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+stamp=".venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing Python packages (pinned by requirements.lock)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[test]"
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+for arg in "$@"; do
+  case "$arg" in
+    --azurite)
+      if [ ! -x .tools/node_modules/.bin/azurite-blob ]; then
+        echo "setup: installing the Azurite blob emulator from npm into .tools/"
+        mkdir -p .tools
+        npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
+      fi
+      ;;
+    --torch)
+      # Optional: CPU PyTorch for the DataLoader test; the test skips with a reason if absent.
+      if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+        echo "setup: installing CPU torch 2.13.0 (optional)"
+        .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" \
+          || echo "setup: torch not installable here; its test will be skipped"
+      fi
+      ;;
+  esac
+done
