@@ -19,7 +19,7 @@ from ..errors import DavidDataError
 from ..log import configure_cli_logging
 
 # Sub-command modules, in the order they appear in --help.
-COMMAND_MODULES = ("mirror", "convert", "query", "infer", "ops")
+COMMAND_MODULES = ("synth", "mirror", "convert", "infer", "models", "ops")
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
