@@ -29,6 +29,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (where prefect.yaml and the flows live)."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def get_free_port():
+    """A callable returning a free loopback TCP port."""
+    return free_port
+
+
 @dataclass(frozen=True)
 class Azurite:
     port: int
