@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -99,36 +99,46 @@ class LogProgress:
 
 
 class _RichHandle:
-    def __init__(self, owner: RichProgress, task_id: int) -> None:
-        self._owner, self._id = owner, task_id
+    """One task of a :class:`RichProgress` bar, with a human-readable amount column."""
+
+    def __init__(self, bar: Any, task_id: Any, unit: str) -> None:
+        self._bar, self._id, self._unit = bar, task_id, unit
+        self._description = ""
+        self._done = 0.0
+        self._total: float | None = None
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+
+    def _amount(self) -> str:
+        total = f" / {_human(self._total, self._unit)}" if self._total else ""
+        rate = self._done / max(time.monotonic() - self._start, 1e-9)
+        return f"{_human(self._done, self._unit)}{total} ({_human(rate, self._unit)}/s)"
 
     def advance(self, amount: float = 1) -> None:
-        self._owner.bar.advance(self._id, amount)  # type: ignore[arg-type]
+        with self._lock:
+            self._done += amount
+            self._bar.update(self._id, advance=amount, amount=self._amount())
 
     def update(self, *, description: str | None = None, total: float | None = None) -> None:
-        self._owner.bar.update(self._id, description=description, total=total)  # type: ignore[arg-type]
+        with self._lock:
+            if description is not None:
+                self._description = description
+            if total is not None:
+                self._total = total
+            self._bar.update(self._id, description=description, total=total, amount=self._amount())
 
     def finish(self, status: str = "done") -> None:
-        task = self._owner.bar.tasks[[t.id for t in self._owner.bar.tasks].index(self._id)]  # type: ignore[comparison-overlap]
-        self._owner.bar.update(self._id, description=f"{task.description} [{status}]")  # type: ignore[arg-type]
+        with self._lock:
+            self._bar.update(self._id, description=f"{self._description} [{status}]")
 
 
 class RichProgress:
     """A live terminal bar (bytes or items, rate, ETA). Use as a context manager."""
 
     def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as _Bar
 
-        self._byte_columns = (DownloadColumn(), TransferSpeedColumn())
-        self._item_columns = (MofNCompleteColumn(),)
         self.bar = _Bar(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -136,7 +146,6 @@ class RichProgress:
             TimeRemainingColumn(),
             transient=False,
         )
-        self._units: dict[int, str] = {}
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
@@ -147,36 +156,6 @@ class RichProgress:
 
     def task(self, description: str, total: float | None = None, unit: str = "items") -> TaskHandle:
         task_id = self.bar.add_task(description, total=total, amount="")
-        self._units[int(task_id)] = unit
-        handle = _RichHandle(self, task_id)  # type: ignore[arg-type]
-        return _AmountHandle(handle, self, int(task_id), unit)
-
-
-class _AmountHandle:
-    """Keeps the human-readable amount column of a rich task up to date."""
-
-    def __init__(self, inner: _RichHandle, owner: RichProgress, task_id: int, unit: str) -> None:
-        self._inner, self._owner, self._id, self._unit = inner, owner, task_id, unit
-        self._done = 0.0
-        self._total: float | None = None
-        self._lock = threading.Lock()
-
-    def _refresh(self) -> None:
-        total = f" / {_human(self._total, self._unit)}" if self._total else ""
-        self._owner.bar.update(self._id, amount=f"{_human(self._done, self._unit)}{total}")  # type: ignore[arg-type]
-
-    def advance(self, amount: float = 1) -> None:
-        with self._lock:
-            self._done += amount
-            self._inner.advance(amount)
-            self._refresh()
-
-    def update(self, *, description: str | None = None, total: float | None = None) -> None:
-        with self._lock:
-            if total is not None:
-                self._total = total
-            self._inner.update(description=description, total=total)
-            self._refresh()
-
-    def finish(self, status: str = "done") -> None:
-        self._inner.finish(status)
+        handle = _RichHandle(self.bar, task_id, unit)
+        handle.update(description=description, total=total)
+        return handle
