@@ -1,0 +1,244 @@
+"""``david-data models list|fetch`` and ``david-data predict``: quick commands, no Prefect."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..progress import LogProgress, NullProgress, Progress, RichProgress
+
+EXIT_OK, EXIT_FAILURES = 0, 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser(
+        "models",
+        help="list and fetch the released DAViD ONNX models",
+        description="List the released DAViD models and download them into the local cache "
+        "(DAVID_DATA_CACHE_DIR or the user cache directory, under models/).",
+    )
+    sub = models.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True)
+
+    ls = sub.add_parser(
+        "list", help="show each model's task, size, MACs, URL and whether it is cached"
+    )
+    _add_location_options(ls)
+    ls.set_defaults(func=handle_list)
+
+    fetch = sub.add_parser(
+        "fetch",
+        help="download models into the cache (resumable, atomic)",
+        description="Download released models by name (see 'david-data models list'). A model "
+        "already cached is skipped; an interrupted download resumes when rerun.",
+    )
+    fetch.add_argument(
+        "names", nargs="+", metavar="NAME", help="model names, e.g. depth-base multitask-large"
+    )
+    _add_location_options(fetch)
+    fetch.add_argument(
+        "--segments", type=int, default=4, help="parallel ranged connections per file (default 4)"
+    )
+    fetch.add_argument(
+        "--force", action="store_true", help="download again even when the model is cached"
+    )
+    fetch.add_argument(
+        "--no-progress", action="store_true", help="log plain progress lines instead of a bar"
+    )
+    fetch.set_defaults(func=handle_fetch)
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="run DAViD models on one image and write the demo's panels",
+        description="The official demo, headless: run depth / normal / foreground models (or the "
+        "multi-task model) on one image and write PNG panels. Given both individual models and "
+        "a multi-task model, also writes their side-by-side comparison.",
+    )
+    predict.add_argument(
+        "image", metavar="IMAGE", help="image file or fsspec URL (PNG, JPEG, TIFF, WebP, ...)"
+    )
+    predict.add_argument(
+        "--model",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="released model name(s) from the cache, e.g. depth-base normal-base foreground-base",
+    )
+    predict.add_argument("--multitask-model", metavar="FILE", help="a multi-task ONNX file")
+    predict.add_argument("--depth-model", metavar="FILE", help="a depth ONNX file")
+    predict.add_argument("--foreground-model", metavar="FILE", help="a soft foreground ONNX file")
+    predict.add_argument("--normal-model", metavar="FILE", help="a surface normal ONNX file")
+    predict.add_argument(
+        "-o", "--output", default=".", metavar="DIR", help="folder for the panels (default: .)"
+    )
+    predict.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda", "tensorrt"),
+        help="execution device; a GPU that is not available is an error (default: auto)",
+    )
+    predict.add_argument(
+        "--threads", type=int, default=None, help="CPU threads per model (default: all cores)"
+    )
+    predict.add_argument(
+        "--dir", metavar="DIR", help="model cache folder for --model (default: the cache)"
+    )
+    predict.set_defaults(func=handle_predict)
+
+
+def _add_location_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", metavar="DIR", help="model folder (default: <cache>/models)")
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="where the models are served (default: DAVID_DATA_MODELS_URL or the official host)",
+    )
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    from ..infer.registry import list_models
+
+    entries = list_models(args.dir, args.base_url)
+    rows = [("NAME", "TASK", "SIZE MB", "GMACS", "CACHED", "URL")]
+    for e in entries:
+        rows.append(
+            (
+                e.name,
+                e.task,
+                f"{e.size_mb:,.2f}",
+                f"{e.gmacs:.1f}",
+                "yes" if e.cached else "no",
+                e.url,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(
+                cell.ljust(w) if i in (0, 1, 4) else cell.rjust(w) if i < 5 else cell
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    if entries:
+        print(f"\ncache folder: {entries[0].path.parent}")
+    return EXIT_OK
+
+
+def _progress(disabled: bool) -> Progress:
+    if disabled:
+        return NullProgress()
+    return RichProgress() if sys.stderr.isatty() else LogProgress()
+
+
+def handle_fetch(args: argparse.Namespace) -> int:
+    from ..infer.registry import fetch
+
+    progress = _progress(args.no_progress)
+    if isinstance(progress, RichProgress):
+        with progress:
+            results = fetch(
+                args.names,
+                args.dir,
+                base_url=args.base_url,
+                progress=progress,
+                segments=args.segments,
+                force=args.force,
+            )
+    else:
+        results = fetch(
+            args.names,
+            args.dir,
+            base_url=args.base_url,
+            progress=progress,
+            segments=args.segments,
+            force=args.force,
+        )
+    for r in results:
+        if r.status == "failed":
+            print(f"{r.name}: FAILED: {r.error} (rerun to resume)")
+        else:
+            print(f"{r.name}: {r.status} {r.path} ({r.size:,} bytes)")
+    return EXIT_FAILURES if any(r.status == "failed" for r in results) else EXIT_OK
+
+
+def handle_predict(args: argparse.Namespace) -> int:
+    from .. import fsutil
+    from ..infer import decode_image, load_model, resolve_model
+    from ..vis import comparison_panel, encode_png, prediction_panel
+
+    individual: dict[str, tuple[str, str]] = {}  # task -> (file, label)
+    multitask: tuple[str, str] | None = None
+    for name in args.model:
+        file, task = resolve_model(name, None, None, dir=args.dir)
+        if task == "multitask":
+            if multitask is not None:
+                raise ConfigError("give at most one multi-task model")
+            multitask = (file, name)
+        elif task in individual:
+            raise ConfigError(
+                f"two {task} models given ({individual[task][1]} and {name}); give one per task"
+            )
+        else:
+            individual[task or ""] = (file, name)
+    if args.multitask_model:
+        if multitask is not None:
+            raise ConfigError(
+                "give at most one multi-task model (--model NAME or --multitask-model FILE)"
+            )
+        multitask = (
+            resolve_model(None, args.multitask_model, "multitask")[0],
+            Path(args.multitask_model).name,
+        )
+    for task in ("depth", "foreground", "normal"):
+        file = getattr(args, f"{task}_model")
+        if file:
+            if task in individual:
+                raise ConfigError(f"two {task} models given; give one per task")
+            individual[task] = (resolve_model(None, file, task)[0], Path(file).name)
+    if not individual and multitask is None:
+        raise ConfigError(
+            "no model given: use --model NAME..., --multitask-model FILE, or any of "
+            "--depth-model / --foreground-model / --normal-model FILE"
+        )
+
+    fs, path = fsutil.resolve(args.image)
+    try:
+        data = fs.cat_file(path)
+    except FileNotFoundError:
+        raise ConfigError(f"image {args.image} does not exist") from None
+    image = decode_image(data, args.image)
+    stem = os.path.splitext(os.path.basename(path))[0]
+
+    ind_outputs: dict = {}
+    for task, (file, label) in individual.items():
+        outputs = load_model(file, task, args.device, args.threads).predict(image)
+        if task not in outputs:
+            raise ConfigError(f"{label} gives {', '.join(outputs)}, not {task}")
+        ind_outputs[task] = outputs[task]
+    mt_outputs = (
+        load_model(multitask[0], "multitask", args.device, args.threads).predict(image)
+        if multitask
+        else {}
+    )
+
+    out_fs, out_dir = fsutil.resolve(args.output)
+    panels: dict[str, bytes] = {}
+    if ind_outputs:
+        title = "Individual models: " + ", ".join(label for _, label in individual.values())
+        panels["individual" if mt_outputs else "prediction"] = encode_png(
+            prediction_panel(image, ind_outputs, title)
+        )
+    if mt_outputs:
+        title = f"Multi-task model: {multitask[1]}"  # type: ignore[index]
+        panels["multitask" if ind_outputs else "prediction"] = encode_png(
+            prediction_panel(image, mt_outputs, title)
+        )
+    if ind_outputs and mt_outputs:
+        panels["comparison"] = encode_png(comparison_panel(image, ind_outputs, mt_outputs))
+    for kind, png in panels.items():
+        target = fsutil.join(out_dir, f"{stem}.{kind}.png")
+        fsutil.atomic_write_bytes(out_fs, target, png)
+        print(fsutil.to_url(out_fs, target))
+    return EXIT_OK
