@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
-from ..errors import ConfigError
 from ..progress import LogProgress, NullProgress, Progress, RichProgress
 
 EXIT_OK, EXIT_FAILURES = 0, 1
@@ -164,81 +161,14 @@ def handle_fetch(args: argparse.Namespace) -> int:
 
 
 def handle_predict(args: argparse.Namespace) -> int:
-    from .. import fsutil
-    from ..infer import decode_image, load_model, resolve_model
-    from ..vis import comparison_panel, encode_png, prediction_panel
+    from ..infer.predict import choose_models, predict_image
 
-    individual: dict[str, tuple[str, str]] = {}  # task -> (file, label)
-    multitask: tuple[str, str] | None = None
-    for name in args.model:
-        file, task = resolve_model(name, None, None, dir=args.dir)
-        if task == "multitask":
-            if multitask is not None:
-                raise ConfigError("give at most one multi-task model")
-            multitask = (file, name)
-        elif task in individual:
-            raise ConfigError(
-                f"two {task} models given ({individual[task][1]} and {name}); give one per task"
-            )
-        else:
-            individual[task or ""] = (file, name)
-    if args.multitask_model:
-        if multitask is not None:
-            raise ConfigError(
-                "give at most one multi-task model (--model NAME or --multitask-model FILE)"
-            )
-        multitask = (
-            resolve_model(None, args.multitask_model, "multitask")[0],
-            Path(args.multitask_model).name,
-        )
-    for task in ("depth", "foreground", "normal"):
-        file = getattr(args, f"{task}_model")
-        if file:
-            if task in individual:
-                raise ConfigError(f"two {task} models given; give one per task")
-            individual[task] = (resolve_model(None, file, task)[0], Path(file).name)
-    if not individual and multitask is None:
-        raise ConfigError(
-            "no model given: use --model NAME..., --multitask-model FILE, or any of "
-            "--depth-model / --foreground-model / --normal-model FILE"
-        )
-
-    fs, path = fsutil.resolve(args.image)
-    try:
-        data = fs.cat_file(path)
-    except FileNotFoundError:
-        raise ConfigError(f"image {args.image} does not exist") from None
-    image = decode_image(data, args.image)
-    stem = os.path.splitext(os.path.basename(path))[0]
-
-    ind_outputs: dict = {}
-    for task, (file, label) in individual.items():
-        outputs = load_model(file, task, args.device, args.threads).predict(image)
-        if task not in outputs:
-            raise ConfigError(f"{label} gives {', '.join(outputs)}, not {task}")
-        ind_outputs[task] = outputs[task]
-    mt_outputs = (
-        load_model(multitask[0], "multitask", args.device, args.threads).predict(image)
-        if multitask
-        else {}
+    models = choose_models(
+        args.model,
+        multitask_model=args.multitask_model,
+        task_models={t: getattr(args, f"{t}_model") for t in ("depth", "foreground", "normal")},
+        cache_dir=args.dir,
     )
-
-    out_fs, out_dir = fsutil.resolve(args.output)
-    panels: dict[str, bytes] = {}
-    if ind_outputs:
-        title = "Individual models: " + ", ".join(label for _, label in individual.values())
-        panels["individual" if mt_outputs else "prediction"] = encode_png(
-            prediction_panel(image, ind_outputs, title)
-        )
-    if mt_outputs:
-        title = f"Multi-task model: {multitask[1]}"  # type: ignore[index]
-        panels["multitask" if ind_outputs else "prediction"] = encode_png(
-            prediction_panel(image, mt_outputs, title)
-        )
-    if ind_outputs and mt_outputs:
-        panels["comparison"] = encode_png(comparison_panel(image, ind_outputs, mt_outputs))
-    for kind, png in panels.items():
-        target = fsutil.join(out_dir, f"{stem}.{kind}.png")
-        fsutil.atomic_write_bytes(out_fs, target, png)
-        print(fsutil.to_url(out_fs, target))
+    for url in predict_image(args.image, models, args.output, device=args.device, threads=args.threads):
+        print(url)
     return EXIT_OK
