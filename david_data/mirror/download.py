@@ -1,0 +1,116 @@
+"""The public resumable, verified, segmented downloader (used by the model registry).
+
+``download_file(url, dest)`` fetches with several ranged connections into
+``dest.part`` (resume state in ``dest.state``), checks the size, ``Content-MD5`` when the
+server sends it and ``expected_sha256`` when given, and only then gives the file its
+final name. A killed download, rerun, fetches only what is missing. For an object-store
+``dest`` the partial file lives in a local scratch folder and the verified file is
+staged, then promoted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import VerificationError
+from ..fsutil import resolve
+from ..progress import NullProgress, Progress
+from .fetch import FetchOptions, fetch_file, head_with_retries, part_paths, remove_partial
+from .http import HttpClient
+from .lock import hold_lock
+from .promote import promote, scratch_dir_for
+from .retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DownloadResult", "download_file", "file_digests"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DownloadResult:
+    size: int
+    sha256: str
+    etag: str | None
+
+
+def file_digests(path: Path, *, md5: bool = False) -> tuple[str, str | None]:
+    """SHA-256 (hex) and optionally MD5 (base64, as Content-MD5) of a local file, streamed."""
+    sha = hashlib.sha256()
+    md = hashlib.md5() if md5 else None
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buffer):
+            sha.update(view[:n])
+            if md is not None:
+                md.update(view[:n])
+    return sha.hexdigest(), base64.b64encode(md.digest()).decode() if md is not None else None
+
+
+def download_file(
+    url: str,
+    dest: str,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    segments: int = 4,
+    progress: Progress = NullProgress(),  # noqa: B008
+    expected_sha256: str | None = None,
+    policy: RetryPolicy | None = None,
+) -> DownloadResult:
+    """Download ``url`` to ``dest`` (local path or fsspec URL), resumably and verified.
+
+    ``dest`` appears only when complete and verified. Raises
+    :class:`~david_data.errors.PermanentDownloadError` for 403/404,
+    :class:`~david_data.errors.DownloadError` when retries are exhausted and
+    :class:`~david_data.errors.VerificationError` on a hash mismatch (the partial data
+    is then deleted, so a rerun starts clean).
+    """
+    fs, path = resolve(dest, storage_options)
+    name = path.rsplit("/", 1)[-1]
+    folder = path.rsplit("/", 1)[0] if "/" in path else "."
+    work = scratch_dir_for(fs, folder) / name
+    policy = policy or RetryPolicy()
+    options = FetchOptions(segments=segments, policy=policy)
+    client = HttpClient(connect_timeout=policy.connect_timeout, stall_timeout=policy.stall_timeout)
+    part, state = part_paths(work)
+    with hold_lock(work.with_name(name + ".lock"), str(dest)):
+        handle = progress.task(f"download {name}", total=None, unit="bytes")
+        try:
+            info = head_with_retries(client, url, policy)
+            handle.update(total=info.size)
+            info = fetch_file(
+                url, work, client=client, options=options, on_bytes=handle.advance, info=info
+            )
+        except BaseException:
+            handle.finish("failed")
+            raise
+        finally:
+            client.close()
+        size = os.path.getsize(part)
+        sha, md5 = file_digests(part, md5=info.content_md5 is not None)
+        problem = None
+        if size != info.size:
+            problem = f"size is {size} bytes, the server announced {info.size}"
+        elif info.content_md5 is not None and md5 != info.content_md5:
+            problem = f"MD5 {md5} differs from the server's Content-MD5 {info.content_md5}"
+        elif expected_sha256 is not None and sha != expected_sha256.lower():
+            problem = f"SHA-256 {sha} differs from the expected {expected_sha256}"
+        if problem:
+            remove_partial(part, state)
+            handle.finish("corrupt")
+            raise VerificationError(
+                f"{url}: downloaded file failed verification: {problem}; the partial data was "
+                "deleted, rerun to download it again",
+                url=url,
+            )
+        promote(part, fs, path)
+        state.unlink(missing_ok=True)
+        handle.finish("done")
+    logger.info("downloaded %s -> %s (%d bytes, sha256 %s)", url, dest, size, sha)
+    return DownloadResult(size=size, sha256=sha, etag=info.etag)

@@ -1,0 +1,94 @@
+"""Unpack a verified part into ``DEST/SynthHuman/`` (the official extracted layout).
+
+Streaming (one member at a time, in chunks), atomic per file (temp + rename locally, one
+PUT or a staged key on object stores), resumable (a file already there with the right
+size is kept: it can only be there complete), and every name is checked before use.
+Member paths are kept as they are (a folder inside the zip stays a folder), exactly
+as ``unzip -d DEST/SynthHuman`` would leave them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import zipfile
+from typing import IO
+
+from fsspec import AbstractFileSystem
+
+from .. import facts
+from ..errors import VerificationError
+from ..fsutil import atomic_open, atomic_write_bytes, is_local, join
+from .zipcheck import check_member_name
+
+logger = logging.getLogger(__name__)
+
+_SMALL = 64 << 20
+
+
+def extract_folder(dest: str) -> str:
+    return join(dest, facts.EXTRACT_FOLDER)
+
+
+def extract_zip(handle: IO[bytes], part: str, fs: AbstractFileSystem, dest: str) -> int:
+    """Extract the zip open in ``handle`` into ``DEST/SynthHuman/``; returns files written.
+
+    Raises :class:`~david_data.errors.UnsafeMemberError` for a dangerous name (before
+    writing anything) and :class:`VerificationError` for a member whose CRC fails.
+    """
+    folder = extract_folder(dest)
+    archive = zipfile.ZipFile(handle)
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    for member in archive.infolist():
+        check_member_name(member.filename)
+    present = {} if is_local(fs) else _existing_sizes(fs, folder)
+    written = 0
+    for member in members:
+        target = join(folder, member.filename)
+        have = _local_size(target) if is_local(fs) else present.get(member.filename)
+        if have == member.file_size:
+            continue
+        try:
+            with archive.open(member) as source:
+                if is_local(fs) or member.file_size > _SMALL:
+                    with atomic_open(fs, target) as out:
+                        shutil.copyfileobj(source, out, 1 << 20)
+                else:
+                    atomic_write_bytes(fs, target, source.read())
+        except zipfile.BadZipFile as exc:
+            raise VerificationError(
+                f"{part}: member {member.filename} is corrupt ({exc}); run "
+                "'david-data verify' and re-mirror the part",
+                part=part,
+                member=member.filename,
+            ) from exc
+        written += 1
+    logger.info(
+        "%s: extracted %d files (%d already there) into %s",
+        part,
+        written,
+        len(members) - written,
+        folder,
+    )
+    return written
+
+
+def _local_size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _existing_sizes(fs: AbstractFileSystem, folder: str) -> dict[str, int]:
+    try:
+        entries = fs.find(folder, detail=True)
+    except FileNotFoundError:
+        return {}
+    prefix = folder.rstrip("/") + "/"
+    return {
+        name[len(prefix) :]: int(e.get("size") or 0)
+        for name, e in entries.items()
+        if e.get("type") == "file" and name.startswith(prefix)
+    }

@@ -1,0 +1,420 @@
+"""Segmented, resumable download of one remote file into a local ``.part`` file.
+
+``K`` threads pull closed byte ranges (segments) from a queue and write them at their
+offsets with ``pwrite``; memory is one ``chunk_size`` buffer per connection. Resume
+follows the state file (see :mod:`.state`): every request is a closed range with
+``If-Match: <recorded ETag>``, and a reply is accepted only if it is a 206 whose
+Content-Range (start, end, total) and ETag match. A 200 to a ranged request, a changed
+ETag or size, or a 412 restart the file cleanly (logged); nothing is ever appended to
+bytes of another version.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import (
+    DavidDataError,
+    DownloadError,
+    InsufficientSpaceError,
+    PermanentDownloadError,
+    RemoteChangedError,
+)
+from .http import HttpClient, HttpStatusError, RemoteInfo, parse_content_range, raise_for_status
+from .retry import RetryPolicy
+from .state import PartState, Segment, load_state, plan_segments, save_state
+
+logger = logging.getLogger(__name__)
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchOptions:
+    """How one file is fetched."""
+
+    segments: int = 4
+    """Ranged connections used at once for one file."""
+    segment_size: int = 64 * MiB
+    """Largest byte range asked for in one request (smaller files are split evenly)."""
+    chunk_size: int = 1 * MiB
+    """Bytes read from the socket at a time (the per-connection buffer)."""
+    checkpoint_bytes: int | None = None
+    """Flush and advance the state file at least every this many bytes per connection;
+    default ``segment_size // (2 * segments)``, so a kill loses at most half a segment
+    of unrecorded bytes over all connections."""
+    checkpoint_seconds: float = 2.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if self.segments < 1 or self.segment_size < 1 or self.chunk_size < 1:
+            raise ValueError("segments, segment_size and chunk_size must be positive")
+
+
+@dataclass(kw_only=True)
+class FetchStats:
+    """Counters of one fetch (updated from several threads under ``lock``)."""
+
+    bytes_fetched: int = 0
+    bytes_resumed: int = 0
+    retries: int = 0
+    restarts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for key, value in counts.items():
+                setattr(self, key, getattr(self, key) + value)
+
+
+def part_paths(base: Path) -> tuple[Path, Path]:
+    """The ``.part`` data file and ``.state`` file used while ``base`` downloads."""
+    return base.with_name(base.name + ".part"), base.with_name(base.name + ".state")
+
+
+def head_with_retries(
+    client: HttpClient, url: str, policy: RetryPolicy, stats: FetchStats | None = None
+) -> RemoteInfo:
+    """HEAD with the retry policy (permanent errors raise at once)."""
+    attempt = 0
+    while True:
+        try:
+            return client.head(url)
+        except PermanentDownloadError:
+            raise
+        except (DownloadError, OSError, http.client.HTTPException) as exc:
+            client.discard(url)
+            attempt += 1
+            if attempt >= policy.max_attempts:
+                raise DownloadError(
+                    f"{url}: HEAD failed {attempt} times; last error: {exc}"
+                ) from exc
+            if stats is not None:
+                stats.add(retries=1)
+            wait = policy.delay(attempt, getattr(exc, "retry_after", None))
+            logger.info("%s: HEAD failed (%s); retry %d in %.1fs", url, exc, attempt, wait)
+            time.sleep(wait)
+
+
+def remove_partial(part: Path, state: Path) -> None:
+    """Delete a part's data and state (a clean restart)."""
+    for path in (state, part):
+        path.unlink(missing_ok=True)
+
+
+def fetch_file(
+    url: str,
+    target: Path,
+    *,
+    client: HttpClient,
+    options: FetchOptions = FetchOptions(),
+    on_bytes: Callable[[int], None] | None = None,
+    stats: FetchStats | None = None,
+    info: RemoteInfo | None = None,
+) -> RemoteInfo:
+    """Download ``url`` into ``target.part`` (resuming from ``target.state``).
+
+    Returns the remote identity the bytes belong to. The ``.part`` file is complete
+    but NOT verified: the caller checks it and renames it into place. ``on_bytes`` is
+    called with each chunk's size (progress); ``info`` skips the first HEAD.
+    """
+    stats = stats or FetchStats()
+    part, state_path = part_paths(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    policy = options.policy
+    while True:
+        if info is None:
+            info = head_with_retries(client, url, policy, stats)
+        state = load_state(state_path)
+        if state is not None and not (
+            state.matches(size=info.size, etag=info.etag)
+            and part.exists()
+            and part.stat().st_size == info.size
+        ):
+            logger.warning(
+                "%s: the remote file changed since the last run (size %s -> %s, ETag %s -> %s); "
+                "restarting it cleanly",
+                target.name,
+                state.size,
+                info.size,
+                state.etag,
+                info.etag,
+            )
+            remove_partial(part, state_path)
+            state = None
+            stats.add(restarts=1)
+        if state is None:
+            state = PartState(
+                url=info.url,
+                size=info.size,
+                etag=info.etag,
+                last_modified=info.last_modified,
+                content_md5=info.content_md5,
+                segments=plan_segments(info.size, options.segments, options.segment_size),
+            )
+            with open(part, "wb") as handle:
+                handle.truncate(info.size)
+            save_state(state_path, state)  # before the first body byte
+        else:
+            stats.add(bytes_resumed=state.bytes_done)
+            if on_bytes is not None and state.bytes_done:
+                on_bytes(state.bytes_done)
+        try:
+            _fetch_segments(url, part, state_path, state, client, options, on_bytes, stats)
+            return info
+        except RemoteChangedError as exc:
+            stats.add(restarts=1)
+            remove_partial(part, state_path)
+            if stats.restarts > policy.max_restarts:
+                raise PermanentDownloadError(
+                    f"{target.name}: restarted {stats.restarts} times because the remote file "
+                    f"kept changing or ignoring ranges; last reason: {exc}",
+                    url=url,
+                ) from exc
+            logger.warning("%s: %s; restarting this file cleanly", target.name, exc)
+            if on_bytes is not None and state.bytes_done:
+                on_bytes(-state.bytes_done)
+            info = None
+
+
+class _Run:
+    """Shared state of the threads fetching one file."""
+
+    def __init__(self, url: str, part: Path, state_path: Path, state: PartState) -> None:
+        self.url, self.state_path, self.state = url, state_path, state
+        self.fd = os.open(part, os.O_RDWR)
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.live = {id(s): s.done for s in state.segments}
+        """Bytes written (not necessarily flushed) per segment."""
+
+    def checkpoint(self, segment: Segment) -> None:
+        os.fdatasync(self.fd)
+        with self.lock:
+            segment.done = self.live[id(segment)]
+            save_state(self.state_path, self.state)
+
+    def fail(self, exc: BaseException) -> None:
+        with self.lock:
+            if self.error is None or (
+                isinstance(exc, RemoteChangedError)
+                and not isinstance(self.error, RemoteChangedError)
+            ):
+                self.error = exc
+        self.stop.set()
+
+
+def _fetch_segments(
+    url: str,
+    part: Path,
+    state_path: Path,
+    state: PartState,
+    client: HttpClient,
+    options: FetchOptions,
+    on_bytes: Callable[[int], None] | None,
+    stats: FetchStats,
+) -> None:
+    pending: queue.SimpleQueue[Segment] = queue.SimpleQueue()
+    todo = [s for s in state.segments if not s.complete]
+    for segment in todo:
+        pending.put(segment)
+    if not todo:
+        return
+    run = _Run(url, part, state_path, state)
+    checkpoint_bytes = options.checkpoint_bytes or max(
+        16 * 1024, options.segment_size // (2 * options.segments)
+    )
+    # A read fills its whole buffer, so the buffer must not outgrow a checkpoint.
+    buffer_size = min(options.chunk_size, checkpoint_bytes, max(s.length for s in todo))
+
+    def worker() -> None:
+        buffer = bytearray(buffer_size)
+        try:
+            while not run.stop.is_set():
+                try:
+                    segment = pending.get_nowait()
+                except queue.Empty:
+                    return
+                _fetch_segment(
+                    run, segment, buffer, client, options, checkpoint_bytes, on_bytes, stats
+                )
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            run.fail(exc)
+        finally:
+            client.close()
+
+    threads = [
+        threading.Thread(target=worker, name=f"fetch-{part.name}-{i}", daemon=True)
+        for i in range(min(options.segments, len(todo)))
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        run.stop.set()
+        os.close(run.fd)
+    if run.error is not None:
+        raise run.error
+    if not state.complete:  # pragma: no cover - defensive
+        raise DownloadError(f"{part.name}: segments left unfinished", url=url)
+
+
+def _fetch_segment(
+    run: _Run,
+    segment: Segment,
+    buffer: bytearray,
+    client: HttpClient,
+    options: FetchOptions,
+    checkpoint_bytes: int,
+    on_bytes: Callable[[int], None] | None,
+    stats: FetchStats,
+) -> None:
+    policy = options.policy
+    url, state = run.url, run.state
+    view = memoryview(buffer)
+    failures = 0
+    while run.live[id(segment)] < segment.length:
+        if run.stop.is_set():
+            return
+        offset = segment.start + run.live[id(segment)]
+        headers = {"Range": f"bytes={offset}-{segment.end}"}
+        if state.etag:
+            headers["If-Match"] = state.etag
+        progressed = 0
+        try:
+            _, response = client.request("GET", url, headers)
+            try:
+                _check_ranged_reply(url, response, offset, segment.end, state)
+            except BaseException:
+                client.discard(url)
+                raise
+            remaining = segment.end - offset + 1
+            since_flush, last_flush = 0, time.monotonic()
+            while remaining > 0:
+                if run.stop.is_set():
+                    client.discard(url)
+                    break
+                n = response.readinto(view[: min(len(view), remaining)])
+                if not n:
+                    raise DownloadError(
+                        f"{url}: connection closed with {remaining} bytes of bytes="
+                        f"{offset}-{segment.end} still to come"
+                    )
+                _write(run.fd, view[:n], segment.start + run.live[id(segment)], url)
+                run.live[id(segment)] += n
+                remaining -= n
+                progressed += n
+                since_flush += n
+                stats.add(bytes_fetched=n)
+                if on_bytes is not None:
+                    on_bytes(n)
+                if (
+                    since_flush >= checkpoint_bytes
+                    or time.monotonic() - last_flush >= options.checkpoint_seconds
+                ):
+                    run.checkpoint(segment)
+                    since_flush, last_flush = 0, time.monotonic()
+            run.checkpoint(segment)
+        except (RemoteChangedError, PermanentDownloadError):
+            raise
+        except DavidDataError as exc:
+            if not isinstance(exc, DownloadError):
+                raise
+            failures = _note_failure(run, client, exc, failures, progressed, policy, stats, segment)
+        except (OSError, http.client.HTTPException) as exc:
+            failures = _note_failure(run, client, exc, failures, progressed, policy, stats, segment)
+
+
+def _note_failure(
+    run: _Run,
+    client: HttpClient,
+    exc: BaseException,
+    failures: int,
+    progressed: int,
+    policy: RetryPolicy,
+    stats: FetchStats,
+    segment: Segment,
+) -> int:
+    client.discard(run.url)
+    if progressed:
+        run.checkpoint(segment)
+        failures = 0
+    failures += 1
+    reason = f"no data for {policy.stall_timeout:.0f}s (stalled)" if _is_timeout(exc) else str(exc)
+    if failures >= policy.max_attempts:
+        raise DownloadError(
+            f"{run.url}: gave up on bytes {segment.start}-{segment.end} after {failures} "
+            f"failed attempts; last error: {reason}",
+            url=run.url,
+        ) from exc
+    stats.add(retries=1)
+    retry_after = exc.retry_after if isinstance(exc, HttpStatusError) else None
+    wait = policy.delay(failures, retry_after)
+    logger.info(
+        "%s: %s; retry %d/%d in %.1fs", run.url, reason, failures, policy.max_attempts - 1, wait
+    )
+    run.stop.wait(wait)
+    return failures
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, DownloadError) else exc
+    return isinstance(cause, TimeoutError) or isinstance(exc, TimeoutError)
+
+
+def _check_ranged_reply(
+    url: str, response: http.client.HTTPResponse, start: int, end: int, state: PartState
+) -> None:
+    if response.status == 200:
+        raise RemoteChangedError(
+            f"{url}: the server answered a ranged request with 200 (the whole file)", url=url
+        )
+    raise_for_status(url, response)
+    if response.status != 206:
+        raise DownloadError(
+            f"{url}: unexpected HTTP {response.status} to a ranged request", url=url
+        )
+    got = parse_content_range(response.getheader("Content-Range"))
+    if got is None or got.start != start or got.end != end:
+        raise DownloadError(
+            f"{url}: asked for bytes {start}-{end} but the reply's Content-Range is "
+            f"{response.getheader('Content-Range')!r}; discarding it",
+            url=url,
+        )
+    if got.total != state.size:
+        raise RemoteChangedError(
+            f"{url}: total size changed from {state.size} to {got.total}", url=url
+        )
+    etag = response.getheader("ETag")
+    if state.etag and etag != state.etag:
+        raise RemoteChangedError(f"{url}: ETag changed from {state.etag} to {etag}", url=url)
+    length = response.getheader("Content-Length")
+    if length is not None and int(length) != end - start + 1:
+        raise DownloadError(
+            f"{url}: Content-Length {length} does not match bytes {start}-{end}", url=url
+        )
+
+
+def _write(fd: int, data: memoryview, offset: int, url: str) -> None:
+    try:
+        while data:
+            written = os.pwrite(fd, data, offset)
+            data, offset = data[written:], offset + written
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise InsufficientSpaceError(
+                f"the disk is full while writing {url}; free space and rerun to resume"
+            ) from exc
+        raise DavidDataError(f"cannot write the data of {url}: {exc}") from exc
