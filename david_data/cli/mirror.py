@@ -117,9 +117,18 @@ def run_mirror_command(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         return EXIT_OK
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "david_data")
-    from flows.mirror import run_mirror_flow
+    from flows.mirror import mirror_flow
 
-    report = run_mirror_flow(mirror_settings, progress=not args.no_progress)
+    report = mirror_flow(
+        dest=args.dest,
+        parts=args.parts,
+        base_url=mirror_settings.base_url,
+        jobs=args.jobs,
+        segments=args.segments,
+        extract=args.extract,
+        storage_options=mirror_settings.storage_options,
+        progress=not args.no_progress,
+    )
     print(report.summary())
     return EXIT_FAILURES if report.failed else EXIT_OK
 
