@@ -1,0 +1,297 @@
+"""``david-data convert`` (a Prefect flow) and the quick commands ``verify-store``,
+``query`` and ``show`` (library only: no Prefect import)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError, StoreError
+from ..facts import parse_parts
+from ..fsutil import parse_storage_options
+
+EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+_OPTION_HELP = "fsspec option for STORE (and SRC), repeatable, e.g. account_name=NAME; Azure also reads AZURE_STORAGE_CONNECTION_STRING"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    convert = subparsers.add_parser(
+        "convert",
+        help="convert mirrored parts into a sharded Zarr v3 + Parquet store",
+        description=(
+            "Convert SynthHuman parts (a mirror folder of zips, one zip, or an extracted SynthHuman/ "
+            "folder; local or any fsspec URL) into STORE: Zarr v3 arrays rgb, alpha, depth, normal, "
+            "intrinsics indexed by sample id (one chunk per sample, shards of --shard-size samples), "
+            "plus Parquet metadata per shard, written last as its commit marker. Lossless. Resumable: "
+            "rerun the same command after an interruption; committed shards are skipped. Samples "
+            "that cannot be read are recorded with status 'error' and the run exits 1."
+        ),
+    )
+    convert.add_argument(
+        "src", metavar="SRC", help="mirror folder, part zip or extracted SynthHuman/ folder"
+    )
+    convert.add_argument(
+        "store", metavar="STORE", help="store path or fsspec URL (e.g. az://container/store)"
+    )
+    convert.add_argument(
+        "--parts",
+        default=None,
+        help="parts to convert: 'all', 'sample', or '0-3,7' (default: all parts in SRC)",
+    )
+    convert.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="processes converting shards (default: CPUs, at most 4)",
+    )
+    convert.add_argument(
+        "--profile",
+        choices=("fast", "compact"),
+        default="fast",
+        help="codecs: 'fast' (zstd-1, fastest reads, default) or 'compact' (lossless image codecs, ~1.5-2x smaller)",
+    )
+    convert.add_argument(
+        "--shard-size",
+        type=int,
+        default=None,
+        help="samples per shard, a divisor of 5000 (default 100; fixed once the store exists)",
+    )
+    convert.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (shards to write, already committed) and exit",
+    )
+    convert.add_argument(
+        "--no-progress", action="store_true", help="plain log lines instead of a progress bar"
+    )
+    convert.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
+    )
+    convert.set_defaults(func=run_convert_command)
+
+    verify = subparsers.add_parser(
+        "verify-store",
+        help="compare a store with its source sample by sample (exit 1 on differences)",
+        description="Decode samples from SRC afresh and compare every array bit for bit and every metadata value with STORE.",
+    )
+    verify.add_argument("store", metavar="STORE", help="store path or URL")
+    verify.add_argument(
+        "--against", required=True, metavar="SRC", help="the source the store was converted from"
+    )
+    verify.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="K",
+        help="check K random samples (default: all)",
+    )
+    verify.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+    verify.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
+    )
+    verify.set_defaults(func=run_verify_store_command)
+
+    query = subparsers.add_parser(
+        "query",
+        help="run SQL over a store's metadata (table 'samples')",
+        description=(
+            "Run DuckDB SQL over the store's per-sample metadata, exposed as table 'samples' (sample_id, part, "
+            "scenario, fx, fy, cx, cy, width, height, foreground_fraction, bbox_*, depth_*_cm, fov_*_deg, "
+            "part_sha256, shard, status, error)."
+        ),
+    )
+    query.add_argument("store", metavar="STORE", help="store path or URL")
+    query.add_argument(
+        "sql", metavar="SQL", help='e.g. "SELECT scenario, count(*) FROM samples GROUP BY 1"'
+    )
+    query.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "parquet"),
+        default="table",
+        help="output format (default: table)",
+    )
+    query.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="write to this file instead of stdout (required for parquet)",
+    )
+    query.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
+    )
+    query.set_defaults(func=run_query_command)
+
+    show = subparsers.add_parser(
+        "show",
+        help="draw samples as a PNG (RGB, depth, foreground, normals)",
+        description=(
+            "Draw one sample (--id) of a store, a mirror folder or a part zip as a panel like the official "
+            "visualize_data.py, or a labelled grid of the samples a query selects (--query, stores only)."
+        ),
+    )
+    show.add_argument(
+        "target",
+        metavar="STORE_OR_MIRROR",
+        help="store, mirror folder, part zip or extracted folder",
+    )
+    what = show.add_mutually_exclusive_group(required=True)
+    what.add_argument("--id", type=int, default=None, help="sample id to draw")
+    what.add_argument(
+        "--query",
+        default=None,
+        metavar="SQL",
+        help="draw the samples this SQL selects (needs a sample_id column)",
+    )
+    show.add_argument(
+        "--limit", type=int, default=8, help="most samples drawn for --query (default 8)"
+    )
+    show.add_argument("--columns", type=int, default=2, help="grid columns for --query (default 2)")
+    show.add_argument(
+        "-o", "--output", default=None, help="PNG to write (default: sample_ID.png or query.png)"
+    )
+    show.add_argument(
+        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
+    )
+    show.set_defaults(func=run_show_command)
+
+
+def run_convert_command(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    options = parse_storage_options(args.storage_option) or None
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "david_data")
+    from flows.convert import run_convert_flow
+
+    report = run_convert_flow(
+        workers=args.workers,
+        source_url=args.src,
+        store_url=args.store,
+        parts=parse_parts(args.parts) if args.parts else None,
+        profile=args.profile,
+        shard_size=args.shard_size,
+        storage_options=options,
+        source_options=options,
+        dry_run=args.dry_run,
+        progress=not args.no_progress,
+    )
+    print(report.plan_text if args.dry_run else report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def run_verify_store_command(args: argparse.Namespace) -> int:
+    from ..store import verify_store
+
+    options = parse_storage_options(args.storage_option) or None
+    report = verify_store(
+        args.store,
+        args.against,
+        sample=args.sample,
+        seed=args.seed,
+        storage_options=options,
+        source_options=options,
+    )
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def run_query_command(args: argparse.Namespace) -> int:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ..store import open_store
+
+    if args.format == "parquet" and not args.output:
+        raise ConfigError("--format parquet writes binary: give -o FILE")
+    table = open_store(args.store, parse_storage_options(args.storage_option) or None).query(
+        args.sql
+    )
+    if args.format == "parquet":
+        pq.write_table(table, args.output)
+        print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
+        return EXIT_OK
+    if args.format == "csv":
+        import io
+
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer)
+        text = buffer.getvalue().decode()
+    elif args.format == "json":
+        import json
+
+        text = json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
+    else:
+        text = _as_text_table(table)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _as_text_table(table) -> str:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(show_header=True, header_style="bold")
+    for name in table.column_names:
+        out.add_column(name)
+    for row in table.to_pylist():
+        out.add_row(*("" if v is None else str(v) for v in row.values()))
+    with open(os.devnull, "w") as sink:
+        console = Console(width=max(80, 14 * len(table.column_names)), record=True, file=sink)
+        console.print(out)
+    return console.export_text() + f"({table.num_rows} rows)\n"
+
+
+def _sample_arrays(target: str, sample_id: int, options: dict | None) -> dict:  # type: ignore[type-arg]
+    """A sample's arrays from a store, or decoded from a mirror/zip/extracted folder."""
+    from ..convert.layout import open_layout
+
+    try:
+        open_layout(target, options)
+    except StoreError:
+        from ..convert.decode import decode_sample
+        from ..convert.source import open_source
+
+        source = open_source(target, options)
+        return decode_sample(sample_id, source.read_sample(sample_id)).arrays()
+    from ..store import open_store
+
+    return open_store(target, options).sample(sample_id)
+
+
+def run_show_command(args: argparse.Namespace) -> int:
+    from .. import vis
+
+    options = parse_storage_options(args.storage_option) or None
+    if args.id is not None:
+        s = _sample_arrays(args.target, args.id, options)
+        image = vis.sample_panel(
+            s["rgb"], s["alpha"], s["depth"], s["normal"], title=f"sample {args.id}"
+        )
+        output = args.output or f"sample_{args.id}.png"
+    else:
+        from ..store import open_store
+
+        if args.limit < 1:
+            raise ConfigError("--limit must be at least 1")
+        store = open_store(args.target, options)
+        ids = list(store.subset(args.query).sample_ids[: args.limit])
+        if not ids:
+            raise ConfigError(f"the query selects no converted sample: {args.query}")
+        batch = store.read_batch(ids)
+        panels = [
+            vis.sample_panel(
+                batch["rgb"][i], batch["alpha"][i], batch["depth"][i], batch["normal"][i]
+            )
+            for i in range(len(ids))
+        ]
+        labels = [f"{sid} ({batch['scenario'][i]})" for i, sid in enumerate(ids)]
+        image = vis.grid(panels, labels, columns=args.columns)
+        output = args.output or "query.png"
+    Path(output).write_bytes(vis.encode_png(image))
+    print(f"wrote {output} ({image.shape[1]}x{image.shape[0]})")
+    return EXIT_OK

@@ -1,0 +1,226 @@
+"""The on-disk layout of a converted store, its creation and its attributes.
+
+::
+
+    STORE/
+      zarr.json                       group; attributes["david_data"] = format version,
+                                      converter version, profile, shard size, source, created_at
+      rgb/zarr.json                   (298008, 512, 384, 3) uint8, chunk (1, ...), shard (S, ...)
+      rgb/c/K/0/0/0                   shard K: samples K*S ... K*S+S-1
+      alpha/ depth/ normal/ intrinsics/   same scheme
+      metadata/shard-0000K.parquet    metadata rows of shard K, written LAST: the commit marker
+      parts/SynthHuman_0003.zip.json  cached SHA-256 of a source part
+
+Arrays are indexed by global sample id; a partial store is sparse (absent chunks read as 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zarr
+from fsspec import AbstractFileSystem
+from zarr.errors import ContainsArrayError
+
+from .. import facts
+from ..errors import ConfigError, StoreError
+from ..fsutil import is_local, join, resolve
+from .codecs import ARRAYS, ChunkCodec, codec_from_zarr, profile_codecs
+
+FORMAT_VERSION = 1
+ATTR_KEY = "david_data"
+METADATA_DIR = "metadata"
+PARTS_DIR = "parts"
+DEFAULT_SHARD_SIZE = 100
+"""Samples per shard: divides 5000 (shards never straddle the likely part layout),
+~110 MB of encoded data per shard in memory while writing (fast profile), ~3,000 shards."""
+
+SAMPLE_SHAPES: dict[str, tuple[int, ...]] = {
+    "rgb": (facts.HEIGHT, facts.WIDTH, 3),
+    "alpha": (facts.HEIGHT, facts.WIDTH),
+    "depth": (facts.HEIGHT, facts.WIDTH),
+    "normal": (facts.HEIGHT, facts.WIDTH, 3),
+    "intrinsics": (3, 3),
+}
+FIXED_DTYPES = {"rgb": "uint8", "alpha": "uint8", "intrinsics": "float64"}
+DIMENSIONS = {
+    "rgb": ("sample", "y", "x", "channel"),
+    "alpha": ("sample", "y", "x"),
+    "depth": ("sample", "y", "x"),
+    "normal": ("sample", "y", "x", "channel"),
+    "intrinsics": ("sample", "row", "column"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreLayout:
+    """What a reader or writer needs to know about a store."""
+
+    url: str
+    fs: AbstractFileSystem = field(repr=False, compare=False)
+    root: str
+    shard_size: int
+    profile: str
+    dtypes: dict[str, np.dtype]
+    codecs: dict[str, ChunkCodec] = field(repr=False)
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def sample_shape(self, name: str) -> tuple[int, ...]:
+        return SAMPLE_SHAPES[name]
+
+    def shard_path(self, name: str, shard: int) -> str:
+        """Path of one array's shard object (default chunk key encoding, ``/``)."""
+        zeros = "/".join("0" for _ in SAMPLE_SHAPES[name])
+        return join(self.root, name, "c", str(shard), zeros)
+
+    def metadata_path(self, shard: int) -> str:
+        return join(self.root, METADATA_DIR, f"shard-{shard:06d}.parquet")
+
+    def part_cache_path(self, part: str) -> str:
+        return join(self.root, PARTS_DIR, f"{part}.json")
+
+    def committed_shards(self) -> set[int]:
+        """Shards whose metadata (the commit marker) exists."""
+        folder = join(self.root, METADATA_DIR)
+        try:
+            names = self.fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return set()
+        found: set[int] = set()
+        for name in names:
+            base = name.rsplit("/", 1)[-1]
+            if base.startswith("shard-") and base.endswith(".parquet"):
+                found.add(int(base[len("shard-") : -len(".parquet")]))
+        return found
+
+
+def shard_of(sample_id: int, shard_size: int) -> int:
+    return sample_id // shard_size
+
+
+def _open_group(url: str, storage_options: dict[str, Any] | None, mode: str) -> zarr.Group:
+    fs, path = resolve(url, storage_options)
+    if is_local(fs):
+        return zarr.open_group(store=path, mode=mode)  # type: ignore[arg-type]
+    return zarr.open_group(store=url, mode=mode, storage_options=storage_options or {})  # type: ignore[arg-type]
+
+
+def create_store(
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    profile: str,
+    shard_size: int,
+    dtypes: dict[str, np.dtype],
+    source: str,
+) -> StoreLayout:
+    """Create the group and empty arrays, or check an existing store matches.
+
+    The group's attributes are written last: a store without them is (re)initialised.
+    Array metadata is only written when absent, so a rerun writes nothing.
+    """
+    if shard_size < 1 or facts.SAMPLES_PER_PART % shard_size:
+        raise ConfigError(
+            f"shard size {shard_size} must be a positive divisor of {facts.SAMPLES_PER_PART} "
+            "so that shards line up with parts (e.g. 50, 100, 125, 200, 250)"
+        )
+    existing = _read_attributes(url, storage_options)
+    if existing is not None:
+        layout = open_layout(url, storage_options)
+        wanted = {"profile": profile, "shard_size": shard_size}
+        found = {"profile": layout.profile, "shard_size": layout.shard_size}
+        if wanted != found:
+            raise ConfigError(
+                f"store {url} was created with {found}, this run asks for {wanted}; "
+                "rerun with the store's settings or convert into a new store"
+            )
+        return layout
+    from .. import __version__
+
+    codecs = profile_codecs(profile, dtypes)
+    group = _open_group(url, storage_options, mode="a")
+    for name in ARRAYS:
+        dtype = np.dtype(FIXED_DTYPES.get(name) or dtypes[name])
+        shape = SAMPLE_SHAPES[name]
+        with contextlib.suppress(ContainsArrayError):  # already there: leave it untouched
+            group.create_array(
+                name,
+                shape=(facts.NUM_SAMPLES, *shape),
+                dtype=dtype,
+                chunks=(1, *shape),
+                shards=(shard_size, *shape),
+                fill_value=0,
+                dimension_names=DIMENSIONS[name],
+                **codecs[name].zarr_codecs(),
+            )
+    group.attrs.update(
+        {
+            ATTR_KEY: {
+                "format_version": FORMAT_VERSION,
+                "converter_version": __version__,
+                "profile": profile,
+                "shard_size": shard_size,
+                "source": source,
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        }
+    )
+    return open_layout(url, storage_options)
+
+
+def _read_json(fs: AbstractFileSystem, path: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(fs.cat_file(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _read_attributes(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    fs, root = resolve(url, storage_options)
+    meta = _read_json(fs, join(root, "zarr.json"))
+    if meta is None:
+        return None
+    return (meta.get("attributes") or {}).get(ATTR_KEY)
+
+
+def open_layout(url: str, storage_options: dict[str, Any] | None = None) -> StoreLayout:
+    """Read a store's attributes and array metadata (no zarr import needed to read)."""
+    fs, root = resolve(url, storage_options)
+    attrs = _read_attributes(url, storage_options)
+    if attrs is None:
+        raise StoreError(
+            f"{url} is not a david-data store (no zarr.json with david_data attributes); "
+            "create one with 'david-data convert SRC STORE'",
+            path=url,
+        )
+    if int(attrs.get("format_version", 0)) > FORMAT_VERSION:
+        raise StoreError(
+            f"{url} has store format {attrs['format_version']}, newer than this david-data "
+            f"reads ({FORMAT_VERSION}); upgrade david-data",
+            path=url,
+        )
+    dtypes: dict[str, np.dtype] = {}
+    codecs: dict[str, ChunkCodec] = {}
+    for name in ARRAYS:
+        where = join(root, name, "zarr.json")
+        meta = _read_json(fs, where)
+        if meta is None:
+            raise StoreError(f"{url}: array {name} is missing ({where})", path=where)
+        dtypes[name] = np.dtype(meta["data_type"])
+        (sharding,) = [c for c in meta["codecs"] if c["name"] == "sharding_indexed"]
+        codecs[name] = codec_from_zarr(sharding["configuration"]["codecs"], where)
+    return StoreLayout(
+        url=url,
+        fs=fs,
+        root=root,
+        shard_size=int(attrs["shard_size"]),
+        profile=str(attrs["profile"]),
+        dtypes=dtypes,
+        codecs=codecs,
+        attributes=dict(attrs),
+    )

@@ -1,0 +1,158 @@
+"""``SynthHumanStore``: open a converted store, read samples, query metadata, make datasets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .. import facts
+from ..convert.layout import StoreLayout, open_layout
+from ..convert.metadata import STATUS_OK
+from ..errors import StoreError
+from .dataset import StoreDataset
+from .query import ids_from, load_metadata, run_query
+from .reader import FIELDS, ShardReader, check_sample_id
+
+
+class SynthHumanStore:
+    """A converted SynthHuman store (local path or fsspec URL).
+
+    Opening reads only the small ``zarr.json`` files; the metadata table loads on first
+    use of ``len``, ``sample_ids``, ``query`` or ``subset``. Picklable: a copy in another
+    process reopens the store lazily.
+    """
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.storage_options = storage_options
+        self._layout: StoreLayout | None = None
+        self._reader: ShardReader | None = None
+        self._metadata: pa.Table | None = None
+        self._ok_ids: np.ndarray | None = None
+
+    # -- pickling: only the address travels ------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "storage_options": self.storage_options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], state["storage_options"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"SynthHumanStore({self.url!r})"
+
+    @property
+    def layout(self) -> StoreLayout:
+        if self._layout is None:
+            self._layout = open_layout(self.url, self.storage_options)
+        return self._layout
+
+    @property
+    def reader(self) -> ShardReader:
+        if self._reader is None:
+            self._reader = ShardReader(self.layout)
+        return self._reader
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Store-level attributes: format and converter version, profile, source, creation time."""
+        return dict(self.layout.attributes)
+
+    @property
+    def metadata(self) -> pa.Table:
+        """Every metadata row (ok and error), sorted by sample id."""
+        if self._metadata is None:
+            self._metadata = load_metadata(self.layout)
+        return self._metadata
+
+    @property
+    def sample_ids(self) -> np.ndarray:
+        """Ids of the converted samples (status ok), ascending, int64."""
+        if self._ok_ids is None:
+            table = self.metadata
+            ok = np.asarray(table.column("status").to_numpy(zero_copy_only=False) == STATUS_OK)
+            self._ok_ids = np.asarray(table.column("sample_id").to_numpy(zero_copy_only=False))[
+                ok
+            ].astype(np.int64)
+        return self._ok_ids
+
+    def __len__(self) -> int:
+        return int(self.sample_ids.size)
+
+    def __contains__(self, sample_id: object) -> bool:
+        return bool(np.isin(int(sample_id), self.sample_ids))  # type: ignore[call-overload]
+
+    def _missing(self, sample_id: int) -> StoreError:
+        rows = run_query(
+            self.metadata, f"SELECT status, error FROM samples WHERE sample_id = {sample_id}"
+        )
+        if rows.num_rows and rows.column("status")[0].as_py() != STATUS_OK:
+            reason = rows.column("error")[0].as_py()
+            return StoreError(
+                f"sample {sample_id} could not be converted: {reason}", sample_id=sample_id
+            )
+        return StoreError(
+            f"sample {sample_id} is not in {self.url}; convert the part holding it "
+            f"(likely {facts.part_name(sample_id // facts.SAMPLES_PER_PART)})",
+            sample_id=sample_id,
+        )
+
+    def sample(self, sample_id: int) -> dict[str, Any]:
+        """One sample: ``rgb`` (H,W,3) uint8 RGB, ``alpha``, ``depth``, ``normal``,
+        ``intrinsics`` (3,3) float64, ``scenario`` and ``sample_id``."""
+        sid = check_sample_id(sample_id)
+        (arrays,) = self.reader.read([sid])
+        if arrays is None:
+            raise self._missing(sid)
+        return {**arrays, "scenario": facts.scenario_of(sid), "sample_id": sid}
+
+    def read_batch(
+        self, sample_ids: Iterable[int], fields: Sequence[str] = FIELDS
+    ) -> dict[str, np.ndarray]:
+        """Many samples at once: each field stacked along a new first axis, plus
+        ``sample_id`` (int64) and ``scenario`` (str). Chunk reads are batched."""
+        ids = [check_sample_id(s) for s in sample_ids]
+        unknown = [f for f in fields if f not in FIELDS]
+        if unknown:
+            raise StoreError(f"unknown fields {unknown}; choose among {', '.join(FIELDS)}")
+        results = self.reader.read(ids, tuple(fields))
+        for sid, arrays in zip(ids, results, strict=True):
+            if arrays is None:
+                raise self._missing(sid)
+        out: dict[str, np.ndarray] = {}
+        for name in fields:
+            shape = (len(ids), *self.layout.sample_shape(name))
+            stacked = np.empty(shape, dtype=self.layout.dtypes[name])
+            for i, arrays in enumerate(results):
+                assert arrays is not None
+                stacked[i] = arrays[name]
+            out[name] = stacked
+        out["sample_id"] = np.asarray(ids, dtype=np.int64)
+        out["scenario"] = np.asarray([facts.scenario_of(s) for s in ids])
+        return out
+
+    def query(self, sql: str) -> pa.Table:
+        """Run DuckDB SQL over the metadata, exposed as table ``samples``."""
+        return run_query(self.metadata, sql)
+
+    def subset(self, sql_or_ids: str | Iterable[int] | None = None) -> StoreDataset:
+        """A picklable map-style dataset over the samples a query selects (its ``sample_id``
+        column, in result order) or over the given ids; None = all converted samples.
+        Samples that failed conversion are left out."""
+        if sql_or_ids is None:
+            ids = self.sample_ids
+        elif isinstance(sql_or_ids, str):
+            ids = ids_from(self.metadata, sql_or_ids)
+        else:
+            ids = np.asarray([check_sample_id(s) for s in sql_or_ids], dtype=np.int64)
+        ids = ids[np.isin(ids, self.sample_ids)]
+        return StoreDataset(self.url, ids, self.storage_options, store=self)
+
+
+def open_store(url: str, storage_options: dict[str, Any] | None = None) -> SynthHumanStore:
+    """Open a converted store (local path or fsspec URL, e.g. ``az://container/store``)."""
+    store = SynthHumanStore(url, storage_options)
+    store.layout  # noqa: B018  (fail early with a clear error when it is not a store)
+    return store
