@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
 
@@ -161,7 +161,9 @@ def run_convert_command(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     options = parse_storage_options(args.storage_option) or None
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "david_data")
+    from ._prefect import prepare_prefect
+
+    prepare_prefect()
     from flows.convert import run_convert_flow
 
     report = run_convert_flow(
@@ -201,6 +203,7 @@ def run_query_command(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from ..store import open_store
+    from ..store.query import format_table
 
     if args.format == "parquet" and not args.output:
         raise ConfigError("--format parquet writes binary: give -o FILE")
@@ -222,7 +225,7 @@ def run_query_command(args: argparse.Namespace) -> int:
 
         text = json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
     else:
-        text = _as_text_table(table)
+        text = format_table(table)
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
@@ -231,67 +234,16 @@ def run_query_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _as_text_table(table) -> str:  # type: ignore[no-untyped-def]
-    from rich.console import Console
-    from rich.table import Table
-
-    out = Table(show_header=True, header_style="bold")
-    for name in table.column_names:
-        out.add_column(name)
-    for row in table.to_pylist():
-        out.add_row(*("" if v is None else str(v) for v in row.values()))
-    with open(os.devnull, "w") as sink:
-        console = Console(width=max(80, 14 * len(table.column_names)), record=True, file=sink)
-        console.print(out)
-    return console.export_text() + f"({table.num_rows} rows)\n"
-
-
-def _sample_arrays(target: str, sample_id: int, options: dict | None) -> dict:  # type: ignore[type-arg]
-    """A sample's arrays from a store, or decoded from a mirror/zip/extracted folder."""
-    from ..convert.layout import open_layout
-
-    try:
-        open_layout(target, options)
-    except StoreError:
-        from ..convert.decode import decode_sample
-        from ..convert.source import open_source
-
-        source = open_source(target, options)
-        return decode_sample(sample_id, source.read_sample(sample_id)).arrays()
-    from ..store import open_store
-
-    return open_store(target, options).sample(sample_id)
-
-
 def run_show_command(args: argparse.Namespace) -> int:
-    from .. import vis
+    from ..store.show import query_picture, sample_picture, write_picture
 
     options = parse_storage_options(args.storage_option) or None
     if args.id is not None:
-        s = _sample_arrays(args.target, args.id, options)
-        image = vis.sample_panel(
-            s["rgb"], s["alpha"], s["depth"], s["normal"], title=f"sample {args.id}"
-        )
+        image = sample_picture(args.target, args.id, options)
         output = args.output or f"sample_{args.id}.png"
     else:
-        from ..store import open_store
-
-        if args.limit < 1:
-            raise ConfigError("--limit must be at least 1")
-        store = open_store(args.target, options)
-        ids = list(store.subset(args.query).sample_ids[: args.limit])
-        if not ids:
-            raise ConfigError(f"the query selects no converted sample: {args.query}")
-        batch = store.read_batch(ids)
-        panels = [
-            vis.sample_panel(
-                batch["rgb"][i], batch["alpha"][i], batch["depth"][i], batch["normal"][i]
-            )
-            for i in range(len(ids))
-        ]
-        labels = [f"{sid} ({batch['scenario'][i]})" for i, sid in enumerate(ids)]
-        image = vis.grid(panels, labels, columns=args.columns)
+        image = query_picture(args.target, args.query, limit=args.limit, columns=args.columns, storage_options=options)
         output = args.output or "query.png"
-    Path(output).write_bytes(vis.encode_png(image))
-    print(f"wrote {output} ({image.shape[1]}x{image.shape[0]})")
+    written = write_picture(output, image)
+    print(f"wrote {written} ({image.shape[1]}x{image.shape[0]})")
     return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .. import settings
@@ -116,7 +115,9 @@ def run_mirror_command(args: argparse.Namespace) -> int:
             print("NOT ENOUGH FREE SPACE: a real run would refuse to start", file=sys.stderr)
             return EXIT_ERROR
         return EXIT_OK
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "david_data")
+    from ._prefect import prepare_prefect
+
+    prepare_prefect()
     from flows.mirror import mirror_flow
 
     report = mirror_flow(

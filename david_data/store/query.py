@@ -66,3 +66,20 @@ def ids_from(table: pa.Table, sql: str) -> Any:
             "e.g. SELECT sample_id FROM samples WHERE scenario = 'face'"
         )
     return result.column("sample_id").to_numpy(zero_copy_only=False).astype("int64")
+
+
+def format_table(table: pa.Table) -> str:
+    """A query result as a plain-text table for a terminal, with its row count."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(show_header=True, header_style="bold")
+    for name in table.column_names:
+        out.add_column(name)
+    for row in table.to_pylist():
+        out.add_row(*("" if v is None else str(v) for v in row.values()))
+    console = Console(width=max(80, 14 * len(table.column_names)), record=True, file=io.StringIO())
+    console.print(out)
+    return console.export_text() + f"({table.num_rows} rows)\n"

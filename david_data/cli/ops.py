@@ -1,0 +1,243 @@
+"""``david-data pipeline`` (mirror → convert → evaluate as one flow) and ``david-data demo``
+(the whole chain on an embedded, offline default)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .. import settings
+from ..demo import DEMO_PARTS, DEMO_SAMPLES_PER_PART
+from ..errors import ConfigError
+from ..fsutil import parse_storage_options
+
+EXIT_OK, EXIT_FAILURES = 0, 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    pipeline = subparsers.add_parser(
+        "pipeline",
+        help="mirror, then convert, then (optionally) evaluate, as one Prefect flow",
+        description=(
+            "Mirror the selected parts to DEST_MIRROR, convert the verified ones into STORE, and, "
+            "when a model is given, evaluate it on the store. One Prefect flow with three subflows."
+        ),
+    )
+    pipeline.add_argument("mirror_dest", metavar="DEST_MIRROR", help="mirror folder or fsspec URL")
+    pipeline.add_argument("store", metavar="STORE", help="store folder or fsspec URL")
+    pipeline.add_argument(
+        "--parts", default="all", help="'all', 'sample' or e.g. '0-3,7' (default: all)"
+    )
+    pipeline.add_argument(
+        "--base-url", help="where the parts are served (default: the official host)"
+    )
+    pipeline.add_argument(
+        "--jobs", type=int, default=4, help="parts downloaded at once (default: 4)"
+    )
+    pipeline.add_argument(
+        "--segments", type=int, default=4, help="connections per part (default: 4)"
+    )
+    pipeline.add_argument(
+        "--workers", type=int, default=2, help="conversion processes (default: 2)"
+    )
+    pipeline.add_argument(
+        "--profile", choices=("fast", "compact"), default="fast", help="store codecs"
+    )
+    pipeline.add_argument(
+        "--model", help="released model to evaluate, e.g. depth-base (fetched first)"
+    )
+    pipeline.add_argument("--model-path", help="any ONNX file to evaluate instead of --model")
+    pipeline.add_argument(
+        "--task",
+        choices=("depth", "normal", "foreground", "multitask"),
+        help="task of --model-path",
+    )
+    pipeline.add_argument(
+        "--query", help="evaluate only the samples this SQL selects from table 'samples'"
+    )
+    pipeline.add_argument(
+        "--evaluation-output", help="where the metrics go (default: STORE/_evaluations/MODEL)"
+    )
+    pipeline.add_argument(
+        "--no-progress", action="store_true", help="plain log lines instead of bars"
+    )
+    pipeline.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec option for the mirror and the store, repeatable",
+    )
+    pipeline.set_defaults(func=run_pipeline_command)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the whole chain offline on a local SynthHuman-like host, with pictures",
+        description=(
+            "Serves synthetic SynthHuman parts from a loopback host, mirrors them, converts them, "
+            "queries the metadata, runs a stand-in ONNX model over the store's images, evaluates it, "
+            "and writes pictures. Needs no internet; takes a few minutes on 2 cores."
+        ),
+    )
+    demo.add_argument(
+        "--workdir", default="demo-output", help="where everything goes (default: ./demo-output)"
+    )
+    demo.add_argument(
+        "--parts",
+        default=DEMO_PARTS,
+        help=f"parts to serve and mirror, one per scenario by default (default: {DEMO_PARTS})",
+    )
+    demo.add_argument(
+        "--samples-per-part",
+        type=int,
+        default=DEMO_SAMPLES_PER_PART,
+        help=f"samples in each part (default: {DEMO_SAMPLES_PER_PART})",
+    )
+    demo.add_argument("--no-progress", action="store_true", help="plain log lines instead of bars")
+    demo.set_defaults(func=run_demo_command)
+
+
+def run_pipeline_command(args: argparse.Namespace) -> int:
+    from ..facts import parse_parts
+    from ..infer.registry import resolve_model
+
+    parse_parts(args.parts)  # reject a bad selection before Prefect starts
+    if args.model and args.model_path:
+        raise ConfigError("give --model NAME or --model-path FILE, not both")
+    model_path, task = (None, None)
+    if args.model or args.model_path:
+        model_path, task = resolve_model(args.model, args.model_path, args.task)
+    from ._prefect import prepare_prefect
+
+    prepare_prefect()
+    from flows.pipeline import pipeline_flow
+
+    report = pipeline_flow(
+        mirror_dest=args.mirror_dest,
+        store=args.store,
+        parts=args.parts,
+        base_url=args.base_url or settings.data_base_url(),
+        jobs=args.jobs,
+        segments=args.segments,
+        workers=args.workers,
+        profile=args.profile,
+        model_path=model_path,
+        task=task,
+        query=args.query,
+        evaluation_output=args.evaluation_output,
+        progress=not args.no_progress,
+        storage_options=parse_storage_options(args.storage_option) or None,
+    )
+    print(report.summary())
+    return EXIT_FAILURES if report.failed else EXIT_OK
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from .. import demo
+    from ..progress import LogProgress, RichProgress
+    from ..synth.host import LocalHost
+
+    started = time.monotonic()
+    work = Path(args.workdir).resolve()
+    parts = demo.demo_part_names(args.parts)
+    print(f"david-data demo → {work}\n")
+
+    print(
+        f"[1/6] writing {len(parts)} synthetic SynthHuman parts ({args.samples_per_part} samples each) for the local host"
+    )
+    if args.no_progress:
+        host_dir = demo.prepare_source(work, parts, args.samples_per_part, LogProgress())
+    else:
+        with RichProgress() as bars:
+            host_dir = demo.prepare_source(work, parts, args.samples_per_part, bars)
+    model = demo.build_stand_in_model(work)
+
+    from ._prefect import prepare_prefect
+
+    prepare_prefect()
+    from flows.infer import run_infer
+    from flows.pipeline import pipeline_flow
+
+    mirror_dir, store_dir = work / "mirror", work / "store"
+    with LocalHost(host_dir) as host:
+        print(
+            f"[2/6] local SynthHuman host at {host.base_url}: mirror → convert → evaluate (one Prefect flow)"
+        )
+        report = pipeline_flow(
+            mirror_dest=str(mirror_dir),
+            store=str(store_dir),
+            parts=args.parts,
+            base_url=host.base_url,
+            jobs=3,
+            segments=2,
+            workers=2,
+            model_path=str(model),
+            task="multitask",
+            evaluation_output=str(work / "evaluation"),
+            progress=not args.no_progress,
+        )
+    print(report.summary())
+    if report.convert is None:
+        return EXIT_FAILURES
+
+    from ..store import open_store
+
+    store = open_store(str(store_dir))
+    sql = (
+        "SELECT scenario, count(*) AS samples, round(avg(foreground_fraction), 3) AS foreground, "
+        "round(avg(depth_median_cm), 1) AS median_depth_cm, round(avg(fx), 1) AS fx "
+        "FROM samples WHERE status = 'ok' GROUP BY scenario ORDER BY scenario"
+    )
+    print(f"\n[3/6] query: {sql}")
+    from ..store.query import format_table
+
+    print(format_table(store.query(sql)))
+
+    print("\n[4/6] infer: the stand-in model over every image of the store (batched Prefect tasks)")
+    inferred = run_infer(
+        output=str(work / "predictions"),
+        model_path=str(model),
+        task="multitask",
+        store=str(store_dir),
+        batch_size=4,
+        workers=2,
+        vis=True,
+        progress=not args.no_progress,
+    )
+
+    print("\n[5/6] pictures")
+    pictures = work / "pictures"
+    from ..store.show import query_picture, write_picture
+
+    grid = write_picture(
+        str(pictures / "samples.png"),
+        query_picture(
+            str(store_dir),
+            "SELECT * FROM samples QUALIFY row_number() OVER (PARTITION BY scenario ORDER BY sample_id) <= 2 "
+            "ORDER BY sample_id",
+            limit=6,
+            columns=2,
+        ),
+    )
+    from ..infer.predict import ModelChoice, predict_image
+
+    first = int(store.sample_ids[0])
+    image = demo.export_sample_image(str(store_dir), first, pictures / f"sample_{first:07d}.png")
+    panels = predict_image(
+        str(image), ModelChoice(multitask=(str(model), "stand-in multi-task")), str(pictures)
+    )
+
+    print(f"\n[6/6] done in {time.monotonic() - started:.0f} s. Where everything is:")
+    for label, where in (
+        ("mirror (verified zips + manifest.json)", mirror_dir),
+        ("store (Zarr v3 + Parquet metadata)", store_dir),
+        ("predictions (+ _runs/ results tables)", work / "predictions"),
+        ("evaluation (metrics table + JSON)", work / "evaluation"),
+        ("samples grid", grid),
+        ("prediction panel", panels[0]),
+    ):
+        print(f"  {label:40s} {where}")
+    print("\n" + demo.STAND_IN_NOTE)
+    failed = report.failed or inferred.failed > 0
+    return EXIT_FAILURES if failed else EXIT_OK
