@@ -26,12 +26,20 @@ EXPECTED = {
 }
 
 
-def _prefect(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def _prefect(
+    env: dict[str, str], *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [str(BIN / "prefect"), "--no-prompt", *args],
-        cwd=env["DAVID_DATA_ROOT"], env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=env["DAVID_DATA_ROOT"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
-    assert result.returncode == 0, f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    )
     return result
 
 
@@ -52,7 +60,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory, get_free_port, repo
     log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
     while True:
@@ -64,7 +75,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory, get_free_port, repo
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
-            pytest.fail(f"prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}"
+            )
         time.sleep(0.5)
     try:
         yield env
@@ -108,7 +121,9 @@ async def _flow_run_state(env: dict[str, str], run_id: str):
             return run.state
 
 
-def test_deploy_all_registers_every_deployment_and_a_worker_runs_inference(prefect_server, tmp_path):
+def test_deploy_all_registers_every_deployment_and_a_worker_runs_inference(
+    prefect_server, tmp_path
+):
     env = prefect_server
     _prefect(env, "work-pool", "create", "david-data", "--type", "process")
     _prefect(env, "deploy", "--all", timeout=300)
@@ -134,14 +149,29 @@ def test_deploy_all_registers_every_deployment_and_a_worker_runs_inference(prefe
         cv2.imwrite(str(images / name), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
     output = tmp_path / "out"
     run_id = asyncio.run(
-        _trigger(env, nightly.id, {"input": str(images), "output": str(output), "model_path": str(model), "task": "depth"})
+        _trigger(
+            env,
+            nightly.id,
+            {
+                "input": str(images),
+                "output": str(output),
+                "model_path": str(model),
+                "task": "depth",
+            },
+        )
     )
     worker = subprocess.run(
         [str(BIN / "prefect"), "worker", "start", "--pool", "david-data", "--run-once"],
-        cwd=env["DAVID_DATA_ROOT"], env=env, capture_output=True, text=True, timeout=300,
+        cwd=env["DAVID_DATA_ROOT"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     state = asyncio.run(_flow_run_state(env, run_id))
-    assert state is not None and state.is_completed(), f"{state}\n{worker.stdout[-3000:]}\n{worker.stderr[-3000:]}"
+    assert state is not None and state.is_completed(), (
+        f"{state}\n{worker.stdout[-3000:]}\n{worker.stderr[-3000:]}"
+    )
     for name in names:
         stem = name.rsplit(".", 1)[0]
         assert (output / f"{stem}.depth.exr").stat().st_size > 0
