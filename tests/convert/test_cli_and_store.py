@@ -93,23 +93,40 @@ def test_query_cli_counts_and_formats(
     assert main(["query", str(store), "SELECT nope FROM samples"]) == 2
 
 
+_DATALOADER_SCRIPT = """
+import sys
+import numpy as np
+import torch
+from david_data.store import open_store
+
+s = open_store(sys.argv[1])
+subset = s.subset("SELECT sample_id FROM samples WHERE scenario <> 'face' ORDER BY sample_id")
+loader = torch.utils.data.DataLoader(subset, batch_size=4, num_workers=2, shuffle=False)
+seen = []
+for batch in loader:
+    assert batch["rgb"].shape[1:] == (512, 384, 3) and batch["rgb"].dtype == torch.uint8
+    for i, sid in enumerate(batch["sample_id"].tolist()):
+        assert np.array_equal(batch["rgb"][i].numpy(), s.sample(sid)["rgb"])
+        assert batch["depth"][i].numpy().tobytes() == s.sample(sid)["depth"].tobytes()
+        seen.append(sid)
+assert seen == subset.sample_ids.tolist(), seen
+print("ok", len(seen))
+"""
+
+
 def test_subset_in_a_torch_dataloader_with_two_workers(store: Path) -> None:
-    torch = pytest.importorskip(
-        "torch", reason="torch is not installed (pip install torch==2.13.0)"
-    )
+    pytest.importorskip("torch", reason="torch is not installed (pip install torch==2.13.0)")
     s = open_store(str(store))
     subset = s.subset("SELECT sample_id FROM samples WHERE scenario <> 'face' ORDER BY sample_id")
     assert list(subset.sample_ids) == [*range(98040, 98044), *range(200000, 200005)]
     assert pickle.loads(pickle.dumps(subset)).sample_ids.tolist() == subset.sample_ids.tolist()
-    loader = torch.utils.data.DataLoader(subset, batch_size=4, num_workers=2, shuffle=False)
-    seen = []
-    for batch in loader:
-        assert batch["rgb"].shape[1:] == (512, 384, 3) and batch["rgb"].dtype == torch.uint8
-        for i, sid in enumerate(batch["sample_id"].tolist()):
-            assert np.array_equal(batch["rgb"][i].numpy(), s.sample(sid)["rgb"])
-            assert batch["depth"][i].numpy().tobytes() == s.sample(sid)["depth"].tobytes()
-            seen.append(sid)
-    assert seen == subset.sample_ids.tolist()
+    # A fresh interpreter, as a training script is: the DataLoader forks its workers from it
+    # (forking this test process, which has run Dask clusters and Prefect servers, is not).
+    run = subprocess.run(
+        [sys.executable, "-c", _DATALOADER_SCRIPT, str(store)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == ["ok", "9"]
 
 
 def test_splits_are_seeded_and_stratified(store: Path) -> None:
