@@ -8,9 +8,12 @@ at most every few seconds and when a task finishes. Handles are thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
@@ -23,7 +26,9 @@ class TaskHandle(Protocol):
 
 
 class Progress(Protocol):
-    def task(self, description: str, total: float | None = None, unit: str = "items") -> TaskHandle: ...
+    def task(
+        self, description: str, total: float | None = None, unit: str = "items"
+    ) -> TaskHandle: ...
 
 
 class _NullHandle:
@@ -159,3 +164,14 @@ class RichProgress:
         handle = _RichHandle(self.bar, task_id, unit)
         handle.update(description=description, total=total)
         return handle
+
+
+@contextlib.contextmanager
+def progress_for(enabled: bool = True) -> Iterator[Progress]:
+    """The progress a long job should show: a live bar when ``enabled`` and stderr is a
+    terminal, plain log lines otherwise (``--no-progress``, CI logs, Prefect workers)."""
+    if enabled and sys.stderr.isatty():
+        with RichProgress() as bars:
+            yield bars
+    else:
+        yield LogProgress()

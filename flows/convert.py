@@ -8,9 +8,7 @@ decoding PNG/EXR holds the GIL too much for threads to scale.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import sys
 import time
 from typing import Any
 
@@ -18,7 +16,9 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.types import SecretDict
 
+import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.convert.layout import StoreLayout
 from david_data.convert.plan import ConversionPlan, plan_conversion
 from david_data.convert.run import (
@@ -30,7 +30,7 @@ from david_data.convert.run import (
     summarise,
 )
 from david_data.convert.source import Source, open_source
-from david_data.progress import LogProgress, Progress, RichProgress
+from david_data.progress import progress_for
 
 
 @task(cache_policy=NO_CACHE, task_run_name="convert {part}", retries=1, retry_delay_seconds=5)
@@ -50,7 +50,9 @@ def convert_part_task(
     return runner.run(tasks, overall)
 
 
-@flow(name="convert", validate_parameters=False, log_prints=True)
+# Part tasks only feed the shared process pool (`workers` processes do the CPU work), so
+# a fixed number of threads is enough whatever `workers` is.
+@flow(name="convert", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=8))  # type: ignore[arg-type]
 def convert_flow(
     source_url: str,
     store_url: str,
@@ -58,33 +60,34 @@ def convert_flow(
     profile: str = "fast",
     shard_size: int | None = None,
     workers: int = 1,
-    storage_options: dict[str, Any] | None = None,
-    source_options: dict[str, Any] | None = None,
+    storage_options: SecretDict | None = None,
+    source_options: SecretDict | None = None,
     dry_run: bool = False,
     progress: bool = True,
 ) -> ConversionReport:
-    """Convert ``parts`` of ``source_url`` into the store at ``store_url``."""
+    """Convert ``parts`` of ``source_url`` into the store at ``store_url``. Storage options
+    (credentials) are kept secret in the Prefect UI."""
+    store_opts = storage_options.get_secret_value() if storage_options else None
+    source_opts = source_options.get_secret_value() if source_options else None
     start = time.monotonic()
-    source = open_source(source_url, source_options)
+    source = open_source(source_url, source_opts)
     plan = plan_conversion(
         source,
         store_url,
         parts=parts,
         profile=profile,
         shard_size=shard_size,
-        storage_options=storage_options,
+        storage_options=store_opts,
     )
     if dry_run or not plan.jobs:
         return dataclasses.replace(summarise(plan, [], time.monotonic() - start), dry_run=dry_run)
-    layout = prepare_store(plan, source, storage_options)
-    use_rich = progress and sys.stderr.isatty()
-    bars: Progress = RichProgress() if use_rich else LogProgress()
+    layout = prepare_store(plan, source, store_opts)
     results: list[ShardResult] = []
-    with bars if use_rich else contextlib.nullcontext(), ShardRunner(workers) as runner:  # type: ignore[attr-defined]
+    with progress_for(progress) as bars, ShardRunner(workers) as runner:
         overall = bars.task("converting", total=plan.samples_to_write, unit="samples")
         futures = [
             convert_part_task.submit(
-                part, plan, source, layout, runner, overall, storage_options, source_options
+                part, plan, source, layout, runner, overall, store_opts, source_opts
             )
             for part in plan.jobs_by_part()
         ]
@@ -96,9 +99,3 @@ def convert_flow(
         markdown=report.markdown(), key="convert-report", description=f"conversion into {store_url}"
     )
     return report
-
-
-def run_convert_flow(workers: int = 1, **kwargs: Any) -> ConversionReport:
-    """Run :func:`convert_flow`; parts run in threads that feed ``workers`` processes."""
-    runner = ThreadPoolTaskRunner(max_workers=max(1, workers))
-    return convert_flow.with_options(task_runner=runner)(workers=workers, **kwargs)

@@ -7,8 +7,6 @@ tables; this flow runs one task per batch and publishes the metrics as a markdow
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
 from typing import Any
 
@@ -19,6 +17,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.types import SecretDict
 
+import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.infer.evaluate import (
     EvalBatch,
     EvalJob,
@@ -30,7 +29,7 @@ from david_data.infer.evaluate import (
     report_of,
     write_evaluation,
 )
-from david_data.progress import LogProgress, RichProgress
+from david_data.progress import progress_for
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -66,12 +65,7 @@ def evaluate_flow(
     )
     print(f"evaluating {model_path} ({task}) on {len(ids)} sample(s) of {store}")
     batches: list[EvalBatch] = []
-    with contextlib.ExitStack() as stack:
-        bars = (
-            stack.enter_context(RichProgress())
-            if progress and sys.stderr.isatty()
-            else LogProgress()
-        )
+    with progress_for(progress) as bars:
         bar = bars.task("evaluate", total=len(ids), unit="samples")
         parts = chunks(ids, samples_per_task)
         futures = [

@@ -9,8 +9,6 @@ flight; rerunning plans again and skips what is done.
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
 from typing import Any
 
@@ -21,6 +19,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.types import SecretDict
 
+import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.infer.batch import (
     Batch,
     InferencePlan,
@@ -35,7 +34,7 @@ from david_data.infer.batch import (
 )
 from david_data.infer.inputs import InputSource
 from david_data.infer.results import ResultRow
-from david_data.progress import LogProgress, RichProgress
+from david_data.progress import progress_for
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -104,12 +103,7 @@ def infer_flow(
     print(plan.describe())
     start = time.perf_counter()
     rows: list[ResultRow] = []
-    with contextlib.ExitStack() as stack:
-        bars = (
-            stack.enter_context(RichProgress())
-            if progress and sys.stderr.isatty()
-            else LogProgress()
-        )
+    with progress_for(progress) as bars:
         bar = bars.task("infer", total=plan.todo, unit="images")
         futures = {
             infer_batch.with_options(task_run_name=batch.label).submit(plan.job, batch): batch

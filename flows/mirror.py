@@ -7,23 +7,22 @@ outcomes, not exceptions: the other parts carry on and the report names each fai
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.types import SecretDict
 
+import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.facts import parse_parts
 from david_data.fsutil import resolve, to_url
 from david_data.mirror import MirrorReport, MirrorSettings, PartOutcome, PartPlan, mirror_part
 from david_data.mirror.plan import check_space, plan_mirror
 from david_data.mirror.run import mirror_lock, part_progress
-from david_data.progress import LogProgress, Progress, RichProgress
+from david_data.progress import Progress, progress_for
 from david_data.settings import data_base_url
 
 MAX_JOBS = 16
@@ -39,7 +38,7 @@ def mirror_part_task(
     return outcome
 
 
-@flow(name="mirror", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=MAX_JOBS))
+@flow(name="mirror", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=MAX_JOBS))  # type: ignore[arg-type]
 def mirror_flow(
     dest: str,
     parts: str = "all",
@@ -63,13 +62,13 @@ def mirror_flow(
         extract=extract,
     )
     start = time.monotonic()
-    use_rich = progress and sys.stderr.isatty()
-    bars: Progress = RichProgress() if use_rich else LogProgress()
-    with mirror_lock(settings), bars if use_rich else contextlib.nullcontext():  # type: ignore[attr-defined]
+    with mirror_lock(settings), progress_for(progress) as bars:
         plan = plan_mirror(settings)
         check_space(plan)
         overall = bars.task("all parts", total=plan.total_bytes, unit="bytes")
-        waiting, running, outcomes = list(plan.parts), [], []
+        waiting = list(plan.parts)
+        running: list[PrefectFuture[PartOutcome]] = []
+        outcomes: list[PartOutcome] = []
         while waiting or running:
             while waiting and len(running) < settings.jobs:  # at most `jobs` parts at once
                 running.append(mirror_part_task.submit(waiting.pop(0), settings, bars, overall))

@@ -4,10 +4,10 @@ with three subflows, so the Prefect UI shows the whole chain as one run."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
+from prefect.types import SecretDict
 
 from david_data.convert.run import ConversionReport
 from david_data.infer.evaluate import EvaluationReport
@@ -57,7 +57,7 @@ def pipeline_flow(
     evaluation_output: str | None = None,
     query: str | None = None,
     progress: bool = True,
-    storage_options: dict[str, Any] | None = None,
+    storage_options: SecretDict | None = None,
 ) -> PipelineReport:
     """Mirror ``parts`` to ``mirror_dest``, convert the verified ones into ``store``, and
     evaluate ``model_path`` on the store when a model is given."""
@@ -93,6 +93,7 @@ def pipeline_flow(
             output=evaluation_output
             or f"{store.rstrip('/')}/_evaluations/{model_path.rsplit('/', 1)[-1]}",
             progress=progress,
+            storage_options=storage_options,
         )
     report = PipelineReport(mirror=mirrored, convert=converted, evaluate=evaluated)
     lines = [

@@ -21,6 +21,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The Prefect server's telemetry heartbeat races the tests for SQLite's lock (noisy errors).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# In-process CLI calls would otherwise hook Prefect's console handler, bound to one test's
+# captured stderr, onto the david_data logger for the rest of the session. The deployment
+# test checks with a real worker that david_data's records reach the Prefect run logs.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "")
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 

@@ -164,17 +164,19 @@ def run_convert_command(args: argparse.Namespace) -> int:
     from ._prefect import prepare_prefect
 
     prepare_prefect()
-    from flows.convert import run_convert_flow
+    from prefect.types import SecretDict
 
-    report = run_convert_flow(
+    from flows.convert import convert_flow
+
+    report = convert_flow(
         workers=args.workers,
         source_url=args.src,
         store_url=args.store,
         parts=parse_parts(args.parts) if args.parts else None,
         profile=args.profile,
         shard_size=args.shard_size,
-        storage_options=options,
-        source_options=options,
+        storage_options=SecretDict(options) if options else None,
+        source_options=SecretDict(options) if options else None,
         dry_run=args.dry_run,
         progress=not args.no_progress,
     )
@@ -242,7 +244,9 @@ def run_show_command(args: argparse.Namespace) -> int:
         image = sample_picture(args.target, args.id, options)
         output = args.output or f"sample_{args.id}.png"
     else:
-        image = query_picture(args.target, args.query, limit=args.limit, columns=args.columns, storage_options=options)
+        image = query_picture(
+            args.target, args.query, limit=args.limit, columns=args.columns, storage_options=options
+        )
         output = args.output or "query.png"
     written = write_picture(output, image)
     print(f"wrote {written} ({image.shape[1]}x{image.shape[0]})")

@@ -118,6 +118,8 @@ def run_mirror_command(args: argparse.Namespace) -> int:
     from ._prefect import prepare_prefect
 
     prepare_prefect()
+    from prefect.types import SecretDict
+
     from flows.mirror import mirror_flow
 
     report = mirror_flow(
@@ -127,7 +129,9 @@ def run_mirror_command(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         segments=args.segments,
         extract=args.extract,
-        storage_options=mirror_settings.storage_options,
+        storage_options=SecretDict(mirror_settings.storage_options)
+        if mirror_settings.storage_options
+        else None,
         progress=not args.no_progress,
     )
     print(report.summary())

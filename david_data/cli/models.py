@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..progress import LogProgress, NullProgress, Progress, RichProgress
+from ..progress import progress_for
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 
@@ -123,27 +122,10 @@ def handle_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _progress(disabled: bool) -> Progress:
-    if disabled:
-        return NullProgress()
-    return RichProgress() if sys.stderr.isatty() else LogProgress()
-
-
 def handle_fetch(args: argparse.Namespace) -> int:
     from ..infer.registry import fetch
 
-    progress = _progress(args.no_progress)
-    if isinstance(progress, RichProgress):
-        with progress:
-            results = fetch(
-                args.names,
-                args.dir,
-                base_url=args.base_url,
-                progress=progress,
-                segments=args.segments,
-                force=args.force,
-            )
-    else:
+    with progress_for(not args.no_progress) as progress:
         results = fetch(
             args.names,
             args.dir,
@@ -169,6 +151,8 @@ def handle_predict(args: argparse.Namespace) -> int:
         task_models={t: getattr(args, f"{t}_model") for t in ("depth", "foreground", "normal")},
         cache_dir=args.dir,
     )
-    for url in predict_image(args.image, models, args.output, device=args.device, threads=args.threads):
+    for url in predict_image(
+        args.image, models, args.output, device=args.device, threads=args.threads
+    ):
         print(url)
     return EXIT_OK

@@ -111,8 +111,11 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
     from ._prefect import prepare_prefect
 
     prepare_prefect()
+    from prefect.types import SecretDict
+
     from flows.pipeline import pipeline_flow
 
+    options = parse_storage_options(args.storage_option)
     report = pipeline_flow(
         mirror_dest=args.mirror_dest,
         store=args.store,
@@ -127,7 +130,7 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
         query=args.query,
         evaluation_output=args.evaluation_output,
         progress=not args.no_progress,
-        storage_options=parse_storage_options(args.storage_option) or None,
+        storage_options=SecretDict(options) if options else None,
     )
     print(report.summary())
     return EXIT_FAILURES if report.failed else EXIT_OK
@@ -135,7 +138,7 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
 
 def run_demo_command(args: argparse.Namespace) -> int:
     from .. import demo
-    from ..progress import LogProgress, RichProgress
+    from ..progress import progress_for
     from ..synth.host import LocalHost
 
     started = time.monotonic()
@@ -146,11 +149,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     print(
         f"[1/6] writing {len(parts)} synthetic SynthHuman parts ({args.samples_per_part} samples each) for the local host"
     )
-    if args.no_progress:
-        host_dir = demo.prepare_source(work, parts, args.samples_per_part, LogProgress())
-    else:
-        with RichProgress() as bars:
-            host_dir = demo.prepare_source(work, parts, args.samples_per_part, bars)
+    with progress_for(not args.no_progress) as bars:
+        host_dir = demo.prepare_source(work, parts, args.samples_per_part, bars)
     model = demo.build_stand_in_model(work)
 
     from ._prefect import prepare_prefect

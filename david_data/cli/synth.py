@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..facts import SAMPLE_PART, SAMPLES_PER_PART, parse_parts
-from ..progress import LogProgress, Progress, RichProgress
+from ..progress import progress_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,15 +105,6 @@ def _selected_parts(spec: str) -> list[str]:
     return names
 
 
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Progress]:
-    if enabled and sys.stderr.isatty():
-        with RichProgress() as bar:
-            yield bar
-    else:
-        yield LogProgress()
-
-
 def run_synth(args: argparse.Namespace) -> int:
     from ..synth import SynthOptions, part_sample_ids, write_extracted, write_parts
 
@@ -131,7 +120,7 @@ def run_synth(args: argparse.Namespace) -> int:
     ids = [i for name in names for i in part_sample_ids(name, args.samples_per_part)]
     dest = Path(args.dest)
     started = time.monotonic()
-    with _progress(not args.no_progress) as progress:
+    with progress_for(not args.no_progress) as progress:
         if args.extracted:
             root = write_extracted(dest, sorted(set(ids)), options, progress=progress)
             total = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())

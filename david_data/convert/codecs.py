@@ -85,7 +85,7 @@ class BloscBytes:
 
     def zarr_codecs(self) -> dict[str, Any]:
         blosc = BloscCodec(
-            cname=self.cname,
+            cname=self.cname,  # type: ignore[arg-type]  # a plain str such as "zstd"
             clevel=self.clevel,
             shuffle="shuffle",
             typesize=self.typesize,

@@ -66,12 +66,12 @@ def choose_models(
             resolve_model(None, multitask_model, "multitask")[0],
             Path(multitask_model).name,
         )
-    for task, file in (task_models or {}).items():
-        if not file:
+    for task, task_file in (task_models or {}).items():
+        if not task_file:
             continue
         if task in individual:
             raise ConfigError(f"two {task} models given; give one per task")
-        individual[task] = (resolve_model(None, file, task)[0], Path(file).name)
+        individual[task] = (resolve_model(None, task_file, task)[0], Path(task_file).name)
     if not individual and multitask is None:
         raise ConfigError(
             "no model given: use --model NAME..., --multitask-model FILE, or any of "

@@ -54,8 +54,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory, get_free_port, repo
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
         "DAVID_DATA_ROOT": str(repo_root),
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "david_data",
     }
     log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
@@ -113,12 +113,16 @@ async def _trigger(env: dict[str, str], deployment_id, parameters: dict[str, str
 
 async def _flow_run_state(env: dict[str, str], run_id: str):
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
         async with get_client() as client:
             run = await client.read_flow_run(run_id)
-            return run.state
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), limit=200
+            )
+            return run.state, logs
 
 
 def test_deploy_all_registers_every_deployment_and_a_worker_runs_inference(
@@ -168,9 +172,18 @@ def test_deploy_all_registers_every_deployment_and_a_worker_runs_inference(
         text=True,
         timeout=300,
     )
-    state = asyncio.run(_flow_run_state(env, run_id))
+    state, logs = asyncio.run(_flow_run_state(env, run_id))
+    deadline = time.monotonic() + 30  # the server writes logs in batches
+    while not any(log.name.startswith("david_data") for log in logs) and time.monotonic() < deadline:
+        time.sleep(1)
+        state, logs = asyncio.run(_flow_run_state(env, run_id))
     assert state is not None and state.is_completed(), (
         f"{state}\n{worker.stdout[-3000:]}\n{worker.stderr[-3000:]}"
+    )
+    # The library's own log records reach the run's logs in Prefect (PREFECT_LOGGING_EXTRA_LOGGERS).
+    assert any(log.name.startswith("david_data") for log in logs), (
+        sorted({log.name for log in logs}),
+        worker.stderr,
     )
     for name in names:
         stem = name.rsplit(".", 1)[0]
