@@ -66,23 +66,30 @@ def parse_storage_options(items: list[str] | None) -> dict[str, str]:
     return options
 
 
+@contextlib.contextmanager
+def _local_atomic(path: str) -> Iterator[IO[bytes]]:
+    """A temp file beside ``path``, flushed to disk and renamed onto it on success."""
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def atomic_write_bytes(fs: AbstractFileSystem, path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or all of it."""
     if is_local(fs):
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
-        tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with _local_atomic(path) as handle:
+            handle.write(data)
     else:
         # One PUT: object stores never expose a partly uploaded single-shot blob.
         fs.pipe_file(path, data)
@@ -97,24 +104,11 @@ def atomic_open(fs: AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
     afterwards (fsspec writers commit even on exceptions, so the final key is never
     written directly).
     """
-    token = uuid.uuid4().hex[:8]
     if is_local(fs):
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
-        tmp = f"{path}.{token}.tmp"
-        try:
-            with open(tmp, "wb") as handle:
-                yield handle
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with _local_atomic(path) as handle:
+            yield handle
         return
-    staging = f"{path}.{token}{STAGING_SUFFIX}"
+    staging = f"{path}.{uuid.uuid4().hex[:8]}{STAGING_SUFFIX}"
     try:
         with fs.open(staging, "wb") as handle:
             yield handle
