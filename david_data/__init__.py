@@ -1,7 +1,8 @@
 """david-data: mirror, convert, query and run inference on SynthHuman and the DAViD models.
 
-``import david_data`` registers the store's lossless image codecs with zarr, so zarr-python
-opens ``--profile compact`` stores too. ``david_data.open_store(url)`` opens a converted store.
+``david_data.open_store(url)`` opens a converted store. zarr-python opens one too, including
+``--profile compact`` stores: the package registers its lossless image codecs with zarr
+through the ``zarr.codecs`` entry points, so not even ``import david_data`` is needed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from . import facts
-from .convert import zarr_codecs as _zarr_codecs  # noqa: F401  (registers the compact codecs)
 from .errors import DavidDataError
 
 __version__ = "0.1.0"

@@ -2,7 +2,8 @@
 
 Modules, one job each: :mod:`.http` (keep-alive client), :mod:`.retry` (backoff policy),
 :mod:`.state` (per-part resume file), :mod:`.fetch` (segmented ranged download),
-:mod:`.zipcheck` (one-pass zip verification), :mod:`.manifest`, :mod:`.promote`
+:mod:`.transfer` (segment schedule, checkpoints, reading a file as it downloads),
+:mod:`.zipcheck` (one-pass zip verification, run while the part downloads), :mod:`.manifest`, :mod:`.promote`
 (atomic final names), :mod:`.extract`, :mod:`.lock`, :mod:`.plan`, :mod:`.part` (one
 part end to end), :mod:`.run` (a whole run without Prefect), :mod:`.verify`
 (``david-data verify``) and :mod:`.download` (the generic downloader).

@@ -1,7 +1,7 @@
 """The public resumable, verified, segmented downloader (used by the model registry).
 
 ``download_file(url, dest)`` fetches with several ranged connections into
-``dest.part`` (resume state in ``dest.state``), checks the size, ``Content-MD5`` when the
+``dest.part`` (resume state in ``dest.state``), hashing it as it lands, checks the size, ``Content-MD5`` when the
 server sends it and ``expected_sha256`` when given, and only then gives the file its
 final name. A killed download, rerun, fetches only what is missing. For an object-store
 ``dest`` the partial file lives in a local scratch folder and the verified file is
@@ -15,21 +15,21 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import VerificationError
 from ..fsutil import resolve
 from ..progress import NullProgress, Progress
 from .fetch import FetchOptions, fetch_file, head_with_retries, part_paths, remove_partial
-from .http import HttpClient
+from .http import HttpClient, RemoteInfo
 from .lock import hold_lock
 from .promote import promote, scratch_dir_for
 from .retry import RetryPolicy
+from .transfer import read_blocks
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DownloadResult", "download_file", "file_digests"]
+__all__ = ["DownloadResult", "download_file"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,17 +39,15 @@ class DownloadResult:
     etag: str | None
 
 
-def file_digests(path: Path, *, md5: bool = False) -> tuple[str, str | None]:
-    """SHA-256 (hex) and optionally MD5 (base64, as Content-MD5) of a local file, streamed."""
+def _digests(reader: BinaryIO, info: RemoteInfo) -> tuple[str, str | None]:
+    """SHA-256 (hex) and, when the server sent Content-MD5, MD5 (base64) of a file,
+    read once in large blocks (as it downloads)."""
     sha = hashlib.sha256()
-    md = hashlib.md5() if md5 else None
-    buffer = bytearray(1 << 20)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while n := handle.readinto(buffer):
-            sha.update(view[:n])
-            if md is not None:
-                md.update(view[:n])
+    md = hashlib.md5() if info.content_md5 else None
+    for block in read_blocks(reader, info.size):
+        sha.update(block)
+        if md is not None:
+            md.update(block)
     return sha.hexdigest(), base64.b64encode(md.digest()).decode() if md is not None else None
 
 
@@ -84,8 +82,14 @@ def download_file(
         try:
             info = head_with_retries(client, url, policy)
             handle.update(total=info.size)
-            info = fetch_file(
-                url, work, client=client, options=options, on_bytes=handle.advance, info=info
+            info, (sha, md5) = fetch_file(
+                url,
+                work,
+                client=client,
+                check=_digests,
+                options=options,
+                on_bytes=handle.advance,
+                info=info,
             )
         except BaseException:
             handle.finish("failed")
@@ -93,7 +97,6 @@ def download_file(
         finally:
             client.close()
         size = os.path.getsize(part)
-        sha, md5 = file_digests(part, md5=info.content_md5 is not None)
         problem = None
         if size != info.size:
             problem = f"size is {size} bytes, the server announced {info.size}"

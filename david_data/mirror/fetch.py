@@ -1,7 +1,9 @@
 """Segmented, resumable download of one remote file into a local ``.part`` file.
 
-``K`` threads pull closed byte ranges (segments) from a queue and write them at their
-offsets with ``pwrite``; memory is one ``chunk_size`` buffer per connection. Resume
+``K`` threads take closed byte ranges (segments) from a :class:`~.transfer.Transfer`
+and write them at their offsets with ``pwrite``; memory is one ``chunk_size`` buffer per
+connection. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file as it lands,
+in one sequential pass, so verification ends moments after the last byte. Resume
 follows the state file (see :mod:`.state`): every request is a closed range with
 ``If-Match: <recorded ETag>``, and a reply is accepted only if it is a 206 whose
 Content-Range (start, end, total) and ETag match. A 200 to a ranged request, a changed
@@ -15,12 +17,13 @@ import errno
 import http.client
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 from ..errors import (
     DavidDataError,
@@ -32,10 +35,12 @@ from ..errors import (
 from .http import HttpClient, HttpStatusError, RemoteInfo, parse_content_range, raise_for_status
 from .retry import RetryPolicy
 from .state import PartState, Segment, load_state, plan_segments, save_state
+from .transfer import Transfer, TransferAborted, TransferReader
 
 logger = logging.getLogger(__name__)
 
 MiB = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,20 +49,22 @@ class FetchOptions:
 
     segments: int = 4
     """Ranged connections used at once for one file."""
-    segment_size: int = 64 * MiB
+    segment_size: int = 32 * MiB
     """Largest byte range asked for in one request (smaller files are split evenly)."""
+    min_split: int = 1 * MiB
+    """Smallest share of the rest a connection takes near the end of a file."""
     chunk_size: int = 1 * MiB
     """Bytes read from the socket at a time (the per-connection buffer)."""
     checkpoint_bytes: int | None = None
-    """Flush and advance the state file at least every this many bytes per connection;
-    default ``segment_size // (2 * segments)``, so a kill loses at most half a segment
-    of unrecorded bytes over all connections."""
+    """Flush and advance the state file after this many bytes written by all
+    connections together; default ``segment_size // 4``, so a kill re-fetches well
+    under one segment per file."""
     checkpoint_seconds: float = 2.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
-        if self.segments < 1 or self.segment_size < 1 or self.chunk_size < 1:
-            raise ValueError("segments, segment_size and chunk_size must be positive")
+        if min(self.segments, self.segment_size, self.chunk_size, self.min_split) < 1:
+            raise ValueError("segments, segment_size, chunk_size and min_split must be positive")
 
 
 @dataclass(kw_only=True)
@@ -116,16 +123,20 @@ def fetch_file(
     target: Path,
     *,
     client: HttpClient,
-    options: FetchOptions = FetchOptions(),
+    check: Callable[[BinaryIO, RemoteInfo], T],
+    options: FetchOptions = FetchOptions(),  # noqa: B008
     on_bytes: Callable[[int], None] | None = None,
     stats: FetchStats | None = None,
     info: RemoteInfo | None = None,
-) -> RemoteInfo:
-    """Download ``url`` into ``target.part`` (resuming from ``target.state``).
+) -> tuple[RemoteInfo, T]:
+    """Download ``url`` into ``target.part`` (resuming from ``target.state``) and check it.
 
-    Returns the remote identity the bytes belong to. The ``.part`` file is complete
-    but NOT verified: the caller checks it and renames it into place. ``on_bytes`` is
-    called with each chunk's size (progress); ``info`` skips the first HEAD.
+    ``check(reader, info)`` runs while the file downloads: ``reader`` is a binary file
+    whose reads wait for the bytes they ask for (see :mod:`.transfer`), so a single
+    sequential pass verifies the file as it lands. Returns the remote identity the bytes
+    belong to and what ``check`` returned; the ``.part`` file is complete and flushed
+    but NOT renamed: the caller judges the check and moves it into place.
+    ``on_bytes`` is called with each chunk's size (progress); ``info`` skips the first HEAD.
     """
     stats = stats or FetchStats()
     part, state_path = part_paths(target)
@@ -169,8 +180,18 @@ def fetch_file(
             if on_bytes is not None and state.bytes_done:
                 on_bytes(state.bytes_done)
         try:
-            _fetch_segments(url, part, state_path, state, client, options, on_bytes, stats)
-            return info
+            result = _fetch_and_check(
+                url,
+                part,
+                state_path,
+                state,
+                client,
+                options,
+                on_bytes,
+                stats,
+                partial(check, info=info),
+            )
+            return info, result
         except RemoteChangedError as exc:
             stats.add(restarts=1)
             remove_partial(part, state_path)
@@ -186,35 +207,7 @@ def fetch_file(
             info = None
 
 
-class _Run:
-    """Shared state of the threads fetching one file."""
-
-    def __init__(self, url: str, part: Path, state_path: Path, state: PartState) -> None:
-        self.url, self.state_path, self.state = url, state_path, state
-        self.fd = os.open(part, os.O_RDWR)
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.live = {id(s): s.done for s in state.segments}
-        """Bytes written (not necessarily flushed) per segment."""
-
-    def checkpoint(self, segment: Segment) -> None:
-        os.fdatasync(self.fd)
-        with self.lock:
-            segment.done = self.live[id(segment)]
-            save_state(self.state_path, self.state)
-
-    def fail(self, exc: BaseException) -> None:
-        with self.lock:
-            if self.error is None or (
-                isinstance(exc, RemoteChangedError)
-                and not isinstance(self.error, RemoteChangedError)
-            ):
-                self.error = exc
-        self.stop.set()
-
-
-def _fetch_segments(
+def _fetch_and_check(
     url: str,
     part: Path,
     state_path: Path,
@@ -223,72 +216,97 @@ def _fetch_segments(
     options: FetchOptions,
     on_bytes: Callable[[int], None] | None,
     stats: FetchStats,
-) -> None:
-    pending: queue.SimpleQueue[Segment] = queue.SimpleQueue()
-    todo = [s for s in state.segments if not s.complete]
-    for segment in todo:
-        pending.put(segment)
-    if not todo:
-        return
-    run = _Run(url, part, state_path, state)
-    checkpoint_bytes = options.checkpoint_bytes or max(
-        16 * 1024, options.segment_size // (2 * options.segments)
+    check: Callable[[BinaryIO], T],
+) -> T:
+    """Run the connections in threads and ``check`` in this one, over the same file."""
+    checkpoint_bytes = options.checkpoint_bytes or max(16 * 1024, options.segment_size // 4)
+    transfer = Transfer(
+        part,
+        state_path,
+        state,
+        connections=options.segments,
+        min_split=options.min_split,
+        checkpoint_bytes=checkpoint_bytes,
+        checkpoint_seconds=options.checkpoint_seconds,
     )
-    # A read fills its whole buffer, so the buffer must not outgrow a checkpoint.
-    buffer_size = min(options.chunk_size, checkpoint_bytes, max(s.length for s in todo))
-
-    def worker() -> None:
-        buffer = bytearray(buffer_size)
-        try:
-            while not run.stop.is_set():
-                try:
-                    segment = pending.get_nowait()
-                except queue.Empty:
-                    return
-                _fetch_segment(
-                    run, segment, buffer, client, options, checkpoint_bytes, on_bytes, stats
-                )
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            run.fail(exc)
-        finally:
-            client.close()
-
+    # A read fills its whole buffer: keep what all connections hold unrecorded small.
+    buffer_size = max(4096, min(options.chunk_size, checkpoint_bytes // options.segments))
+    workers = options.segments if transfer.has_work else 0
     threads = [
-        threading.Thread(target=worker, name=f"fetch-{part.name}-{i}", daemon=True)
-        for i in range(min(options.segments, len(todo)))
+        threading.Thread(
+            target=_worker,
+            args=(transfer, url, client, options, buffer_size, on_bytes, stats),
+            name=f"fetch-{part.name}-{i}",
+            daemon=True,
+        )
+        for i in range(workers)
     ]
+    transfer.running = workers
     try:
         for thread in threads:
             thread.start()
+        with TransferReader(transfer, state.size) as reader:
+            try:
+                result = check(reader)  # type: ignore[arg-type]
+            except TransferAborted:
+                result = None
+            except BaseException as exc:
+                transfer.fail(exc)
+                raise
+        for thread in threads:  # a check that stopped early still gets a whole file
+            thread.join()
+        if transfer.error is not None:
+            raise transfer.error
+        if workers:
+            transfer.checkpoint()  # the data is on disk before it can be renamed
+    finally:
+        transfer.stop.set()
         for thread in threads:
             thread.join()
-    finally:
-        run.stop.set()
-        os.close(run.fd)
-    if run.error is not None:
-        raise run.error
-    if not state.complete:  # pragma: no cover - defensive
+        transfer.close_file()
+    if not state.complete or result is None:  # pragma: no cover - defensive
         raise DownloadError(f"{part.name}: segments left unfinished", url=url)
+    return result
+
+
+def _worker(
+    transfer: Transfer,
+    url: str,
+    client: HttpClient,
+    options: FetchOptions,
+    buffer_size: int,
+    on_bytes: Callable[[int], None] | None,
+    stats: FetchStats,
+) -> None:
+    buffer = bytearray(buffer_size)
+    try:
+        while (segment := transfer.take()) is not None:
+            _fetch_segment(transfer, url, segment, buffer, client, options, on_bytes, stats)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller by Transfer
+        transfer.fail(exc)
+    finally:
+        client.close()
+        transfer.worker_exited()
 
 
 def _fetch_segment(
-    run: _Run,
+    transfer: Transfer,
+    url: str,
     segment: Segment,
     buffer: bytearray,
     client: HttpClient,
     options: FetchOptions,
-    checkpoint_bytes: int,
     on_bytes: Callable[[int], None] | None,
     stats: FetchStats,
 ) -> None:
     policy = options.policy
-    url, state = run.url, run.state
+    state = transfer.state
     view = memoryview(buffer)
     failures = 0
-    while run.live[id(segment)] < segment.length:
-        if run.stop.is_set():
+    while (done := transfer.written(segment)) < segment.length:
+        if transfer.stop.is_set():
             return
-        offset = segment.start + run.live[id(segment)]
+        offset = segment.start + done
         headers = {"Range": f"bytes={offset}-{segment.end}"}
         if state.etag:
             headers["If-Match"] = state.etag
@@ -301,44 +319,40 @@ def _fetch_segment(
                 client.discard(url)
                 raise
             remaining = segment.end - offset + 1
-            since_flush, last_flush = 0, time.monotonic()
             while remaining > 0:
-                if run.stop.is_set():
+                if transfer.stop.is_set():
                     client.discard(url)
-                    break
+                    return
                 n = response.readinto(view[: min(len(view), remaining)])
                 if not n:
                     raise DownloadError(
                         f"{url}: connection closed with {remaining} bytes of bytes="
                         f"{offset}-{segment.end} still to come"
                     )
-                _write(run.fd, view[:n], segment.start + run.live[id(segment)], url)
-                run.live[id(segment)] += n
+                _write(transfer.fd, view[:n], offset + progressed, url)
+                transfer.wrote(segment, n)
                 remaining -= n
                 progressed += n
-                since_flush += n
                 stats.add(bytes_fetched=n)
                 if on_bytes is not None:
                     on_bytes(n)
-                if (
-                    since_flush >= checkpoint_bytes
-                    or time.monotonic() - last_flush >= options.checkpoint_seconds
-                ):
-                    run.checkpoint(segment)
-                    since_flush, last_flush = 0, time.monotonic()
-            run.checkpoint(segment)
         except (RemoteChangedError, PermanentDownloadError):
             raise
         except DavidDataError as exc:
             if not isinstance(exc, DownloadError):
                 raise
-            failures = _note_failure(run, client, exc, failures, progressed, policy, stats, segment)
+            failures = _note_failure(
+                transfer, url, client, exc, failures, progressed, policy, stats, segment
+            )
         except (OSError, http.client.HTTPException) as exc:
-            failures = _note_failure(run, client, exc, failures, progressed, policy, stats, segment)
+            failures = _note_failure(
+                transfer, url, client, exc, failures, progressed, policy, stats, segment
+            )
 
 
 def _note_failure(
-    run: _Run,
+    transfer: Transfer,
+    url: str,
     client: HttpClient,
     exc: BaseException,
     failures: int,
@@ -347,25 +361,25 @@ def _note_failure(
     stats: FetchStats,
     segment: Segment,
 ) -> int:
-    client.discard(run.url)
+    client.discard(url)
     if progressed:
-        run.checkpoint(segment)
+        transfer.checkpoint(wait=False)
         failures = 0
     failures += 1
     reason = f"no data for {policy.stall_timeout:.0f}s (stalled)" if _is_timeout(exc) else str(exc)
     if failures >= policy.max_attempts:
         raise DownloadError(
-            f"{run.url}: gave up on bytes {segment.start}-{segment.end} after {failures} "
+            f"{url}: gave up on bytes {segment.start}-{segment.end} after {failures} "
             f"failed attempts; last error: {reason}",
-            url=run.url,
+            url=url,
         ) from exc
     stats.add(retries=1)
     retry_after = exc.retry_after if isinstance(exc, HttpStatusError) else None
     wait = policy.delay(failures, retry_after)
     logger.info(
-        "%s: %s; retry %d/%d in %.1fs", run.url, reason, failures, policy.max_attempts - 1, wait
+        "%s: %s; retry %d/%d in %.1fs", url, reason, failures, policy.max_attempts - 1, wait
     )
-    run.stop.wait(wait)
+    transfer.stop.wait(wait)
     return failures
 
 

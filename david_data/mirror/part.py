@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import DavidDataError, VerificationError
 from ..fsutil import is_local, join, resolve
@@ -22,7 +24,7 @@ from .http import HttpClient, RemoteInfo
 from .manifest import PartRecord, compact_ranges, load_manifest, now_iso, record_parts
 from .plan import MirrorSettings, PartPlan
 from .promote import promote, scratch_dir_for
-from .zipcheck import ZipCheck, check_zip
+from .zipcheck import Problem, ZipCheck, check_zip
 
 logger = logging.getLogger(__name__)
 
@@ -46,28 +48,23 @@ class PartOutcome:
     error: str = ""
 
 
-def verify_local_file(path: Path, info: RemoteInfo | None) -> ZipCheck:
-    """Check a downloaded part: size, Content-MD5 when known, SHA-256, zip contents."""
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        check = check_zip(handle, size, want_md5=bool(info and info.content_md5))
-    from .zipcheck import Problem
-
+def check_download(reader: BinaryIO, info: RemoteInfo, local_part: Path) -> ZipCheck:
+    """Check a part as it downloads: the zip (see :func:`.zipcheck.check_zip`), its
+    Content-MD5 when the server sent one, and its size on disk against the server's."""
+    check = check_zip(reader, info.size, want_md5=bool(info.content_md5))
     extra = []
-    if info is not None and size != info.size:
+    if (actual := local_part.stat().st_size) != info.size:
         extra.append(
-            Problem(member="", problem=f"size {size} differs from the server's {info.size}")
+            Problem(member="", problem=f"size {actual} differs from the server's {info.size}")
         )
-    if info is not None and info.content_md5 and check.content_md5 != info.content_md5:
+    if info.content_md5 and check.content_md5 != info.content_md5:
         extra.append(
             Problem(
                 member="",
                 problem=f"MD5 {check.content_md5} differs from the server's Content-MD5 {info.content_md5}",
             )
         )
-    if extra:
-        return ZipCheck(**{**check.__dict__, "problems": check.problems + tuple(extra)})
-    return check
+    return replace(check, problems=check.problems + tuple(extra)) if extra else check
 
 
 def _describe(check: ZipCheck, limit: int = 5) -> str:
@@ -164,23 +161,23 @@ def _mirror_part(
     previous_sha: str | None = None
     info: RemoteInfo | None = part.remote
     for attempt in range(1, _FETCH_ATTEMPTS + 1):
-        info = fetch_file(
+        info, check = fetch_file(
             part.url,
             work,
             client=client,
+            check=partial(check_download, local_part=local_part),
             options=options,
             on_bytes=on_bytes,
             stats=stats,
             info=info,
         )
-        check = verify_local_file(local_part, info)
         if check.ok:
             break
         remove_partial(local_part, state)
         if on_bytes is not None:
             on_bytes(-info.size)
-        if previous_sha == check.sha256 or attempt == _FETCH_ATTEMPTS:
-            same = previous_sha == check.sha256
+        same = previous_sha is not None and previous_sha == check.sha256
+        if same or attempt == _FETCH_ATTEMPTS:
             raise VerificationError(
                 f"{part.name} fails verification: {_describe(check)}"
                 + (
@@ -265,4 +262,4 @@ def _mark_extracted(fs: object, dest: str, name: str) -> None:
     record_parts(fs, dest, [PartRecord(**{**record.__dict__, "extracted": True})])  # type: ignore[arg-type]
 
 
-__all__ = ["PartOutcome", "mirror_part", "verify_local_file"]
+__all__ = ["PartOutcome", "check_download", "mirror_part"]

@@ -49,7 +49,7 @@ class MirrorSettings:
     """Parts downloaded at once."""
     segments: int = 4
     """Ranged connections per part."""
-    segment_size: int = 64 * MiB
+    segment_size: int = 32 * MiB
     chunk_size: int = 1 * MiB
     checkpoint_bytes: int | None = None
     extract: bool = False

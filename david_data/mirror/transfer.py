@@ -1,0 +1,275 @@
+"""Shared state of one file's segmented download, and a reader that follows it.
+
+:class:`Transfer` hands byte ranges to the connections, records what each one wrote and
+checkpoints the resume state; :class:`TransferReader` lets a check (SHA-256, the zip's
+CRC-32s) read the file *while* it downloads, blocking until the bytes it asks for are
+written, so verification finishes moments after the last byte lands instead of being a
+second pass over the whole file.
+
+Scheduling: the file's last ``TAIL_BYTES`` go first (a zip's central directory is at
+its end, and the check reads it before anything else), then the segments in order, so
+the written prefix grows steadily behind the connections. Near the end a connection takes
+only its share of what is left (``left / connections``, at least ``min_split``), so all
+connections finish together instead of one dragging a whole segment alone.
+
+Checkpoints are per file: snapshot the bytes written, ``fdatasync``, then advance the
+state file to the snapshot (never past what is on disk). One runs every
+``checkpoint_bytes`` written by all connections together, or ``checkpoint_seconds``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import RemoteChangedError
+from .state import PartState, Segment, save_state
+
+TAIL_BYTES = 4 << 20
+"""Fetched first: holds a part's central directory (~2.5 MB for 5,000 samples)."""
+
+
+class TransferAborted(Exception):
+    """The download stopped before the bytes a reader waits for were written."""
+
+
+class Transfer:
+    """Work queue, written-bytes ledger and checkpoints of one file (thread-safe)."""
+
+    def __init__(
+        self,
+        part: Path,
+        state_path: Path,
+        state: PartState,
+        *,
+        connections: int,
+        min_split: int,
+        checkpoint_bytes: int,
+        checkpoint_seconds: float,
+    ) -> None:
+        self.part, self.state_path, self.state = part, state_path, state
+        self.connections, self.min_split = connections, min_split
+        self.checkpoint_bytes, self.checkpoint_seconds = checkpoint_bytes, checkpoint_seconds
+        self.fd = os.open(part, os.O_RDWR)
+        self.cond = threading.Condition()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.running = 0
+        """Connections still working; a reader stops waiting when none is left."""
+        self._written = {id(s): s.done for s in state.segments}
+        todo = [s for s in state.segments if not s.complete]
+        if todo and todo[-1].length - todo[-1].done > TAIL_BYTES + min_split:
+            todo.append(self._split(todo[-1], todo[-1].end + 1 - TAIL_BYTES))
+        self._pending = deque(todo[-1:] + todo[:-1])
+        self._unflushed = 0
+        self._last_checkpoint = time.monotonic()
+        self._checkpoint_lock = threading.Lock()
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self._pending)
+
+    def written(self, segment: Segment) -> int:
+        """Bytes of ``segment`` written so far (not necessarily flushed)."""
+        return self._written[id(segment)]
+
+    def take(self) -> Segment | None:
+        """The next range to fetch, or None when none is left (see module docstring)."""
+        with self.cond:
+            if not self._pending or self.stop.is_set():
+                return None
+            segment = self._pending.popleft()
+            left = segment.length - self._written[id(segment)]
+            unassigned = left + sum(s.length - self._written[id(s)] for s in self._pending)
+            share = max(self.min_split, -(-unassigned // self.connections))
+            if left >= share + self.min_split:
+                cut = segment.start + self._written[id(segment)] + share
+                self._pending.appendleft(self._split(segment, cut))
+            return segment
+
+    def _split(self, segment: Segment, cut: int) -> Segment:
+        """Cut the not-yet-started ``[cut, end]`` off ``segment`` as a new segment."""
+        rest = Segment(start=cut, end=segment.end)
+        segment.end = cut - 1
+        segments = self.state.segments
+        segments.insert(bisect.bisect_left(segments, cut, key=lambda s: s.start), rest)
+        self._written[id(rest)] = 0
+        return rest
+
+    def wrote(self, segment: Segment, n: int) -> None:
+        """Record ``n`` more bytes of ``segment`` written; checkpoint when one is due."""
+        with self.cond:
+            self._written[id(segment)] += n
+            self._unflushed += n
+            due = (
+                self._unflushed >= self.checkpoint_bytes
+                or time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
+            )
+            self.cond.notify_all()
+        if due:
+            self.checkpoint(wait=False)
+
+    def checkpoint(self, *, wait: bool = True) -> None:
+        """Flush the data, then advance the state file to what was written before it.
+
+        With ``wait=False`` a checkpoint already running in another thread is enough.
+        """
+        if not self._checkpoint_lock.acquire(blocking=wait):
+            return
+        try:
+            with self.cond:
+                snapshot = dict(self._written)
+                self._unflushed = 0
+                self._last_checkpoint = time.monotonic()
+            os.fdatasync(self.fd)
+            with self.cond:
+                for segment in self.state.segments:
+                    segment.done = snapshot.get(id(segment), segment.done)
+                save_state(self.state_path, self.state)
+        finally:
+            self._checkpoint_lock.release()
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop every connection; the first error wins, except that a changed remote
+        (which restarts the file) wins over anything else."""
+        with self.cond:
+            if self.error is None or (
+                isinstance(exc, RemoteChangedError)
+                and not isinstance(self.error, RemoteChangedError)
+            ):
+                self.error = exc
+            self.stop.set()
+            self.cond.notify_all()
+
+    def worker_exited(self) -> None:
+        with self.cond:
+            self.running -= 1
+            self.cond.notify_all()
+
+    def close_file(self) -> None:
+        os.close(self.fd)
+
+    def available(self, offset: int) -> int:
+        """Contiguous bytes written from ``offset`` on (call with ``cond`` held)."""
+        segments = self.state.segments
+        i = bisect.bisect_right(segments, offset, key=lambda s: s.start) - 1
+        pos = offset
+        while 0 <= i < len(segments):
+            segment = segments[i]
+            reach = segment.start + self._written[id(segment)]
+            if pos < segment.start or pos >= reach:
+                break
+            pos = reach
+            if reach <= segment.end:
+                break
+            i += 1
+        return pos - offset
+
+    def wait_for(self, offset: int, count: int) -> int:
+        """Block until ``count`` bytes from ``offset`` are written; return how many are.
+
+        Raises :class:`TransferAborted` when the download failed or ended first.
+        """
+        with self.cond:
+            while True:
+                have = self.available(offset)
+                if have >= count:
+                    return have
+                if self.error is not None or self.running <= 0:
+                    raise TransferAborted(
+                        f"{self.part.name}: the download stopped before byte {offset + count}"
+                    )
+                self.cond.wait(1.0)
+
+
+def read_blocks(handle: BinaryIO, size: int, block: int = 8 << 20) -> Iterator[memoryview]:
+    """The bytes of ``handle`` from its position up to ``size``, in order, as views of
+    at most ``block`` bytes, each valid until the next is asked for (flat memory).
+
+    A :class:`TransferReader` hands out views of the page cache itself (no copy);
+    any other binary file is read into one reusable buffer.
+    """
+    if isinstance(handle, TransferReader):
+        yield from handle.blocks(block)
+        return
+    buffer = memoryview(bytearray(min(block, max(size, 1))))
+    pos = handle.tell()
+    while pos < size:
+        n = handle.readinto(buffer[: size - pos])  # type: ignore[attr-defined]
+        if not n:
+            return
+        yield buffer[:n]
+        pos += n
+
+
+class TransferReader:
+    """Read-only binary file over a :class:`Transfer` in progress.
+
+    ``read(n)`` returns all ``n`` bytes (fewer only at the end of the file), waiting
+    for them; :meth:`blocks` yields views as soon as at least ``min_read`` bytes (or
+    the rest of the file) are there, so a sequential check keeps up with the download.
+    """
+
+    def __init__(self, transfer: Transfer, size: int, *, min_read: int = 1 << 20) -> None:
+        self.transfer, self.size, self.min_read = transfer, size, min_read
+        self.pos = 0
+        self._fd = os.open(transfer.part, os.O_RDONLY)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def blocks(self, block: int) -> Iterator[memoryview]:
+        """Views of the file, mapped, from the position to the end (see :func:`read_blocks`)."""
+        if self.pos >= self.size:
+            return
+        with mmap.mmap(self._fd, self.size, prot=mmap.PROT_READ) as mapped:
+            whole = memoryview(mapped)
+            unmapped = self.pos - self.pos % mmap.PAGESIZE
+            try:
+                while self.pos < self.size:
+                    want = min(block, self.size - self.pos)
+                    have = self.transfer.wait_for(self.pos, min(want, self.min_read))
+                    n = min(want, have)
+                    view = whole[self.pos : self.pos + n]
+                    try:
+                        yield view
+                    finally:
+                        view.release()
+                    self.pos += n
+                    # Unmap what was read (the page cache keeps it): RSS stays flat.
+                    read_to = self.pos - self.pos % mmap.PAGESIZE
+                    if read_to - unmapped >= block:
+                        mapped.madvise(mmap.MADV_DONTNEED, unmapped, read_to - unmapped)
+                        unmapped = read_to
+            finally:
+                whole.release()
+
+    def read(self, n: int = -1) -> bytes:
+        want = self.size - self.pos if n < 0 else min(n, self.size - self.pos)
+        if want <= 0:
+            return b""
+        self.transfer.wait_for(self.pos, want)
+        data = os.pread(self._fd, want, self.pos)
+        self.pos += len(data)
+        return data
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> TransferReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
