@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --azurite --torch
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check david_data flows tests benchmarks
+echo "== mypy"; mypy
 echo "== pytest"; exec python -m pytest "$@"

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -179,17 +178,14 @@ def fetch_file(
             stats.add(bytes_resumed=state.bytes_done)
             if on_bytes is not None and state.bytes_done:
                 on_bytes(state.bytes_done)
+        remote: RemoteInfo = info
+
+        def check_this(reader: BinaryIO, remote: RemoteInfo = remote) -> T:
+            return check(reader, remote)
+
         try:
             result = _fetch_and_check(
-                url,
-                part,
-                state_path,
-                state,
-                client,
-                options,
-                on_bytes,
-                stats,
-                partial(check, info=info),
+                url, part, state_path, state, client, options, on_bytes, stats, check_this
             )
             return info, result
         except RemoteChangedError as exc:

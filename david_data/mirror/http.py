@@ -66,6 +66,9 @@ def parse_retry_after(value: str | None) -> float | None:
 class HttpStatusError(DownloadError):
     """A retryable HTTP status (408, 429, 5xx); carries ``status`` and ``retry_after``."""
 
+    status: int
+    retry_after: float | None
+
 
 def raise_for_status(url: str, response: http.client.HTTPResponse) -> None:
     """Turn an error status into the matching typed error (response is drained first)."""

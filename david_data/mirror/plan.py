@@ -188,7 +188,7 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
         if isinstance(remote, DavidDataError):
             plans.append(PartPlan(name=name, url=url, action="error", reason=remote.message))
             continue
-        common = dict(
+        common: dict[str, Any] = dict(
             name=name,
             url=url,
             size=remote.size,
@@ -204,7 +204,7 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
                     reason="changed on the server since it was mirrored",
                     **common,
                 )
-            )  # type: ignore[arg-type]
+            )
             continue
         if on_disk == remote.size:
             plans.append(
@@ -214,7 +214,7 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
                     reason="present but not in the manifest: will verify",
                     **common,
                 )
-            )  # type: ignore[arg-type]
+            )
             continue
         state = load_state(part_paths(work / name)[1])
         if state is not None and state.matches(size=remote.size, etag=remote.etag):
@@ -225,7 +225,7 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
                     to_fetch=remote.size - state.bytes_done,
                     **common,
                 )
-            )  # type: ignore[arg-type]
+            )
             continue
         plans.append(PartPlan(action="fetch", to_fetch=remote.size, **common))  # type: ignore[arg-type]
     return MirrorPlan(

@@ -14,6 +14,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 STATE_VERSION = 1
 
@@ -69,7 +70,8 @@ class PartState:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> PartState:
-        segments = [Segment(start=a, end=b, done=d) for a, b, d in data["segments"]]  # type: ignore[union-attr,misc]
+        rows = cast(list[list[int]], data["segments"])
+        segments = [Segment(start=a, end=b, done=d) for a, b, d in rows]
         return cls(
             url=str(data["url"]),
             size=int(data["size"]),  # type: ignore[call-overload]

@@ -30,6 +30,8 @@ try:  # ISA-L: the same functions, ~13x faster CRC-32 (uses the CPU's carry-less
 except ImportError:  # pragma: no cover - plain zlib gives identical results, slower
     import zlib  # type: ignore[no-redef]
 
+_ZlibError: type[Exception] = zlib.error  # type: ignore[assignment]  # isal's stubs
+
 _BLOCK = 8 << 20
 """Bytes read at a time in the full pass (one reusable buffer)."""
 _INFLATE_IN = 1 << 20
@@ -305,7 +307,7 @@ class _Member:
         try:
             for at in range(0, len(data), _INFLATE_IN):
                 self._inflate(data[at : at + _INFLATE_IN])
-        except zlib.error as exc:
+        except _ZlibError as exc:
             self.problem = f"deflate data is corrupt ({exc})"
 
     def _inflate(self, data: memoryview | bytes) -> None:
