@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--profile", choices=("fast", "compact"), default="fast", help="store codecs"
     )
     pipeline.add_argument(
-        "--model", help="released model to evaluate, e.g. depth-base (fetched first)"
+        "--model",
+        help="released model to evaluate, e.g. depth-base (fetch it first: david-data models fetch NAME)",
     )
     pipeline.add_argument("--model-path", help="any ONNX file to evaluate instead of --model")
     pipeline.add_argument(
