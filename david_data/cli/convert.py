@@ -11,9 +11,9 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
+from ._options import add_no_progress, add_storage_option
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
-_OPTION_HELP = "fsspec option for STORE (and SRC), repeatable, e.g. account_name=NAME; Azure also reads AZURE_STORAGE_CONNECTION_STRING"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -63,12 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="print the plan (shards to write, already committed) and exit",
     )
-    convert.add_argument(
-        "--no-progress", action="store_true", help="plain log lines instead of a progress bar"
-    )
-    convert.add_argument(
-        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
-    )
+    add_no_progress(convert)
+    add_storage_option(convert, "STORE and SRC")
     convert.set_defaults(func=run_convert_command)
 
     verify = subparsers.add_parser(
@@ -88,9 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="check K random samples (default: all)",
     )
     verify.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
-    verify.add_argument(
-        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
-    )
+    add_storage_option(verify, "STORE and SRC")
     verify.set_defaults(func=run_verify_store_command)
 
     query = subparsers.add_parser(
@@ -118,9 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=None,
         help="write to this file instead of stdout (required for parquet)",
     )
-    query.add_argument(
-        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
-    )
+    add_storage_option(query, "STORE")
     query.set_defaults(func=run_query_command)
 
     show = subparsers.add_parser(
@@ -151,9 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show.add_argument(
         "-o", "--output", default=None, help="PNG to write (default: sample_ID.png or query.png)"
     )
-    show.add_argument(
-        "--storage-option", action="append", default=[], metavar="KEY=VALUE", help=_OPTION_HELP
-    )
+    add_storage_option(show, "the store or mirror")
     show.set_defaults(func=run_show_command)
 
 

@@ -7,6 +7,8 @@ import sys
 
 from ..errors import ConfigError
 from ..fsutil import parse_storage_options
+from ._options import add_no_progress, add_storage_option
+from ._prefect import prepare_prefect
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -45,17 +47,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="B",
         help="images per model call (default: 4)",
     )
-    parser.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec option for the input, output and store URLs, e.g. account_name=NAME (repeatable); "
-        "Azure also reads AZURE_STORAGE_CONNECTION_STRING",
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="log plain progress lines instead of a bar"
-    )
+    add_storage_option(parser, "the input, output and store URLs")
+    add_no_progress(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -156,12 +149,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=handle_evaluate)
 
 
-def _prefect_env() -> None:
-    from ._prefect import prepare_prefect
-
-    prepare_prefect()
-
-
 def handle_infer(args: argparse.Namespace) -> int:
     if args.from_store and args.input:
         raise ConfigError(
@@ -174,7 +161,7 @@ def handle_infer(args: argparse.Namespace) -> int:
     options = parse_storage_options(args.storage_option)
     if args.dry_run:
         return _dry_run(args, options)
-    _prefect_env()
+    prepare_prefect()
     from flows.infer import run_infer
 
     report = run_infer(
@@ -223,7 +210,7 @@ def _dry_run(args: argparse.Namespace, options: dict[str, str]) -> int:
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
-    _prefect_env()
+    prepare_prefect()
     from flows.evaluate import run_evaluate
 
     result = run_evaluate(

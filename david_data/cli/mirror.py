@@ -8,6 +8,7 @@ import sys
 from .. import settings
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
+from ._options import add_no_progress, add_storage_option
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -52,17 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="print the plan (parts, bytes to fetch, already present, disk needed) and exit",
     )
-    mirror.add_argument(
-        "--no-progress", action="store_true", help="plain log lines instead of progress bars"
-    )
-    mirror.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec option for DEST, repeatable (e.g. account_name=NAME); Azure also "
-        "reads AZURE_STORAGE_CONNECTION_STRING etc.",
-    )
+    add_no_progress(mirror)
+    add_storage_option(mirror, "DEST")
     mirror.set_defaults(func=run_mirror_command)
 
     verify = subparsers.add_parser(
@@ -80,13 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="skip the full read: check sizes, central directories and member sets",
     )
-    verify.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec option for DEST, repeatable",
-    )
+    add_storage_option(verify, "DEST")
     verify.set_defaults(func=run_verify_command)
 
 

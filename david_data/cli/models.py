@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..progress import progress_for
+from ._options import add_no_progress
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 
@@ -40,9 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument(
         "--force", action="store_true", help="download again even when the model is cached"
     )
-    fetch.add_argument(
-        "--no-progress", action="store_true", help="log plain progress lines instead of a bar"
-    )
+    add_no_progress(fetch)
     fetch.set_defaults(func=handle_fetch)
 
     predict = subparsers.add_parser(

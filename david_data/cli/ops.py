@@ -11,6 +11,7 @@ from .. import settings
 from ..demo import DEMO_PARTS, DEMO_SAMPLES_PER_PART
 from ..errors import ConfigError
 from ..fsutil import parse_storage_options
+from ._options import add_no_progress, add_storage_option
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 
@@ -60,16 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     pipeline.add_argument(
         "--evaluation-output", help="where the metrics go (default: STORE/_evaluations/MODEL)"
     )
-    pipeline.add_argument(
-        "--no-progress", action="store_true", help="plain log lines instead of bars"
-    )
-    pipeline.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec option for the mirror and the store, repeatable",
-    )
+    add_no_progress(pipeline)
+    add_storage_option(pipeline, "the mirror and the store")
     pipeline.set_defaults(func=run_pipeline_command)
 
     demo = subparsers.add_parser(
@@ -95,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=DEMO_SAMPLES_PER_PART,
         help=f"samples in each part (default: {DEMO_SAMPLES_PER_PART})",
     )
-    demo.add_argument("--no-progress", action="store_true", help="plain log lines instead of bars")
+    add_no_progress(demo)
     demo.set_defaults(func=run_demo_command)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..facts import SAMPLE_PART, SAMPLES_PER_PART, parse_parts
 from ..progress import progress_for
+from ._options import add_no_progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,9 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument(
         "--deflate", action="store_true", help="deflate zip members instead of storing them"
     )
-    synth.add_argument(
-        "--no-progress", action="store_true", help="plain log lines instead of a bar"
-    )
+    add_no_progress(synth)
     synth.set_defaults(func=run_synth)
 
     serve = subparsers.add_parser(
