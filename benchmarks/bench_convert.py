@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from david_data import facts  # noqa: E402
-from david_data.convert.codecs import BloscBytes, JpegLs, WebpLossless, ZstdBytes  # noqa: E402
+from david_data.format.codecs import BloscBytes, JpegLs, WebpLossless, ZstdBytes  # noqa: E402
 from david_data.convert.decode import decode_sample  # noqa: E402
 from david_data.convert.plan import plan_conversion  # noqa: E402
 from david_data.convert.run import (  # noqa: E402
@@ -251,7 +251,7 @@ def main() -> None:
     print("\n== 5. query latency, 298,008 rows ==")
     import pyarrow as pa
 
-    from david_data.convert.metadata import SCHEMA
+    from david_data.format.metadata import SCHEMA
     from david_data.store.query import load_metadata, run_query
 
     total = facts.NUM_SAMPLES

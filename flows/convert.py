@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.types import SecretDict
 
 import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
-from david_data.convert.layout import StoreLayout
+from david_data.format.layout import StoreLayout
 from david_data.convert.plan import ConversionPlan, plan_conversion
 from david_data.convert.run import (
     ConversionReport,

@@ -22,3 +22,21 @@ def add_no_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="plain log lines instead of progress bars"
     )
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, dask: bool) -> None:
+    """``--prefect`` (run as a flow run) and, for jobs that can use a cluster,
+    ``--dask-address``. See :mod:`david_data.cli._run` for how a job is run."""
+    parser.add_argument(
+        "--prefect",
+        action="store_true",
+        help="run as a Prefect flow run (visible in the UI); the default when PREFECT_API_URL "
+        "or an active Prefect profile names a server",
+    )
+    if dask:
+        parser.add_argument(
+            "--dask-address",
+            default=None,
+            metavar="tcp://HOST:PORT",
+            help="run the work units on this existing Dask cluster ('dask scheduler' + 'dask worker')",
+        )

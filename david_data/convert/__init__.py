@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import zarr_codecs as _zarr_codecs  # noqa: F401  (registers the codecs)
+from ..format import zarr_codecs as _zarr_codecs  # noqa: F401  (registers the codecs)
 
 _LAZY = {
     "open_source": ".source",

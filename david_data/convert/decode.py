@@ -109,8 +109,9 @@ def decode_sample(
 ) -> Sample:
     """Decode the five files of a sample.
 
-    ``depth_dtype``/``normal_dtype`` are the store's pixel types; an EXR of another type
-    is an error (the store never converts precision).
+    ``depth_dtype``/``normal_dtype`` are the store's pixel types: float16 EXR pixels are
+    widened to a float32 store exactly; pixels wider than the store holds are an error
+    (the store never loses precision).
     """
     names = facts.sample_member_names(sample_id)
     rgb = decode_png(_need(files, "rgb", sample_id), names["rgb"], 3)
@@ -119,18 +120,23 @@ def decode_sample(
     _check_shape(names["depth"], depth, None)
     normal = read_normal_exr(_need(files, "normal", sample_id), names["normal"]).pixels
     _check_shape(names["normal"], normal, 3)
-    for name, array, want in (
-        (names["depth"], depth, depth_dtype),
-        (names["normal"], normal, normal_dtype),
-    ):
-        if want is not None and array.dtype != want:
-            raise SampleDecodeError(
-                f"{name}: EXR pixels are {array.dtype}, but this store holds {np.dtype(want)} "
-                "(taken from the first sample converted); the source mixes pixel types: "
-                "convert these parts into a separate store",
-                path=name,
-            )
+    depth = _as_store_type(names["depth"], depth, depth_dtype)
+    normal = _as_store_type(names["normal"], normal, normal_dtype)
     intrinsics = decode_camera(_need(files, "cam", sample_id), names["cam"])
     return Sample(
         sample_id=sample_id, rgb=rgb, alpha=alpha, depth=depth, normal=normal, intrinsics=intrinsics
+    )
+
+
+def _as_store_type(name: str, pixels: np.ndarray, want: np.dtype | None) -> np.ndarray:
+    """EXR pixels in the store's type: the same, or widened exactly (float16 -> float32)."""
+    if want is None or pixels.dtype == want:
+        return pixels
+    if pixels.dtype.kind == "f" and np.dtype(want).kind == "f" and np.dtype(want).itemsize > pixels.dtype.itemsize:
+        return pixels.astype(want)
+    raise SampleDecodeError(
+        f"{name}: EXR pixels are {pixels.dtype}, wider than the {np.dtype(want)} this store "
+        "holds (chosen from the first sample of each part); convert into a new store, "
+        f"which will hold {pixels.dtype}",
+        path=name,
     )

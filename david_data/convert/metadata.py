@@ -1,4 +1,4 @@
-"""Per-sample metadata rows and their Parquet schema.
+"""Per-sample metadata rows (the schema is :mod:`david_data.format.metadata`).
 
 One row per sample the source holds, converted or not. Statistics over foreground
 pixels use ``alpha > 127`` (:data:`~david_data.facts.FOREGROUND_THRESHOLD`) and, for
@@ -9,49 +9,14 @@ Field of view is ``2 * atan(size / (2 * focal))`` in degrees.
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .. import facts
+from ..format.metadata import SCHEMA, STATUS_ERROR, STATUS_OK
 from .decode import Sample
-
-STATUS_OK = "ok"
-STATUS_ERROR = "error"
-
-SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.int64()),
-        ("part", pa.string()),
-        ("scenario", pa.string()),
-        ("fx", pa.float64()),
-        ("fy", pa.float64()),
-        ("cx", pa.float64()),
-        ("cy", pa.float64()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("foreground_fraction", pa.float64()),
-        ("bbox_x_min", pa.int32()),
-        ("bbox_y_min", pa.int32()),
-        ("bbox_x_max", pa.int32()),
-        ("bbox_y_max", pa.int32()),
-        ("depth_min_cm", pa.float64()),
-        ("depth_median_cm", pa.float64()),
-        ("depth_max_cm", pa.float64()),
-        ("fov_x_deg", pa.float64()),
-        ("fov_y_deg", pa.float64()),
-        ("part_sha256", pa.string()),
-        ("shard", pa.int64()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-    ]
-)
-"""Columns of the ``samples`` table, in order."""
-
 
 def sample_row(sample: Sample, *, part: str, part_sha256: str | None, shard: int) -> dict[str, Any]:
     """The metadata row of a converted sample."""
@@ -110,12 +75,3 @@ def _base_row(sample_id: int, part: str, part_sha256: str | None, shard: int) ->
         status=STATUS_OK,
     )
     return row
-
-
-def rows_to_parquet(rows: list[dict[str, Any]]) -> bytes:
-    """Serialise rows (sorted by sample id) as one Parquet file, deterministically."""
-    ordered = sorted(rows, key=lambda r: r["sample_id"])
-    table = pa.Table.from_pylist(ordered, schema=SCHEMA)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from .. import facts
 from ..errors import SampleDecodeError, StoreError
 from .decode import decode_sample
-from .layout import DEFAULT_SHARD_SIZE, StoreLayout, open_layout
+from ..format.layout import DEFAULT_SHARD_SIZE, StoreLayout, open_layout
 from .source import PartSource, Source
 
 logger = logging.getLogger(__name__)

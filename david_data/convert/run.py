@@ -29,10 +29,11 @@ from ..errors import DavidDataError
 from ..fsutil import atomic_write_bytes, resolve
 from ..progress import NullProgress, Progress, TaskHandle
 from .decode import decode_sample
-from .layout import StoreLayout, create_store, open_layout
-from .metadata import STATUS_OK, error_row, rows_to_parquet, sample_row
+from ..format.layout import StoreLayout, create_store, open_layout
+from ..format.metadata import STATUS_OK, rows_to_parquet
+from .metadata import error_row, sample_row
 from .plan import ConversionPlan, ShardJob, detect_dtypes, plan_conversion
-from .shard import encode_shard
+from ..format.shard import encode_shard
 from .source import PartSource, Source, open_source
 
 logger = logging.getLogger(__name__)

@@ -10,6 +10,10 @@
 
 Sample ids come from member names (``rgb_0001234.png`` -> 1234), never from the part's
 name: which ids a part holds is only known once its directory has been read.
+
+Reading is split so that a worker never re-lists a part: :meth:`PartSource.locate` turns
+sample ids into plain, picklable :class:`SampleMembers` (zip directory entries or file
+paths) and :func:`read_files` reads them given only a :class:`PartRef`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,28 @@ RawFiles = dict[str, "bytes | SampleDecodeError | None"]
 """One sample's files by kind (``rgb``, ``alpha``, ``depth``, ``normal``, ``cam``):
 bytes, the error met reading them, or None when the member is missing."""
 
+Member = ZipMember | str
+"""Where one file of a sample is: a zip directory entry, or a loose file's path."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartRef:
+    """Enough to read a part in another process or on another machine (absolute URL)."""
+
+    name: str
+    url: str
+    is_zip: bool
+    size: int
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleMembers:
+    """Where one sample's files are inside its part, by kind."""
+
+    sample_id: int
+    members: tuple[tuple[str, Member], ...]
+
 
 @dataclass(kw_only=True)
 class PartSource:
@@ -48,13 +74,14 @@ class PartSource:
     size: int = 0
     recorded_sha256: str | None = None
     """SHA-256 from the mirror's ``manifest.json``, when it lists this part at this size."""
-    _members: dict[int, dict[str, Any]] | None = field(default=None, repr=False)
+    _members: dict[int, dict[str, Member]] | None = field(default=None, repr=False)
 
-    def _index(self) -> dict[int, dict[str, Any]]:
+    def _index(self) -> dict[int, dict[str, Member]]:
+        """Members by sample id and kind. Raises VerificationError for an unreadable zip."""
         if self._members is None:
-            index: dict[int, dict[str, Any]] = {}
+            index: dict[int, dict[str, Member]] = {}
             if self.is_zip:
-                entries: Iterable[tuple[str, Any]] = (
+                entries: Iterable[tuple[str, Member]] = (
                     (m.name, m) for m in list_members(self.fs, self.path)
                 )
             else:
@@ -83,35 +110,32 @@ class PartSource:
             kind: (loc.name if isinstance(loc, ZipMember) else loc) for kind, loc in found.items()
         }
 
-    def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
-        """Yield ``(sample_id, files)`` for the given ids, in ascending id order.
-
-        Zip members are fetched in a few large ranged reads (see :mod:`.zipread`).
-        """
-        ids = sorted(set(sample_ids))
-        index = self._index()
+    def content_key(self, sample_id: int) -> tuple[tuple[str, int, int], ...] | None:
+        """``(kind, CRC-32, size)`` of a sample's zip members: equal keys, equal content
+        (None for loose files, whose content is only known by reading them)."""
+        found = self._index().get(sample_id, {})
         if not self.is_zip:
-            for sid in ids:
-                found = index.get(sid, {})
-                files: RawFiles = {kind: None for kind in facts.FILE_KINDS}
-                for kind, p in found.items():
-                    try:
-                        files[kind] = self.fs.cat_file(p)
-                    except OSError as exc:
-                        files[kind] = SampleDecodeError(f"{p}: cannot read ({exc})", path=p)
-                yield sid, files
-            return
-        wanted: dict[str, tuple[int, str]] = {}
-        for sid in ids:
-            for kind, member in index.get(sid, {}).items():
-                wanted[member.name] = (sid, kind)
-        got: dict[int, RawFiles] = {sid: {kind: None for kind in facts.FILE_KINDS} for sid in ids}
-        members = [index[sid][kind] for sid, kind in wanted.values()]
-        for member, data in read_members(self.fs, self.path, self.size, members):
-            sid, kind = wanted[member.name]
-            got[sid][kind] = data
-        for sid in ids:
-            yield sid, got[sid]
+            return None
+        return tuple(
+            sorted(
+                (kind, m.crc, m.file_size) for kind, m in found.items() if isinstance(m, ZipMember)
+            )
+        )
+
+    def locate(self, sample_ids: Iterable[int]) -> list[SampleMembers]:
+        """Where the given samples' files are (an id the part lacks gets no members)."""
+        index = self._index()
+        return [
+            SampleMembers(sample_id=sid, members=tuple(sorted(index.get(sid, {}).items())))
+            for sid in sorted(set(sample_ids))
+        ]
+
+    def ref(self, sha256: str | None = None) -> PartRef:
+        return PartRef(name=self.name, url=self.url, is_zip=self.is_zip, size=self.size, sha256=sha256)
+
+    def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
+        """Yield ``(sample_id, files)`` for the given ids, in ascending id order."""
+        yield from read_files(self.ref(), self.locate(sample_ids), fs=self.fs)
 
     def sha256(self) -> str | None:
         """SHA-256 of the part zip, streamed in 8 MiB blocks (None for a folder)."""
@@ -130,6 +154,47 @@ class PartSource:
         info = self.fs.info(self.path)
         stamp = info.get("mtime") or info.get("etag") or info.get("last_modified") or ""
         return f"{info.get('size')}:{stamp}"
+
+
+def read_files(
+    part: PartRef,
+    samples: Sequence[SampleMembers],
+    *,
+    fs: AbstractFileSystem | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[tuple[int, RawFiles]]:
+    """Yield ``(sample_id, files)`` for located samples of ``part``, in the given order.
+
+    Zip members are fetched in a few large ranged reads and checked against their CRC-32
+    (see :mod:`.zipread`); a file that cannot be read yields its error instead of bytes.
+    """
+    if fs is None:
+        fs, path = resolve(part.url, storage_options)
+    else:
+        path = fs._strip_protocol(part.url)
+    if not part.is_zip:
+        for sample in samples:
+            files: RawFiles = dict.fromkeys(facts.FILE_KINDS)
+            for kind, p in sample.members:
+                try:
+                    files[kind] = fs.cat_file(str(p))
+                except OSError as exc:
+                    files[kind] = SampleDecodeError(f"{p}: cannot read ({exc})", path=p)
+            yield sample.sample_id, files
+        return
+    got: dict[int, RawFiles] = {s.sample_id: dict.fromkeys(facts.FILE_KINDS) for s in samples}
+    wanted: dict[str, tuple[int, str]] = {}
+    members: list[ZipMember] = []
+    for sample in samples:
+        for kind, member in sample.members:
+            assert isinstance(member, ZipMember)
+            wanted[member.name] = (sample.sample_id, kind)
+            members.append(member)
+    for member, data in read_members(fs, path, part.size, members):
+        sid, kind = wanted[member.name]
+        got[sid][kind] = data
+    for sample in samples:
+        yield sample.sample_id, got[sample.sample_id]
 
 
 @dataclass(kw_only=True)
@@ -197,7 +262,10 @@ def open_source(url: str, storage_options: dict[str, Any] | None = None) -> Sour
     """Open a mirror folder, a part zip or an extracted ``SynthHuman/`` folder."""
     fs, path = resolve(url, storage_options)
     if not fs.exists(path):
-        raise ConfigError(f"source {url} does not exist")
+        raise ConfigError(
+            f"source {url} does not exist; give a mirror folder ('david-data mirror DEST' "
+            "makes one), a part zip or an extracted SynthHuman/ folder"
+        )
     if fs.isfile(path):
         if not path.lower().endswith(".zip"):
             raise ConfigError(f"source {url} is a file but not a zip; give a part zip or a folder")

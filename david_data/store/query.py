@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from ..convert.layout import METADATA_DIR, StoreLayout
-from ..convert.metadata import SCHEMA
+from ..format.layout import METADATA_DIR, StoreLayout
+from ..format.metadata import SCHEMA
 from ..errors import ConfigError
 from ..fsutil import is_local, join
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from .. import facts
-from ..convert.layout import StoreLayout, open_layout
-from ..convert.shard import EMPTY, decode_index, index_nbytes
+from ..format.layout import StoreLayout, open_layout
+from ..format.shard import EMPTY, decode_index, index_nbytes
 from ..errors import StoreError
 from ..fsutil import is_local
 

@@ -15,7 +15,7 @@ def sample_arrays(
     target: str, sample_id: int, storage_options: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A sample's arrays from a store, or decoded from a mirror, zip or extracted folder."""
-    from ..convert.layout import open_layout
+    from ..format.layout import open_layout
 
     try:
         open_layout(target, storage_options)

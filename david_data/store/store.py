@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 
 from .. import facts
-from ..convert.layout import StoreLayout, open_layout
-from ..convert.metadata import STATUS_OK
+from ..format.layout import StoreLayout, open_layout
+from ..format.metadata import STATUS_OK
 from ..errors import StoreError
 from .dataset import StoreDataset
 from .query import ids_from, load_metadata, run_query

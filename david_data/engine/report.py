@@ -1,0 +1,32 @@
+"""What every job's report offers the CLI and the flows."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+EXIT_OK, EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@runtime_checkable
+class JobReport(Protocol):
+    """A job's outcome: how many items failed, whether it was interrupted, and its text."""
+
+    @property
+    def interrupted(self) -> bool: ...
+
+    @property
+    def failure_count(self) -> int: ...
+
+    def summary(self) -> str: ...
+
+    def markdown(self) -> str: ...
+
+
+def exit_code(report: JobReport) -> int:
+    """130 when interrupted, 1 when any item failed, else 0."""
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURES if report.failure_count else EXIT_OK
+
+
+INTERRUPTED_HINT = "interrupted; rerun the same command to resume"

@@ -1,0 +1,100 @@
+"""What every flow shares: the Prefect executor, and publishing a job's report.
+
+A flow is thin: it builds the job's settings from its (plain, deployable) parameters,
+plans with the library, picks an executor here, runs the library's engine, and calls
+:func:`publish`. Units become Prefect tasks named after their part, shard group or
+batch (:class:`PrefectExecutor`); with ``dask_address`` they run on that Dask cluster
+instead, as plain functions (Dask workers never start a Prefect server).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed, State
+
+from david_data.engine import Executor, JobReport, make_executor
+
+
+def _call(fn: Callable[..., Any], inner: Executor | None, args: tuple[Any, ...]) -> Any:
+    if inner is None:
+        return fn(*args)
+    return inner.submit(fn, *args).result()
+
+
+class PrefectExecutor:
+    """Each unit a Prefect task of the current flow run (named by its label), at most
+    ``workers`` at once. With ``inner`` (e.g. a process pool for CPU-bound units) the task
+    hands its unit to ``inner`` and waits: Prefect shows and retries it, ``inner`` runs it."""
+
+    prefetch = 1  # Prefect's own thread pool would start anything submitted
+
+    def __init__(self, inner: Executor | None, workers: int, *, retries: int = 0) -> None:
+        self.inner = inner
+        self.workers = inner.workers if inner is not None else max(1, workers)
+        self.in_process = inner.in_process if inner is not None else True
+        where = inner.description if inner is not None else f"{self.workers} thread(s)"
+        self.description = f"Prefect tasks on {where}"
+        self._task = task(cache_policy=NO_CACHE, retries=retries, retry_delay_seconds=2)(_call)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, label: str = "") -> cf.Future[Any]:
+        named = self._task.with_options(task_run_name=label or getattr(fn, "__name__", "unit"))
+        prefect_future = named.submit(fn, self.inner, args)
+        future: cf.Future[Any] = cf.Future()
+        future.set_running_or_notify_cancel()
+
+        def done(pf: Any) -> None:
+            try:
+                future.set_result(pf.result(raise_on_failure=True))
+            except BaseException as exc:  # noqa: BLE001 - hand it to the engine
+                future.set_exception(exc)
+
+        prefect_future.add_done_callback(done)
+        return future
+
+    def run_everywhere(self, fn: Callable[..., Any], /, *args: Any) -> list[Any]:
+        return self.inner.run_everywhere(fn, *args) if self.inner is not None else [fn(*args)]
+
+    def close(self, *, wait: bool = True) -> None:
+        if self.inner is not None:
+            self.inner.close(wait=wait)
+
+
+@contextlib.contextmanager
+def flow_executor(
+    kind: str, workers: int, *, dask_address: str | None = None, retries: int = 0
+) -> Iterator[Executor]:
+    """The executor a flow runs its units on: the Dask cluster at ``dask_address``, or
+    Prefect tasks (over a process pool when ``kind == 'processes'``)."""
+    if dask_address:
+        with make_executor(kind, workers, dask_address=dask_address) as executor:
+            yield executor
+        return
+    if kind == "processes" and workers > 1:
+        with make_executor(kind, workers) as inner:
+            yield PrefectExecutor(inner, workers, retries=retries)
+        return
+    yield PrefectExecutor(None, workers, retries=retries)
+
+
+def publish(report: JobReport, *, key: str, description: str) -> Any:
+    """Publish the report's markdown as an artifact; end the run Failed (the summary as its
+    message) when any item failed or the run was interrupted, else Completed."""
+    create_markdown_artifact(markdown=report.markdown(), key=key, description=description)
+    if report.failure_count or report.interrupted:
+        return Failed(message=report.summary(), data=report)
+    return report
+
+
+def report_of_state(state: State) -> JobReport:
+    """The report a flow run returned, whether it ended Completed or Failed."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result  # type: ignore[no-any-return]
