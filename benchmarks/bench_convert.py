@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -29,18 +30,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from david_data import facts  # noqa: E402
-from david_data.format.codecs import BloscBytes, JpegLs, WebpLossless, ZstdBytes  # noqa: E402
 from david_data.convert.decode import decode_sample  # noqa: E402
-from david_data.convert.plan import plan_conversion  # noqa: E402
-from david_data.convert.run import (  # noqa: E402
-    ShardRunner,
-    ShardTask,
-    convert,
-    convert_shard,
-    part_tasks,
-    prepare_store,
-)
+from david_data.convert.plan import convert_settings, plan_convert  # noqa: E402
+from david_data.convert.run import convert, prepare_store, run_convert  # noqa: E402
 from david_data.convert.source import open_source  # noqa: E402
+from david_data.engine import ProcessExecutor, ThreadExecutor  # noqa: E402
+from david_data.format.codecs import BloscBytes, JpegLs, WebpLossless, ZstdBytes  # noqa: E402
 from david_data.store import open_store  # noqa: E402
 from david_data.synth import SynthOptions, write_extracted, write_part  # noqa: E402
 
@@ -131,8 +126,7 @@ def main() -> None:
     zip_per_sample = info.size / n
     print(f"source zip: {zip_per_sample / 1e3:.0f} KB/sample")
 
-    source = open_source(str(src))
-    part = source.parts[0]
+    part = open_source(str(src)).parts[0]
     samples = [decode_sample(sid, files) for sid, files in part.read_samples(ids[:10])]
     codec_table(samples, 10)
 
@@ -144,30 +138,28 @@ def main() -> None:
         floor2 = [
             n / t for t in timed(lambda: list(pool.map(_decode_all, [part.url] * 2, halves)), reps)
         ]
-    # Steady state: each pool is warmed on one shard first (spawning a worker and importing
-    # cv2/OpenEXR/zarr costs ~1-2 s once per run, not per shard).
+    # Steady state: each executor is warmed on one shard per worker first (spawning a
+    # worker and importing cv2/OpenEXR/zarr costs ~1-2 s once per run, not per shard).
+    # Each run is the whole engine (plan, units through the executor, fold, consolidate).
     rates: dict[str, list[float]] = {}
     cpu_per_sample: list[float] = []
-    for label, workers, threads in (
-        ("1 process", 1, False),
-        ("2 processes", 2, False),
-        ("2 threads", 2, True),
+    for label, make in (
+        ("1 process", lambda: ProcessExecutor(1)),
+        ("2 processes", lambda: ProcessExecutor(2)),
+        ("2 threads", lambda: ThreadExecutor(2)),
     ):
         runs = []
-        runner = cf.ThreadPoolExecutor(2) if threads else ShardRunner(workers)
-        with runner:
+        executor = make()
+        threads = label.endswith("threads")
+        try:
             for r in range(reps + 1):
                 store = work / f"conv_{label.replace(' ', '_')}_{r}"
-                plan = plan_conversion(source, str(store), shard_size=shard)
-                layout = prepare_store(plan, source)
-                tasks: list[ShardTask] = part_tasks(plan, source, layout, plan.parts[0])
+                plan = plan_convert(convert_settings(str(src), str(store), shard_size=shard))
                 if r == 0:
-                    tasks = tasks[:workers]  # warm-up
+                    plan = dataclasses.replace(plan, jobs=plan.jobs[: executor.workers])  # warm-up
+                prepare_store(plan)
                 t, cpu = time.perf_counter(), time.process_time()
-                if threads:
-                    done = sum(res.samples_ok for res in runner.map(convert_shard, tasks))  # type: ignore[union-attr]
-                else:
-                    done = sum(res.samples_ok for res in runner.run(tasks))  # type: ignore[union-attr]
+                done = run_convert(plan, executor).samples_ok
                 wall = time.perf_counter() - t
                 if r:
                     runs.append(done / wall)
@@ -175,6 +167,8 @@ def main() -> None:
                         cpu_per_sample.append((time.process_time() - cpu) / done)
                     if threads:
                         cpu_per_sample.append(-(time.process_time() - cpu) / wall)  # cores used
+        finally:
+            executor.close()
         rates[label] = runs
     print(
         f"  CPU per sample, 1 process: {med([c for c in cpu_per_sample if c > 0]) * 1e3:.1f} ms; "
@@ -251,8 +245,9 @@ def main() -> None:
     print("\n== 5. query latency, 298,008 rows ==")
     import pyarrow as pa
 
+    from david_data.format.consolidated import consolidate_metadata, read_metadata
     from david_data.format.metadata import SCHEMA
-    from david_data.store.query import load_metadata, run_query
+    from david_data.store.query import run_query
 
     total = facts.NUM_SAMPLES
     r = np.random.default_rng(1)
@@ -310,10 +305,13 @@ def main() -> None:
             compression="zstd",
         )
     layout = open_store(str(meta)).layout
-    loads = timed(lambda: load_metadata(layout), 2 if args.quick else 3)
+    loads = timed(lambda: read_metadata(layout), 2 if args.quick else 3)
     print(
         f"  load 2,981 shard Parquet files into the samples table: {med(loads):.2f} s (once per open store)"
     )
+    consolidate_metadata(str(meta))
+    loads = timed(lambda: read_metadata(layout), 2 if args.quick else 3)
+    print(f"  the same, consolidated (as a conversion leaves it): {med(loads):.2f} s")
     print(f"\nwork folder: {work} (delete when done)")
     shutil.rmtree(work, ignore_errors=True)
 

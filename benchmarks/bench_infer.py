@@ -6,7 +6,7 @@ SynthHuman-sized images (384 x 512 JPEG crops of the real previews):
 
 - floor: ``model.run`` alone on pre-decoded, pre-processed batches (the session is
   created before timing). Nothing can be faster than this.
-- infer: the library's batch path, ``run_plan`` (decode and pre-process ahead in
+- infer: the library's batch path, ``run_inference`` on one thread (decode and pre-process ahead in
   threads, batched model calls, post-process, encode EXR/PNG and write atomically
   behind, commit markers, results tables). Once-per-run costs are timed apart and
   printed, not counted: loading the model (once per process) and planning (listing the
@@ -46,7 +46,8 @@ PREVIEWS = ROOT.parent / "shared" / "synthhuman" / "preview"
 
 
 def make_images(folder: Path, count: int) -> None:
-    """``count`` 384 x 512 JPEG crops of the real preview renders (SynthHuman's size)."""
+    """``count`` 384 x 512 JPEG crops of the real preview renders (SynthHuman's size); the
+    384 x 512 tiles shipped in the package when ``../shared`` is not there."""
     import cv2
     import numpy as np
 
@@ -54,13 +55,13 @@ def make_images(folder: Path, count: int) -> None:
         im
         for p in sorted(PREVIEWS.glob("SynthHuman-*.jpg"))
         if (im := cv2.imread(str(p))) is not None
-    ]
+    ] or [cv2.imread(str(p)) for p in sorted((ROOT / "david_data/synth/assets").glob("*.png"))]
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         src = sources[i % len(sources)]
-        y = int(rng.integers(0, src.shape[0] - 512))
-        x = int(rng.integers(0, src.shape[1] - 384))
+        y = int(rng.integers(0, max(1, src.shape[0] - 512)))
+        x = int(rng.integers(0, max(1, src.shape[1] - 384)))
         cv2.imwrite(
             str(folder / f"img{i:04d}.jpg"),
             src[y : y + 512, x : x + 384],
@@ -91,16 +92,20 @@ def child_floor(images: Path, model_path: str, task: str, batch: int) -> dict[st
 def child_infer(
     images: Path, model_path: str, task: str, batch: int, out: Path
 ) -> dict[str, float]:
-    from david_data.infer.batch import InferSettings, plan_inference, run_plan
-    from david_data.infer.inputs import InputSource
+    from david_data.engine import ThreadExecutor
+    from david_data.infer.batch import InferSettings, plan_inference, run_inference
     from david_data.infer.model import load_model
 
     load_model(model_path, task)
-    settings = InferSettings(output=str(out), model_path=model_path, task=task, batch_size=batch)
+    settings = InferSettings(
+        input=str(images), output=str(out), model_path=model_path, task=task, batch_size=batch
+    )
     start = time.perf_counter()
-    plan = plan_inference(InputSource(url=str(images)), settings)
+    plan = plan_inference(settings)
     planned = time.perf_counter()
-    report = run_plan(plan)
+    executor = ThreadExecutor(1)  # batches one after the other, as before
+    report = run_inference(plan, executor)
+    executor.close()
     seconds = time.perf_counter() - planned
     assert report.failed == 0 and report.ok == report.total, report.summary()
     return {"seconds": seconds, "images": report.ok, "plan_seconds": planned - start}

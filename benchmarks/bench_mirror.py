@@ -5,10 +5,10 @@ connection at the same rate (as a remote server does), in the same run. Each too
 a child process; we report the median wall time over repeats, throughput, ratios, CPU
 seconds per GB and peak RSS (polled from /proc). Our mirror also verifies every part
 (SHA-256, every member's CRC-32, member set) as it downloads and writes a manifest; wget
-and aria2c verify nothing. Our mirror runs through the library (``run_mirror``) in the
+and aria2c verify nothing. Our mirror runs through the library (``mirror``) in the
 child, not the Prefect CLI, so the ~10 s Prefect start-up (a constant) does not blur the
 transfer figures; the child's interpreter start-up and imports are in its wall time, and
-its own ``run_mirror`` time (plan, download, verify, manifest) is reported beside it.
+its own ``mirror`` time (plan, download, verify, manifest) is reported beside it.
 
     .venv/bin/python benchmarks/bench_mirror.py [--quick]
 """
@@ -44,8 +44,8 @@ for name in names[1:]:  # same bytes under each name: valid parts, cheap to make
 
 OURS = """
 import sys
-from david_data.mirror import MirrorSettings, run_mirror
-report = run_mirror(MirrorSettings(dest=sys.argv[1], base_url=sys.argv[2], parts=tuple(sys.argv[5:]),
+from david_data.mirror import MirrorSettings, mirror
+report = mirror(MirrorSettings(dest=sys.argv[1], base_url=sys.argv[2], parts=tuple(sys.argv[5:]),
                                    jobs=int(sys.argv[3]), segments=int(sys.argv[4])))
 print(report.seconds)
 sys.exit(1 if report.failed else 0)
@@ -222,7 +222,7 @@ def main() -> None:
         "(download + SHA-256 + CRC-32 verification)"
     )
     print(
-        f"ours, run_mirror alone (no interpreter start-up/imports): {ours_run:.2f} s, "
+        f"ours, mirror() alone (no interpreter start-up/imports): {ours_run:.2f} s, "
         f"{total / ours_run / 1e6:.1f} MB/s"
     )
     print()
@@ -230,7 +230,7 @@ def main() -> None:
         if other in medians:
             print(
                 f"ours vs {other}: {medians[other] / medians['ours']:.2f}x faster (median wall "
-                f"time); run_mirror alone: {medians[other] / ours_run:.2f}x"
+                f"time); mirror() alone: {medians[other] / ours_run:.2f}x"
             )
 
 

@@ -41,6 +41,19 @@ class RemoteChangedError(DownloadError):
     """The remote file changed (ETag or size) between requests; the part restarts."""
 
 
+class UnreachableError(DownloadError):
+    """The host (or the proxy) cannot be reached at all: its name does not resolve, the
+    connection is refused or times out, or its TLS certificate is not trusted."""
+
+
+class JobInterrupted(DavidDataError):
+    """A work unit stopped at a checkpoint because a stop was requested (Ctrl-C, SIGTERM)."""
+
+
+class RangeNotSupportedError(PermanentDownloadError):
+    """The server answered a ranged request with the whole file: no single-sample reads."""
+
+
 class VerificationError(DavidDataError, ValueError):
     """A file's bytes do not match what was expected (size, hash, CRC, member set)."""
 
@@ -75,3 +88,7 @@ class DeviceError(DavidDataError, RuntimeError):
 
 class ImageDecodeError(DavidDataError, ValueError):
     """An input image cannot be read or made into a 3-channel image."""
+
+
+class NoInputsError(ConfigError):
+    """A job's input selection (folder, glob, store query) matched nothing to do."""

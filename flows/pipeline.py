@@ -1,115 +1,127 @@
-"""``david-data pipeline``: mirror, then convert, then (optionally) evaluate, as one flow
-with three subflows, so the Prefect UI shows the whole chain as one run."""
+"""``david-data pipeline`` as a flow: mirror, then convert, then (optionally) evaluate,
+each step its job's flow run as a subflow, so the Prefect UI shows the chain as one run.
+The chaining is the library's (:mod:`david_data.pipeline`); parameters mirror the CLI."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 from prefect.types import SecretDict
 
-from david_data.convert.run import ConversionReport
-from david_data.infer.evaluate import EvaluationReport
-from david_data.mirror.run import MirrorReport
+import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
+from david_data.convert.plan import ConvertSettings
+from david_data.convert.report import ConversionReport
+from david_data.infer.evaluate import EvalSettings, EvaluationReport
+from david_data.mirror import MirrorReport
+from david_data.pipeline import (
+    PipelinePlan,
+    PipelineReport,
+    PipelineSettings,
+    plan_pipeline,
+    run_pipeline,
+)
+from flows._executor import publish, report_of_state
 from flows.convert import convert_flow
 from flows.evaluate import evaluate_flow
 from flows.mirror import mirror_flow
 
 
-@dataclass(frozen=True, kw_only=True)
-class PipelineReport:
-    mirror: MirrorReport
-    convert: ConversionReport | None
-    evaluate: EvaluationReport | None
+def _secret(options: dict[str, Any] | None) -> SecretDict | None:
+    return SecretDict(options) if options else None
 
-    @property
-    def failed(self) -> bool:
-        return (
-            bool(self.mirror.failed)
-            or self.convert is None
-            or not self.convert.ok
-            or (self.evaluate is not None and bool(self.evaluate.failures))
-        )
 
-    def summary(self) -> str:
-        lines = [self.mirror.summary()]
-        lines.append(
-            self.convert.summary() if self.convert else "convert: skipped (no part was verified)"
+class SubflowSteps:
+    """Each step a subflow run of its job's flow; its report also when it ended Failed."""
+
+    def __init__(self, *, dask_address: str | None, progress: bool) -> None:
+        self.dask_address = dask_address
+        self.progress = progress
+
+    def mirror(self, plan: PipelinePlan) -> MirrorReport:
+        s = plan.mirror.settings
+        state = mirror_flow(
+            dest=s.dest,
+            parts=plan.parts,
+            base_url=s.base_url,
+            jobs=s.jobs,
+            segments=s.segments,
+            storage_options=_secret(s.storage_options),
+            progress=self.progress,
+            return_state=True,
         )
-        if self.evaluate is not None:
-            lines.append(self.evaluate.markdown)
-        return "\n".join(lines)
+        return report_of_state(state)  # type: ignore[return-value]
+
+    def convert(self, settings: ConvertSettings) -> ConversionReport:
+        state = convert_flow(
+            source_url=settings.source_url,
+            store_url=settings.store_url,
+            parts=list(settings.parts or ()),
+            profile=settings.profile,
+            workers=settings.workers,
+            dask_address=self.dask_address,
+            storage_options=_secret(settings.storage_options),
+            source_options=_secret(settings.source_options),
+            return_state=True,
+        )
+        return report_of_state(state)  # type: ignore[return-value]
+
+    def evaluate(self, settings: EvalSettings) -> EvaluationReport:
+        state = evaluate_flow(
+            store=settings.store,
+            output=settings.output,
+            model_path=settings.model_path,
+            task=settings.task,
+            query=settings.query,
+            device=settings.device,
+            dask_address=self.dask_address,
+            storage_options=_secret(settings.storage_options),
+            return_state=True,
+        )
+        return report_of_state(state)  # type: ignore[return-value]
 
 
 @flow(name="pipeline", log_prints=True)
 def pipeline_flow(
     mirror_dest: str,
     store: str,
-    parts: str = "all",
+    parts: str | int = "all",
     base_url: str | None = None,
     jobs: int = 4,
     segments: int = 4,
-    workers: int = 2,
-    profile: str = "fast",
+    workers: str | int = 2,
+    profile: str | None = None,
+    model: str | None = None,
     model_path: str | None = None,
     task: str | None = None,
-    evaluation_output: str | None = None,
     query: str | None = None,
-    progress: bool = True,
+    evaluation_output: str | None = None,
+    device: str = "auto",
+    dask_address: str | None = None,
     storage_options: SecretDict | None = None,
-) -> PipelineReport:
+    progress: bool = True,
+) -> PipelineReport | Any:
     """Mirror ``parts`` to ``mirror_dest``, convert the verified ones into ``store``, and
-    evaluate ``model_path`` on the store when a model is given."""
-    mirrored = mirror_flow(
-        dest=mirror_dest,
-        parts=parts,
-        base_url=base_url,
-        jobs=jobs,
-        segments=segments,
-        storage_options=storage_options,
-        progress=progress,
-    )
-    verified = [o.name for o in mirrored.outcomes if o.status != "failed"]
-    converted = None
-    if verified:
-        converted = convert_flow(
-            source_url=mirror_dest,
-            store_url=store,
-            parts=list(verified),
-            profile=profile,
-            workers=workers,
-            storage_options=storage_options,
-            source_options=storage_options,
-            progress=progress,
-        )
-    evaluated = None
-    if model_path and converted is not None:
-        evaluated = evaluate_flow(
+    evaluate the model (``model`` or ``model_path``) on the store when one is given."""
+    plan = plan_pipeline(
+        PipelineSettings(
+            mirror_dest=mirror_dest,
             store=store,
+            parts=parts,
+            base_url=base_url,
+            jobs=jobs,
+            segments=segments,
+            workers=workers,
+            profile=profile,
+            model=model,
             model_path=model_path,
-            task=task or "",
+            task=task,
             query=query,
-            output=evaluation_output
-            or f"{store.rstrip('/')}/_evaluations/{model_path.rsplit('/', 1)[-1]}",
-            progress=progress,
-            storage_options=storage_options,
+            evaluation_output=evaluation_output,
+            device=device,
+            storage_options=storage_options.get_secret_value() if storage_options else {},
         )
-    report = PipelineReport(mirror=mirrored, convert=converted, evaluate=evaluated)
-    lines = [
-        "# SynthHuman pipeline",
-        "",
-        f"- mirror: {len(verified)} part(s) verified, {len(mirrored.failed)} failed → `{mirror_dest}`",
-        "- convert: "
-        + (
-            "skipped (nothing mirrored)"
-            if converted is None
-            else f"{converted.samples_ok} samples, {len(converted.sample_failures)} failed"
-        )
-        + f" → `{store}`",
-        f"- evaluate: {'not asked' if evaluated is None else f'{evaluated.samples} samples'}",
-    ]
-    create_markdown_artifact(
-        "\n".join(lines), key="pipeline", description="mirror → convert → evaluate"
     )
-    return report
+    print(plan.describe())
+    report = run_pipeline(plan, SubflowSteps(dask_address=dask_address, progress=progress))
+    return publish(report, key="pipeline", description="mirror → convert → evaluate")

@@ -26,11 +26,12 @@ for arg in "$@"; do
       fi
       ;;
     --torch)
-      # Optional: CPU PyTorch for the DataLoader test; the test skips with a reason if absent.
-      if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-        echo "setup: installing CPU torch 2.13.0 (optional)"
-        .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" \
-          || echo "setup: torch not installable here; its test will be skipped"
+      # Optional: CPU PyTorch and torchdata (the [torch] extra) for the DataLoader and
+      # store.loader() tests; those tests skip with a reason if absent.
+      if ! .venv/bin/python -c "import torch, torchdata" 2>/dev/null; then
+        echo "setup: installing CPU torch 2.13.0 and torchdata 0.11.0 (optional)"
+        .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" "torchdata==0.11.0" \
+          || echo "setup: torch not installable here; its tests will be skipped"
       fi
       ;;
   esac

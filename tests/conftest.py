@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,123 @@ def prefect_env(prefect_harness: None) -> dict[str, str]:
     from prefect.settings import PREFECT_API_URL
 
     return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+
+
+@dataclass
+class DaskCluster:
+    """A Dask cluster started from the shell as a user would (``dask scheduler`` and
+    ``dask worker`` processes), run from a working directory of its own so that a path
+    resolved on a worker instead of the client would land somewhere else."""
+
+    address: str
+    workdir: Path
+    scheduler: subprocess.Popen[bytes]
+    workers: list[subprocess.Popen[bytes]]
+    user: int | None = None
+    """Workers run as this user id (None: as this process's user)."""
+
+    def add_worker(self) -> subprocess.Popen[bytes]:
+        """Start one more worker (one process, one thread), in its own process group."""
+        env, prefix, processes = dict(os.environ), [], ["--nworkers", "1"]
+        if self.user is not None:  # (a nanny cannot spawn its worker as another user here)
+            env["HOME"] = str(self.workdir)
+            uid = str(self.user)
+            prefix = ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups"]
+            processes = ["--no-nanny"]
+        proc = subprocess.Popen(
+            [*prefix, str(ROOT / ".venv" / "bin" / "dask"), "worker", self.address, *processes,
+             "--nthreads", "1", "--no-dashboard", "--local-directory", str(self.workdir / "space")],
+            cwd=self.workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.workers.append(proc)
+        return proc
+
+    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=timeout) as client:
+            client.wait_for_workers(count, timeout=timeout)
+
+    def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a worker and its nanny (the whole group), as a machine dying would."""
+        import signal
+
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def close(self) -> None:
+        import signal
+
+        for proc in [*self.workers, self.scheduler]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in [*self.workers, self.scheduler]:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        if self.user is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_dask_cluster(workdir: Path, workers: int = 2, *, user: int | None = None) -> DaskCluster:
+    """``dask scheduler --port P`` plus ``workers`` x ``dask worker tcp://127.0.0.1:P
+    --nworkers 1 --nthreads 1``, all started in ``workdir``; returns once they are up.
+    With ``user`` the workers run as that user id (e.g. 65534, nobody) in a fresh
+    world-writable folder of /tmp instead: they then cannot read this user's files."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        import tempfile
+
+        workdir = Path(tempfile.mkdtemp(prefix="dask-workers-"))
+        workdir.chmod(0o777)
+    scheduler = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+         str(port), "--no-dashboard"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    cluster = DaskCluster(
+        address=f"tcp://127.0.0.1:{port}", workdir=workdir, scheduler=scheduler, workers=[],
+        user=user,
+    )
+    try:
+        for _ in range(workers):
+            cluster.add_worker()
+        cluster.wait_for_workers(workers)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address (``tcp://127.0.0.1:PORT``) of a two-worker Dask cluster started from
+    the shell in a working directory of its own; shared by the whole session."""
+    cluster = start_dask_cluster(tmp_path_factory.mktemp("dask-cluster"))
+    try:
+        yield cluster.address
+    finally:
+        cluster.close()
+
+
+@pytest.fixture()
+def dask_cluster_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Start private clusters (for tests that kill workers or run them as another user):
+    ``factory(workers=2, user=None)`` returns a :class:`DaskCluster`; all are stopped
+    after the test."""
+    started: list[DaskCluster] = []
+
+    def factory(workers: int = 2, user: int | None = None) -> DaskCluster:
+        cluster = start_dask_cluster(tmp_path_factory.mktemp("dask-private"), workers, user=user)
+        started.append(cluster)
+        return cluster
+
+    try:
+        yield factory
+    finally:
+        for cluster in started:
+            cluster.close()

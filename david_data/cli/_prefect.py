@@ -1,20 +1,213 @@
-"""Set-up shared by the commands that run Prefect flows (mirror, convert, infer, evaluate,
-pipeline, demo). Called before ``flows`` is imported."""
+"""Set-up shared by the commands that run Prefect flow runs (``--prefect``, a configured
+Prefect API, ``pipeline``, ``demo``). Called before ``flows`` is imported.
+
+When no Prefect API is configured, a flow run needs a server: :func:`temporary_server`
+starts one for this command only (its own home and database under a temporary folder)
+and ties its life to this process with Linux's parent-death signal, so it ends with the
+CLI however the CLI ends, SIGKILL included. Prefect's own "ephemeral" server would
+outlive a killed CLI for good.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
+from ..errors import ConfigError
 from ..log import LOGGER_NAME
+
+STARTUP_TIMEOUT_S = 180.0
+_HOME_PREFIX = "david-data-prefect-"
 
 
 def prepare_prefect() -> None:
     """Route david_data's logging through Prefect (so it reaches run logs and the UI) and
-    keep the ephemeral server quiet. Explicit environment settings win."""
+    keep Prefect quiet. Explicit environment settings win."""
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LOGGER_NAME)
-    # The ephemeral server's telemetry heartbeat races the CLI for the SQLite lock.
+    # A server's telemetry heartbeat races the CLI for the SQLite lock.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    logger = logging.getLogger(LOGGER_NAME)
-    for handler in [h for h in logger.handlers if getattr(h, "_david_data", False)]:
-        logger.removeHandler(handler)  # Prefect's handler prints these records now
+    # Records from threads outside a run's context (progress lines) are printed, not sent.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    logger_ = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger_.handlers if getattr(h, "_david_data", False)]:
+        logger_.removeHandler(handler)  # Prefect's handler prints these records now
+
+
+def _api_configured() -> bool:
+    from ._run import prefect_api_configured
+
+    if prefect_api_configured():
+        return True
+    if "prefect.settings" in sys.modules:  # e.g. a test harness's temporary settings
+        from prefect.settings import PREFECT_API_URL
+
+        return bool(PREFECT_API_URL.value())
+    return False
+
+
+# Run as ``python -c _LAUNCHER PARENT_PID ARGV...``: ask Linux to SIGKILL this process when
+# its parent ends (PR_SET_PDEATHSIG survives exec), give up if the parent is already gone,
+# then become the server. A launcher rather than ``preexec_fn``, which is unsafe in a
+# process that runs threads.
+_LAUNCHER = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    os._exit(1)
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sweep_stale_homes() -> None:
+    """Remove the folders of temporary servers whose CLI died without cleaning up."""
+    for home in Path(tempfile.gettempdir()).glob(f"{_HOME_PREFIX}*"):
+        try:
+            pid = int((home / "cli.pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(home, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Wait until the server answers; a Ctrl-C meanwhile ends the command (exit 130)."""
+    from ..engine import stop_requested
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if stop_requested():
+            raise KeyboardInterrupt
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise ConfigError(
+                f"the temporary Prefect server did not start within {STARTUP_TIMEOUT_S:.0f} s "
+                f"(its log ends: {tail.strip()[-500:] or 'nothing'}); set PREFECT_API_URL to a "
+                "running server ('prefect server start') or run without --prefect"
+            )
+        time.sleep(0.25)
+
+
+def _drain_prefect() -> None:
+    """Send Prefect's buffered logs and events while the server still listens (else
+    "Error logging to API" follows the summary)."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(Exception):
+        APILogWorker.instance().drain()
+    with contextlib.suppress(Exception):
+        EventsWorker.drain_all(timeout=10)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def temporary_server() -> Iterator[str | None]:
+    """A Prefect API for this command: the configured one (yields ``None``, starts
+    nothing), or a temporary server on a free loopback port that ends with this process
+    (yields its API URL, also set as ``PREFECT_API_URL`` for this process). Call it on
+    the main thread: the server gets SIGKILL when the thread that started it ends."""
+    if _api_configured():
+        yield None
+        return
+    if not sys.platform.startswith("linux"):  # pragma: no cover - the parent-death signal is Linux's
+        yield None  # Prefect starts its own ephemeral server
+        return
+    _sweep_stale_homes()
+    home = Path(tempfile.mkdtemp(prefix=_HOME_PREFIX))
+    (home / "cli.pid").write_text(str(os.getpid()))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    log_path = home / "server.log"
+    print(
+        "starting a temporary Prefect server for this flow run (it stops with this command; "
+        "set PREFECT_API_URL to use a running server instead)",
+        file=sys.stderr,
+        flush=True,
+    )
+    command = [
+        sys.executable, "-c", _LAUNCHER, str(os.getpid()),
+        "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            cwd=home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a terminal's Ctrl-C is for the CLI, which stops the job
+        )
+    try:
+        _wait_healthy(proc, url, log_path)
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            with _prefect_settings(url):
+                try:
+                    yield url
+                finally:
+                    _drain_prefect()
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
+    finally:
+        _stop(proc)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _prefect_settings(url: str) -> Iterator[None]:
+    """Point an already imported Prefect at ``url`` too (its settings are read at import)."""
+    if "prefect.settings" not in sys.modules:
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: url}):
+        yield

@@ -1,17 +1,16 @@
-"""``david-data convert`` (a Prefect flow) and the quick commands ``verify-store``,
-``query`` and ``show`` (library only: no Prefect import)."""
+"""``david-data convert`` (in-process by default, a flow run with ``--prefect``, units on a
+Dask cluster with ``--dask-address``) and the quick commands ``verify-store``, ``query``
+and ``show`` (library only: no Prefect import)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from ..errors import ConfigError
-from ..facts import parse_parts
 from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_storage_option
+from ._options import add_no_progress, add_run_options, add_storage_option
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -24,9 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "Convert SynthHuman parts (a mirror folder of zips, one zip, or an extracted SynthHuman/ "
             "folder; local or any fsspec URL) into STORE: Zarr v3 arrays rgb, alpha, depth, normal, "
             "intrinsics indexed by sample id (one chunk per sample, shards of --shard-size samples), "
-            "plus Parquet metadata per shard, written last as its commit marker. Lossless. Resumable: "
-            "rerun the same command after an interruption; committed shards are skipped. Samples "
-            "that cannot be read are recorded with status 'error' and the run exits 1."
+            "plus Parquet metadata per shard, written last as its commit marker. Lossless: depth and "
+            "normal keep the EXRs' pixel type (float16 parts join a float32 store exactly). "
+            "Resumable: rerun the same command after an interruption; committed shards are skipped, "
+            "and shards of a part that changed since they were written are converted again. STORE "
+            "must not exist yet, be an empty folder or a david-data store, outside SRC. Samples or "
+            "parts that cannot be read are recorded and reported by name, the rest converts, and "
+            "the run exits 1. Runs in this process (no Prefect) unless --prefect or a configured "
+            "Prefect server asks for a flow run."
         ),
     )
     convert.add_argument(
@@ -44,27 +48,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--workers",
         type=int,
         default=max(1, min(4, os.cpu_count() or 1)),
-        help="processes converting shards (default: CPUs, at most 4)",
+        help="processes converting shards (default: CPUs, at most 4; ignored with --dask-address)",
     )
     convert.add_argument(
         "--profile",
         choices=("fast", "compact"),
-        default="fast",
-        help="codecs: 'fast' (zstd-1, fastest reads, default) or 'compact' (lossless image codecs, ~1.5-2x smaller)",
+        default=None,
+        help="codecs of a new store: 'fast' (zstd-1, fastest reads, portable, default) or 'compact' "
+        "(lossless image codecs, ~1.5-2x smaller, needs david_data to read); fixed once the store exists",
     )
     convert.add_argument(
         "--shard-size",
         type=int,
         default=None,
-        help="samples per shard, a divisor of 5000 (default 100; fixed once the store exists)",
+        help="samples per shard of a new store, a divisor of 5000 (default 100; fixed once the store exists)",
+    )
+    convert.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="convert again the committed shards holding samples recorded with status 'error'",
     )
     convert.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the plan (shards to write, already committed) and exit",
+        help="print the plan (shards to write, already committed, written again) and exit",
     )
     add_no_progress(convert)
     add_storage_option(convert, "STORE and SRC")
+    add_run_options(convert, dask=True)
     convert.set_defaults(func=run_convert_command)
 
     verify = subparsers.add_parser(
@@ -148,35 +159,66 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_convert_command(args: argparse.Namespace) -> int:
-    if args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
+    from ..convert.plan import convert_settings, plan_convert
+
     options = parse_storage_options(args.storage_option) or None
-    from ._prefect import prepare_prefect
-
-    prepare_prefect()
-    from prefect.types import SecretDict
-
-    from flows.convert import convert_flow
-
-    report = convert_flow(
-        workers=args.workers,
-        source_url=args.src,
-        store_url=args.store,
-        parts=parse_parts(args.parts) if args.parts else None,
-        profile=args.profile,
-        shard_size=args.shard_size,
-        storage_options=SecretDict(options) if options else None,
-        source_options=SecretDict(options) if options else None,
-        dry_run=args.dry_run,
-        progress=not args.no_progress,
+    plan = plan_convert(
+        convert_settings(
+            args.src,
+            args.store,
+            parts=args.parts,
+            profile=args.profile,
+            shard_size=args.shard_size,
+            workers=args.workers,
+            retry_errors=args.retry_errors,
+            storage_options=options,
+            source_options=options,
+        )
     )
-    print(report.plan_text if args.dry_run else report.summary())
-    return EXIT_OK if report.ok else EXIT_FAILURES
+    if args.dry_run:
+        print(plan.describe())
+        return EXIT_OK
+
+    def run_local():  # type: ignore[no-untyped-def]
+        from ..convert.run import run_convert
+        from ..engine import make_executor
+        from ..progress import progress_for
+
+        with (
+            progress_for(not args.no_progress) as progress,
+            make_executor("processes", plan.settings.workers, dask_address=args.dask_address) as ex,
+        ):
+            return run_convert(plan, ex, progress=progress)
+
+    from ._run import run_job
+
+    settings = plan.settings
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="convert",
+        flow_params={
+            "source_url": settings.source_url,
+            "store_url": settings.store_url,
+            "parts": list(settings.parts) if settings.parts is not None else None,
+            "profile": args.profile,
+            "shard_size": args.shard_size,
+            "workers": settings.workers,
+            "retry_errors": settings.retry_errors,
+            "dask_address": args.dask_address,
+            "storage_options": options,
+            "source_options": options,
+        },
+    )
 
 
 def run_verify_store_command(args: argparse.Namespace) -> int:
-    from ..store import verify_store
+    from ..convert.verify_store import verify_store
 
+    if args.sample is not None and args.sample < 1:
+        raise ConfigError(
+            f"--sample must be at least 1 (got {args.sample}); leave it out to check every sample"
+        )
     options = parse_storage_options(args.storage_option) or None
     report = verify_store(
         args.store,
@@ -191,53 +233,98 @@ def run_verify_store_command(args: argparse.Namespace) -> int:
 
 
 def run_query_command(args: argparse.Namespace) -> int:
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
     from ..store import open_store
-    from ..store.query import format_table
+    from ..store.output import check_output_file, write_output
 
     if args.format == "parquet" and not args.output:
         raise ConfigError("--format parquet writes binary: give -o FILE")
-    table = open_store(args.store, parse_storage_options(args.storage_option) or None).query(
-        args.sql
-    )
-    if args.format == "parquet":
-        pq.write_table(table, args.output)
-        print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
-        return EXIT_OK
-    if args.format == "csv":
-        import io
-
-        buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer)
-        text = buffer.getvalue().decode()
-    elif args.format == "json":
-        import json
-
-        text = json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
-    else:
-        text = format_table(table)
+    options = parse_storage_options(args.storage_option) or None
     if args.output:
-        Path(args.output).write_text(text)
-        print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+        check_output_file(args.output, example=f"result.{args.format.replace('table', 'txt')}")
+    table = open_store(args.store, options).query(args.sql)
+    if not args.output and args.format == "table":
+        from ..store.query import format_table
+
+        sys.stdout.write(format_table(table))
+        return EXIT_OK
+    data = _query_bytes(table, args.format)
+    if not args.output:
+        sys.stdout.write(data.decode())
+        return EXIT_OK
+    written = write_output(args.output, data)
+    print(f"wrote {table.num_rows} rows to {written}", file=sys.stderr)
     return EXIT_OK
 
 
+def _query_bytes(table: object, fmt: str) -> bytes:
+    """A query result encoded as ``fmt`` (table, csv, json or parquet)."""
+    import io
+
+    import pyarrow as pa
+
+    assert isinstance(table, pa.Table)
+    buffer = io.BytesIO()
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, buffer)
+    elif fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, buffer)
+    elif fmt == "json":
+        import json
+
+        buffer.write((json.dumps(table.to_pylist(), indent=1, default=str) + "\n").encode())
+    else:
+        from ..store.query import format_table
+
+        buffer.write(format_table(table).encode())
+    return buffer.getvalue()
+
+
 def run_show_command(args: argparse.Namespace) -> int:
+    from ..store.output import check_output_file
     from ..store.show import query_picture, sample_picture, write_picture
 
     options = parse_storage_options(args.storage_option) or None
     if args.id is not None:
-        image = sample_picture(args.target, args.id, options)
-        output = args.output or f"sample_{args.id}.png"
+        from ..store.store import check_sample_id
+
+        check_sample_id(args.id)
+    elif args.limit < 1 or args.columns < 1:
+        flag, value = ("--limit", args.limit) if args.limit < 1 else ("--columns", args.columns)
+        raise ConfigError(f"{flag} must be at least 1 (got {value})")
+    output = args.output or (f"sample_{args.id}.png" if args.id is not None else "query.png")
+    check_output_file(output, example="picture.png")
+    if args.id is not None:
+        image = sample_picture(_sample_arrays(args.target, args.id, options), args.id)
     else:
         image = query_picture(
             args.target, args.query, limit=args.limit, columns=args.columns, storage_options=options
         )
-        output = args.output or "query.png"
     written = write_picture(output, image)
     print(f"wrote {written} ({image.shape[1]}x{image.shape[0]})")
     return EXIT_OK
+
+
+def _sample_arrays(target: str, sample_id: int, options: dict[str, str] | None) -> dict:
+    """One sample's arrays from a store (a folder with a zarr.json), or decoded from a
+    mirror folder, part zip or extracted folder."""
+    from ..fsutil import join, resolve
+
+    fs, root = resolve(target, options)
+    if fs.exists(join(root, "zarr.json")):
+        from ..store import open_store
+
+        return open_store(target, options).sample(sample_id)
+    if not fs.exists(root):
+        raise ConfigError(
+            f"{target} does not exist; give a store, a mirror folder, a part zip or an "
+            "extracted SynthHuman folder"
+        )
+    from ..convert.decode import decode_sample
+    from ..convert.source import open_source
+
+    source = open_source(target, options)
+    return decode_sample(sample_id, source.read_sample(sample_id)).arrays()

@@ -1,24 +1,20 @@
-"""``david-data infer`` and ``david-data evaluate``: long jobs, run as Prefect flows."""
+"""``david-data infer`` and ``david-data evaluate``: validate, plan, then run the engine
+in this process (or as a flow run, or on a Dask cluster; see ``_run.py``)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from typing import Any
 
-from ..errors import ConfigError
+from ..errors import NoInputsError
 from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_storage_option
-from ._prefect import prepare_prefect
+from ._options import add_no_progress, add_run_options, add_storage_option
 
-EXIT_OK, EXIT_FAILURES = 0, 1
+logger = logging.getLogger(__name__)
+EXIT_FAILURES = 1
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -41,14 +37,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="execution device; asking for a GPU that is not available is an error (default: auto)",
     )
     parser.add_argument(
-        "--batch-size",
-        type=_positive,
-        default=4,
-        metavar="B",
-        help="images per model call (default: 4)",
+        "--batch-size", default=4, metavar="B", help="images per model call (default: 4)"
     )
     add_storage_option(parser, "the input, output and store URLs")
     add_no_progress(parser)
+    add_run_options(parser, dask=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(float32 relative depth, larger = nearer), NAME.normal.exr (float32 X,Y,Z unit normals) and "
             "NAME.foreground.png (16-bit soft mask), for the tasks the model has; --vis adds NAME.vis.png. "
             "A results table per run goes to OUTPUT/_runs/<run id>.parquet. Rerunning skips inputs whose "
-            "outputs are complete for the same model, so a killed or scheduled run only does what is left. "
+            "outputs are complete for the same model and the same input (NAME.<model sha>.<input key>.done "
+            "markers; a replaced input is done again), so a killed or scheduled run only does what is left. "
             "Bad inputs are recorded with their reason and the rest continue; the exit status is 1 when "
             "any input failed."
         ),
@@ -87,23 +81,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_model_options(infer)
     infer.add_argument(
         "--images-per-task",
-        type=_positive,
         default=64,
         metavar="N",
-        help="images per batch task (a Prefect task and a results file; default: 64)",
+        help="images per batch (a work unit and a results file; default: 64)",
     )
     infer.add_argument(
         "--workers",
-        type=_positive,
         default=2,
         metavar="N",
-        help="batch tasks run at once in this process (default: 2); ignored with --dask-address",
-    )
-    infer.add_argument(
-        "--dask-address",
-        metavar="ADDR",
-        help="run the batch tasks on an existing Dask cluster, e.g. tcp://scheduler:8786; every worker "
-        "loads the model once and must see the model file at the same path",
+        help="batches run at once in this process (default: 2); with --dask-address the "
+        "cluster's threads decide",
     )
     infer.add_argument(
         "--vis", action="store_true", help="also write NAME.vis.png panels like the official demo"
@@ -141,96 +128,123 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--samples-per-task",
-        type=_positive,
         default=64,
         metavar="N",
-        help="samples per Prefect task (default: 64)",
+        help="samples per work unit (default: 64)",
     )
     evaluate.set_defaults(func=handle_evaluate)
 
 
-def handle_infer(args: argparse.Namespace) -> int:
-    if args.from_store and args.input:
-        raise ConfigError(
-            "give either INPUT or --from-store STORE, not both: with --from-store the only path is OUTPUT"
-        )
-    if not args.from_store and not args.input:
-        raise ConfigError("missing INPUT: give a folder, file, glob or URL, or --from-store STORE")
-    if args.query and not args.from_store:
-        raise ConfigError("--query selects store samples: add --from-store STORE")
-    options = parse_storage_options(args.storage_option)
-    if args.dry_run:
-        return _dry_run(args, options)
-    prepare_prefect()
-    from flows.infer import run_infer
+def _infer_settings(args: argparse.Namespace) -> Any:
+    from ..infer.batch import InferSettings
 
-    report = run_infer(
+    return InferSettings(
         output=args.output,
-        model_name=args.model,
-        model_path=args.model_path,
-        task=args.task,
         input=args.input,
         store=args.from_store,
         query=args.query,
+        model=args.model,
+        model_path=args.model_path,
+        task=args.task,
+        device=args.device,
         batch_size=args.batch_size,
         images_per_task=args.images_per_task,
         workers=args.workers,
-        dask_address=args.dask_address,
-        device=args.device,
         vis=args.vis,
-        progress=not args.no_progress,
-        storage_options=options,
+        storage_options=parse_storage_options(args.storage_option),
     )
-    print(report.summary())
-    return EXIT_FAILURES if report.failed else EXIT_OK
 
 
-def _dry_run(args: argparse.Namespace, options: dict[str, str]) -> int:
-    """Plan without Prefect and without loading the model (unless its task must be read)."""
-    from ..infer.batch import InferSettings, plan_inference, resolve_task
-    from ..infer.inputs import InputSource
-    from ..infer.registry import resolve_model
+def handle_infer(args: argparse.Namespace) -> int:
+    from ..engine import make_executor
+    from ..infer.batch import plan_inference, run_inference
+    from ..progress import progress_for
+    from ._run import run_job
 
-    path, task = resolve_model(args.model, args.model_path, args.task)
-    settings = InferSettings(
-        output=args.output,
-        model_path=str(path),
-        task=resolve_task(str(path), task, device=args.device),
-        device=args.device,
-        batch_size=args.batch_size,
-        images_per_task=args.images_per_task,
-        vis=args.vis,
-        storage_options=options,
+    settings = _infer_settings(args)
+    try:
+        plan = plan_inference(settings)
+    except NoInputsError as exc:  # the job ran and found nothing to do: exit 1, not 2
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURES
+    if args.dry_run:
+        print(plan.describe())
+        return 0
+    logger.info("%s", plan.describe().splitlines()[0])
+
+    def run_local() -> Any:
+        with (
+            progress_for(not args.no_progress) as bars,
+            make_executor("threads", settings.workers, dask_address=args.dask_address) as ex,
+        ):
+            return run_inference(plan, ex, progress=bars)
+
+    s = plan.settings
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="infer",
+        flow_params={
+            "output": s.output,
+            "input": plan.job.source.url,
+            "store": plan.job.source.store,
+            "query": s.query,
+            "model_path": s.model_path,
+            "task": s.task,
+            "device": s.device,
+            "batch_size": s.batch_size,
+            "images_per_task": s.images_per_task,
+            "workers": s.workers,
+            "vis": s.vis,
+            "dask_address": args.dask_address,
+            "storage_options": s.storage_options or None,
+        },
     )
-    source = InputSource(
-        url=args.input, store=args.from_store, query=args.query, storage_options=options
-    )
-    print(plan_inference(source, settings).describe())
-    return EXIT_OK
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
-    prepare_prefect()
-    from flows.evaluate import run_evaluate
+    from ..engine import make_executor
+    from ..infer.evaluate import EvalSettings, plan_evaluation, run_evaluation
+    from ..progress import progress_for
+    from ._run import run_job
 
-    result = run_evaluate(
+    settings = EvalSettings(
         store=args.store,
-        model_name=args.model,
+        output=args.output,
+        model=args.model,
         model_path=args.model_path,
         task=args.task,
         query=args.query,
-        output=args.output,
+        device=args.device,
         batch_size=args.batch_size,
         samples_per_task=args.samples_per_task,
-        device=args.device,
-        progress=not args.no_progress,
         storage_options=parse_storage_options(args.storage_option),
     )
-    print(result.markdown)
-    for key, path in result.paths.items():
-        print(f"{key}: {path}")
-    if result.failures:
-        print(f"{len(result.failures)} sample(s) failed:", file=sys.stderr)
-        for sample_id, reason in result.failures[:50]:
-            print(f"  {sample_id}: {reason}", file=sys.stderr)
-    return EXIT_FAILURES if result.failures else EXIT_OK
+    plan = plan_evaluation(settings)
+    logger.info("%s", plan.describe().splitlines()[0])
+
+    def run_local() -> Any:
+        with (
+            progress_for(not args.no_progress) as bars,
+            make_executor("threads", 1, dask_address=args.dask_address) as ex,
+        ):
+            return run_evaluation(plan, ex, progress=bars)
+
+    s = plan.settings
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="evaluate",
+        flow_params={
+            "store": s.store,
+            "output": s.output,
+            "model_path": s.model_path,
+            "task": s.task,
+            "query": s.query,
+            "device": s.device,
+            "batch_size": s.batch_size,
+            "samples_per_task": s.samples_per_task,
+            "dask_address": args.dask_address,
+            "storage_options": s.storage_options or None,
+        },
+    )

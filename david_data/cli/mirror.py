@@ -1,14 +1,13 @@
-"""``david-data mirror`` (a Prefect flow) and ``david-data verify`` (library only)."""
+"""``david-data mirror`` (the mirror engine, in this process or as a flow run) and
+``david-data verify`` (library only)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .. import settings
-from ..facts import parse_parts
 from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_storage_option
+from ._options import add_no_progress, add_run_options, add_storage_option
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -19,10 +18,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="download SynthHuman parts, verified byte for byte, to a folder or object store",
         description=(
             "Mirror SynthHuman parts to DEST: parallel, resumable (rerun the same command after "
-            "an interruption), every part verified (size, Content-MD5 when sent, SHA-256, zip "
-            "central directory, every member's CRC-32, member set) before it takes its final "
-            "name DEST/SynthHuman_NNNN.zip, and recorded in DEST/manifest.json."
+            "an interruption or Ctrl-C), every byte of every part checked (member CRC-32s, each "
+            "local header against the central directory, the central directory and end records "
+            "read twice from the server, size, Content-MD5 when sent) before it takes its final "
+            "name DEST/SynthHuman_NNNN.zip and is recorded, with its SHA-256, in "
+            "DEST/manifest.json."
         ),
+        epilog=(
+            "examples:\n"
+            "  david-data mirror /data/synthhuman --parts 0-3,7 --jobs 4\n"
+            "  david-data mirror /data/synthhuman --dry-run\n"
+            "  david-data mirror az://datasets/synthhuman --parts sample\n"
+            "  david-data mirror /data/synthhuman --reverify     # re-check present parts first"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mirror.add_argument(
         "dest",
@@ -49,22 +58,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="also unpack verified parts into DEST/SynthHuman/ (the official layout)",
     )
     mirror.add_argument(
+        "--reverify",
+        action="store_true",
+        help="re-check every part already at DEST against the manifest before trusting it "
+        "(reads them all); a part that fails is fetched again",
+    )
+    mirror.add_argument(
+        "--require-ranges",
+        action="store_true",
+        help="fail a part when the server ignores Range requests, instead of downloading it "
+        "in one stream (no resume within the part)",
+    )
+    mirror.add_argument(
         "--dry-run",
         action="store_true",
         help="print the plan (parts, bytes to fetch, already present, disk needed) and exit",
     )
     add_no_progress(mirror)
     add_storage_option(mirror, "DEST")
+    add_run_options(mirror, dask=False)
     mirror.set_defaults(func=run_mirror_command)
 
     verify = subparsers.add_parser(
         "verify",
         help="re-check a mirror against its manifest (exit 1 on any problem)",
         description=(
-            "Re-check every part recorded in DEST/manifest.json: size, SHA-256 and every member's "
-            "CRC-32 (or, with --quick, sizes, central directories and member sets only). Reports "
-            "good, corrupt, missing and unexpected files, naming the part and member."
+            "Re-check every part recorded in DEST/manifest.json: size, SHA-256, every member's "
+            "CRC-32 and every local header (or, with --quick, sizes, central directories and "
+            "member sets only), then the mirror as a whole (sample ids held by two parts; ids "
+            "missing once all 60 parts are there). Reports good, corrupt, missing and "
+            "unexpected files, naming the part and member, and records damaged parts in the "
+            "manifest so that the next 'david-data mirror' fetches exactly those again."
         ),
+        epilog="example:\n  david-data verify /data/synthhuman && echo intact",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verify.add_argument("dest", metavar="DEST", help="the mirror folder or URL")
     verify.add_argument(
@@ -76,52 +103,65 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     verify.set_defaults(func=run_verify_command)
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from ..mirror import MirrorSettings
+def run_mirror_command(args: argparse.Namespace) -> int:
+    from ..mirror import MirrorSettings, plan_mirror
 
-    return MirrorSettings(
+    storage_options = parse_storage_options(args.storage_option)
+    settings = MirrorSettings.from_options(
         dest=args.dest,
-        parts=tuple(parse_parts(args.parts)),
-        base_url=args.base_url or settings.data_base_url(),
-        storage_options=parse_storage_options(args.storage_option),
+        parts=args.parts,
+        base_url=args.base_url,
+        storage_options=storage_options,
         jobs=args.jobs,
         segments=args.segments,
         extract=args.extract,
+        reverify=args.reverify,
+        require_ranges=args.require_ranges,
     )
-
-
-def run_mirror_command(args: argparse.Namespace) -> int:
-    mirror_settings = _settings(args)
+    plan = plan_mirror(settings)  # validates DEST, the manifest and the host
     if args.dry_run:
-        from ..mirror import plan_mirror
-
-        plan = plan_mirror(mirror_settings)
         print(plan.render())
         if plan.free_bytes is not None and plan.disk_needed > plan.free_bytes:
             print("NOT ENOUGH FREE SPACE: a real run would refuse to start", file=sys.stderr)
             return EXIT_ERROR
+        errors = [p.name for p in plan.parts if p.action == "error"]
+        if errors:
+            print(f"{len(errors)} part(s) cannot be fetched: {', '.join(errors)}", file=sys.stderr)
+            return EXIT_FAILURES
         return EXIT_OK
-    from ._prefect import prepare_prefect
+    from ..mirror.plan import check_space
 
-    prepare_prefect()
-    from prefect.types import SecretDict
+    check_space(plan)
+    from ._run import run_job
 
-    from flows.mirror import mirror_flow
+    def run_local():  # type: ignore[no-untyped-def]
+        from ..engine import make_executor
+        from ..mirror import run_mirror
+        from ..progress import progress_for
 
-    report = mirror_flow(
-        dest=args.dest,
-        parts=args.parts,
-        base_url=mirror_settings.base_url,
-        jobs=args.jobs,
-        segments=args.segments,
-        extract=args.extract,
-        storage_options=SecretDict(mirror_settings.storage_options)
-        if mirror_settings.storage_options
-        else None,
-        progress=not args.no_progress,
+        with (
+            progress_for(not args.no_progress) as bars,
+            make_executor("threads", plan.settings.jobs) as executor,
+        ):
+            return run_mirror(plan, executor, progress=bars)
+
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="mirror",
+        flow_params={
+            "dest": plan.settings.dest,
+            "parts": args.parts,
+            "base_url": settings.base_url,
+            "jobs": args.jobs,
+            "segments": args.segments,
+            "extract": args.extract,
+            "reverify": args.reverify,
+            "require_ranges": args.require_ranges,
+            "storage_options": storage_options or None,
+            "progress": not args.no_progress,
+        },
     )
-    print(report.summary())
-    return EXIT_FAILURES if report.failed else EXIT_OK
 
 
 def run_verify_command(args: argparse.Namespace) -> int:

@@ -1,17 +1,19 @@
-"""``david-data pipeline`` (mirror → convert → evaluate as one flow) and ``david-data demo``
-(the whole chain on an embedded, offline default)."""
+"""``david-data pipeline`` (mirror → convert → evaluate in one command) and ``david-data
+demo`` (the whole chain on an embedded, offline default)."""
 
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .. import settings
 from ..demo import DEMO_PARTS, DEMO_SAMPLES_PER_PART
-from ..errors import ConfigError
 from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_storage_option
+from ._options import add_no_progress, add_run_options, add_storage_option
+
+if TYPE_CHECKING:
+    from ..engine import JobReport
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 
@@ -19,10 +21,12 @@ EXIT_OK, EXIT_FAILURES = 0, 1
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     pipeline = subparsers.add_parser(
         "pipeline",
-        help="mirror, then convert, then (optionally) evaluate, as one Prefect flow",
+        help="mirror, then convert, then (optionally) evaluate, in one command",
         description=(
             "Mirror the selected parts to DEST_MIRROR, convert the verified ones into STORE, and, "
-            "when a model is given, evaluate it on the store. One Prefect flow with three subflows."
+            "when a model is given, evaluate it on the store. Every option is checked before "
+            "the mirror starts. Runs in this process (no Prefect) unless --prefect or a "
+            "configured Prefect server asks for a flow run (one run, three subflows)."
         ),
     )
     pipeline.add_argument("mirror_dest", metavar="DEST_MIRROR", help="mirror folder or fsspec URL")
@@ -43,7 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--workers", type=int, default=2, help="conversion processes (default: 2)"
     )
     pipeline.add_argument(
-        "--profile", choices=("fast", "compact"), default="fast", help="store codecs"
+        "--profile",
+        choices=("fast", "compact"),
+        default=None,
+        help="store codecs of a new store (default: fast; an existing store keeps its own)",
     )
     pipeline.add_argument(
         "--model",
@@ -53,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     pipeline.add_argument(
         "--task",
         choices=("depth", "normal", "foreground", "multitask"),
-        help="task of --model-path",
+        help="task of --model-path (default: read from the model's outputs)",
     )
     pipeline.add_argument(
         "--query", help="evaluate only the samples this SQL selects from table 'samples'"
@@ -63,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     add_no_progress(pipeline)
     add_storage_option(pipeline, "the mirror and the store")
+    add_run_options(pipeline, dask=True)
     pipeline.set_defaults(func=run_pipeline_command)
 
     demo = subparsers.add_parser(
@@ -93,45 +101,73 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_pipeline_command(args: argparse.Namespace) -> int:
-    from ..facts import parse_parts
-    from ..infer.registry import resolve_model
-
-    parse_parts(args.parts)  # reject a bad selection before Prefect starts
-    if args.model and args.model_path:
-        raise ConfigError("give --model NAME or --model-path FILE, not both")
-    model_path, task = (None, None)
-    if args.model or args.model_path:
-        model_path, task = resolve_model(args.model, args.model_path, args.task)
-    from ._prefect import prepare_prefect
-
-    prepare_prefect()
-    from prefect.types import SecretDict
-
-    from flows.pipeline import pipeline_flow
+    from ..pipeline import PipelineSettings, plan_pipeline
+    from ._run import run_job
 
     options = parse_storage_options(args.storage_option)
-    report = pipeline_flow(
-        mirror_dest=args.mirror_dest,
-        store=args.store,
-        parts=args.parts,
-        base_url=args.base_url or settings.data_base_url(),
-        jobs=args.jobs,
-        segments=args.segments,
-        workers=args.workers,
-        profile=args.profile,
-        model_path=model_path,
-        task=task,
-        query=args.query,
-        evaluation_output=args.evaluation_output,
-        progress=not args.no_progress,
-        storage_options=SecretDict(options) if options else None,
+    plan = plan_pipeline(
+        PipelineSettings(
+            mirror_dest=args.mirror_dest,
+            store=args.store,
+            parts=args.parts,
+            base_url=args.base_url,
+            jobs=args.jobs,
+            segments=args.segments,
+            workers=args.workers,
+            profile=args.profile,
+            model=args.model,
+            model_path=args.model_path,
+            task=args.task,
+            query=args.query,
+            evaluation_output=args.evaluation_output,
+            storage_options=options,
+        )
     )
-    print(report.summary())
-    return EXIT_FAILURES if report.failed else EXIT_OK
+    if args.dask_address:
+        check_dask_cluster(args.dask_address)
+
+    def run_local() -> JobReport:
+        from ..pipeline import LocalSteps, run_pipeline
+        from ..progress import progress_for
+
+        with progress_for(not args.no_progress) as bars:
+            return run_pipeline(plan, LocalSteps(progress=bars, dask_address=args.dask_address))
+
+    evaluate = plan.evaluate
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="pipeline",
+        flow_params={
+            "mirror_dest": plan.mirror.settings.dest,
+            "store": plan.convert.store_url,
+            "parts": plan.parts,
+            "base_url": plan.mirror.settings.base_url,
+            "jobs": plan.mirror.settings.jobs,
+            "segments": plan.mirror.settings.segments,
+            "workers": plan.convert.workers,
+            "profile": args.profile,
+            "model_path": evaluate.model_path if evaluate else None,
+            "task": evaluate.task if evaluate else None,
+            "query": evaluate.query if evaluate else None,
+            "evaluation_output": evaluate.output if evaluate else None,
+            "dask_address": args.dask_address,
+            "storage_options": options or None,
+            "progress": not args.no_progress,
+        },
+    )
+
+
+def check_dask_cluster(address: str) -> None:
+    """ConfigError now, before the mirror, when the cluster cannot be reached."""
+    from ..engine import DaskExecutor
+
+    DaskExecutor(address).close()
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
     from .. import demo
+    from ..engine import exit_code
     from ..progress import progress_for
     from ..synth.host import LocalHost
 
@@ -147,33 +183,30 @@ def run_demo_command(args: argparse.Namespace) -> int:
         host_dir = demo.prepare_source(work, parts, args.samples_per_part, bars)
     model = demo.build_stand_in_model(work)
 
-    from ._prefect import prepare_prefect
-
-    prepare_prefect()
-    from flows.infer import run_infer
-    from flows.pipeline import pipeline_flow
+    from ..pipeline import LocalSteps, PipelineSettings, plan_pipeline, run_pipeline
 
     mirror_dir, store_dir = work / "mirror", work / "store"
     with LocalHost(host_dir) as host:
-        print(
-            f"[2/6] local SynthHuman host at {host.base_url}: mirror → convert → evaluate (one Prefect flow)"
+        print(f"[2/6] local SynthHuman host at {host.base_url}: mirror → convert → evaluate")
+        plan = plan_pipeline(
+            PipelineSettings(
+                mirror_dest=str(mirror_dir),
+                store=str(store_dir),
+                parts=args.parts,
+                base_url=host.base_url,
+                jobs=3,
+                segments=2,
+                workers=2,
+                model_path=str(model),
+                task="multitask",
+                evaluation_output=str(work / "evaluation"),
+            )
         )
-        report = pipeline_flow(
-            mirror_dest=str(mirror_dir),
-            store=str(store_dir),
-            parts=args.parts,
-            base_url=host.base_url,
-            jobs=3,
-            segments=2,
-            workers=2,
-            model_path=str(model),
-            task="multitask",
-            evaluation_output=str(work / "evaluation"),
-            progress=not args.no_progress,
-        )
+        with progress_for(not args.no_progress) as bars:
+            report = run_pipeline(plan, LocalSteps(progress=bars))
     print(report.summary())
-    if report.convert is None:
-        return EXIT_FAILURES
+    if report.convert is None or report.interrupted:
+        return exit_code(report) or EXIT_FAILURES
 
     from ..store import open_store
 
@@ -188,8 +221,11 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     print(format_table(store.query(sql)))
 
-    print("\n[4/6] infer: the stand-in model over every image of the store (batched Prefect tasks)")
-    inferred = run_infer(
+    print("\n[4/6] infer: the stand-in model over every image of the store (batched, in this process)")
+    from ..engine import make_executor
+    from ..infer.batch import InferSettings, plan_inference, run_inference
+
+    settings = InferSettings(
         output=str(work / "predictions"),
         model_path=str(model),
         task="multitask",
@@ -197,8 +233,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
         batch_size=4,
         workers=2,
         vis=True,
-        progress=not args.no_progress,
     )
+    with progress_for(not args.no_progress) as bars, make_executor("threads", 2) as executor:
+        inferred = run_inference(plan_inference(settings), executor, progress=bars)
+    print(inferred.summary())
 
     print("\n[5/6] pictures")
     pictures = work / "pictures"
@@ -233,5 +271,5 @@ def run_demo_command(args: argparse.Namespace) -> int:
     ):
         print(f"  {label:40s} {where}")
     print("\n" + demo.STAND_IN_NOTE)
-    failed = report.failed or inferred.failed > 0
+    failed = report.failure_count or inferred.failure_count
     return EXIT_FAILURES if failed else EXIT_OK

@@ -90,6 +90,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--content-md5", action="store_true", help="send Content-MD5 (base64 MD5 of the whole file)"
     )
+    serve.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        metavar="BYTES_PER_S",
+        help="cap every connection at this many bytes per second, like a remote server",
+    )
+    from ..synth.host import add_fault_option
+
+    add_fault_option(serve)
     serve.set_defaults(func=run_serve)
 
 
@@ -135,20 +145,31 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from ..synth.host import LocalHost
+    from ..synth.host import serve
 
     root = Path(args.dir)
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder; give the folder holding the parts to serve")
-    with LocalHost(root, content_md5=args.content_md5, port=args.port) as host:
-        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-        print(host.base_url, flush=True)
+    if args.rate is not None and args.rate <= 0:
+        raise ConfigError(f"--rate must be a positive number of bytes per second (got {args.rate})")
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    def announce(url: str) -> None:
+        print(url, flush=True)
+        faults = f" with faults {', '.join(args.fault)}" if args.fault else ""
         print(
-            f"serving {len(files)} file(s) from {root}; Ctrl-C stops", file=sys.stderr, flush=True
+            f"serving {len(files)} file(s) from {root}{faults}; Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
         )
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
+
+    serve(
+        root,
+        port=args.port,
+        content_md5=args.content_md5,
+        rate=args.rate,
+        faults=args.fault,
+        announce=announce,
+    )
+    print("stopped", file=sys.stderr)
     return 0

@@ -1,33 +1,43 @@
 """Convert SynthHuman into a sharded Zarr v3 store with Parquet metadata.
 
-Modules, one job each: :mod:`.source` (parts and members, zips read in place),
-:mod:`.zipread`, :mod:`.decode` (PNG/EXR/camera), :mod:`.metadata` (rows, schema),
-:mod:`.codecs` (profiles), :mod:`.zarr_codecs` (compact codecs registered with zarr),
-:mod:`.shard` (one whole shard object), :mod:`.layout` (store layout and attributes),
-:mod:`.plan` (shards to write) and :mod:`.run` (execute, report).
+One engine (plan, run units through an executor, fold into a report); modules, one job
+each: :mod:`.source` (parts and members, zips read in place), :mod:`.zipread`,
+:mod:`.decode` (PNG/EXR/camera), :mod:`.metadata` (rows), :mod:`.parts` (part checksums
+and pixel types), :mod:`.destination` (checks on STORE), :mod:`.plan` (settings, shards
+to write), :mod:`.units` and :mod:`.write` (the work unit: a group of shards), :mod:`.report` and
+:mod:`.run` (execute, fold). The store format itself is :mod:`david_data.format`.
 
-Importing this package registers the compact profile's codecs with zarr (only zarr,
-numpy and imagecodecs are imported here; the rest loads on first use).
+Python use::
+
+    from david_data.convert import convert
+    report = convert("mirror/", "store.zarr", workers=4)
+
+or, to pick the executor (e.g. a Dask cluster)::
+
+    plan = plan_convert(convert_settings("mirror/", "store.zarr"))
+    with make_executor("processes", 4, dask_address="tcp://host:8786") as ex:
+        report = run_convert(plan, ex)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..format import zarr_codecs as _zarr_codecs  # noqa: F401  (registers the codecs)
-
 _LAZY = {
     "open_source": ".source",
     "Source": ".source",
     "PartSource": ".source",
-    "plan_conversion": ".plan",
-    "ConversionPlan": ".plan",
-    "ShardJob": ".plan",
+    "ConvertSettings": ".plan",
+    "ConvertPlan": ".plan",
+    "convert_settings": ".plan",
+    "check_convert_settings": ".plan",
+    "plan_convert": ".plan",
+    "ShardGroup": ".units",
+    "ShardJob": ".units",
+    "convert_group": ".write",
+    "ConversionReport": ".report",
     "convert": ".run",
-    "ConversionReport": ".run",
-    "ShardRunner": ".run",
-    "PROFILES": ".codecs",
-    "DEFAULT_SHARD_SIZE": ".layout",
+    "run_convert": ".run",
 }
 
 

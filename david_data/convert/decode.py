@@ -132,10 +132,11 @@ def _as_store_type(name: str, pixels: np.ndarray, want: np.dtype | None) -> np.n
     """EXR pixels in the store's type: the same, or widened exactly (float16 -> float32)."""
     if want is None or pixels.dtype == want:
         return pixels
-    if pixels.dtype.kind == "f" and np.dtype(want).kind == "f" and np.dtype(want).itemsize > pixels.dtype.itemsize:
+    want = np.dtype(want)
+    if pixels.dtype.kind == want.kind == "f" and want.itemsize > pixels.dtype.itemsize:
         return pixels.astype(want)
     raise SampleDecodeError(
-        f"{name}: EXR pixels are {pixels.dtype}, wider than the {np.dtype(want)} this store "
+        f"{name}: EXR pixels are {pixels.dtype}, wider than the {want} this store "
         "holds (chosen from the first sample of each part); convert into a new store, "
         f"which will hold {pixels.dtype}",
         path=name,

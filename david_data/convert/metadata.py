@@ -18,6 +18,7 @@ from .. import facts
 from ..format.metadata import SCHEMA, STATUS_ERROR, STATUS_OK
 from .decode import Sample
 
+
 def sample_row(sample: Sample, *, part: str, part_sha256: str | None, shard: int) -> dict[str, Any]:
     """The metadata row of a converted sample."""
     alpha, depth, k = sample.alpha, sample.depth, sample.intrinsics

@@ -1,67 +1,143 @@
-"""Plan a conversion: which shards to write, from which parts, skipping committed ones.
+"""Plan a conversion: check everything, then list the shards to write, as plain data.
 
-A shard covers sample ids ``K*S ... K*S+S-1``. Its sample ids come from member names
-read out of the parts' zip directories. A shard normally lies inside one part (S divides
-5000). Should two parts ever hold ids of the same shard, the plan makes ONE job reading
-from both parts, so each shard still has exactly one writer; neighbouring parts of the
-source (index +-1) are listed too, so such a shard is complete whichever ``--parts`` are
-chosen. A committed shard (its metadata exists) is skipped, unless it spans parts and its
-metadata lacks ids the source now holds: then it is rewritten whole.
+:func:`plan_convert` validates the settings, the source and the STORE (see
+:mod:`.destination`) before anything is written, reads the parts' zip directories, and
+decides per shard: new, committed (skipped), or written again because a part it came
+from changed since (its recorded ``part_sha256`` differs from the part's checksum), it
+lacks ids the source now holds, or it holds ``status='error'`` samples and
+``retry_errors`` is set. A part whose zip cannot be read is listed as bad; the rest is
+planned. A sample id held by two parts with different content is a conflict: recorded
+as an error naming both parts, kept from neither. The store's pixel types are chosen
+here from the first sample of every part to write (widest wins; a store that already
+exists must be at least as wide).
+
+A shard covers sample ids ``K*S ... K*S+S-1`` and normally lies inside one part (S
+divides 5000). Should two parts hold ids of one shard, the plan makes ONE job reading
+from both, so each shard still has exactly one writer; neighbouring parts of the source
+(index +-1) are read too, so such a shard is complete whichever ``--parts`` are chosen.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
+import math
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from .. import facts
-from ..errors import SampleDecodeError, StoreError
-from .decode import decode_sample
-from ..format.layout import DEFAULT_SHARD_SIZE, StoreLayout, open_layout
-from .source import PartSource, Source
+from ..errors import ConfigError, StoreError, VerificationError
+from ..format.codecs import DEFAULT_PROFILE, PROFILES
+from ..format.layout import DEFAULT_SHARD_SIZE, StoreLayout
+from ..format.metadata import STATUS_ERROR, STATUS_OK
+from ..fsutil import resolve, to_url
+from .destination import Destination, check_destination
+from .parts import checksums, pixel_types, widest
+from .source import PartRef, PartSource, Source, open_source
+from .units import ShardGroup, ShardJob
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, kw_only=True)
-class ShardJob:
-    """One shard to write: its index and the sample ids each part contributes."""
-
-    shard: int
-    sources: tuple[tuple[str, tuple[int, ...]], ...]
-    """``(part name, sample ids)`` pairs; usually one part."""
-
-    @property
-    def part(self) -> str:
-        """The part that owns this job (the first one)."""
-        return self.sources[0][0]
-
-    @property
-    def sample_ids(self) -> list[int]:
-        return sorted(i for _, ids in self.sources for i in ids)
+GROUP_SAMPLES = 500
+"""Samples per work unit at most (5 shards of 100): units are few enough for Prefect and
+Dask to track, small enough to spread over workers and to lose little when a worker dies."""
+_SHOWN = 10
 
 
 @dataclass(frozen=True, kw_only=True)
-class ConversionPlan:
-    """Plain data: what a conversion will do. ``describe()`` is the ``--dry-run`` output."""
+class ConvertSettings:
+    """What a conversion is asked to do (``None``: the existing store's value, else the default)."""
 
     source_url: str
     store_url: str
+    parts: tuple[str, ...] | None = None
+    """Part file names to convert; None = every part in the source."""
+    profile: str | None = None
+    shard_size: int | None = None
+    workers: int = 1
+    retry_errors: bool = False
+    storage_options: dict[str, Any] | None = None
+    """fsspec options for the STORE."""
+    source_options: dict[str, Any] | None = None
+    """fsspec options for the source."""
+
+
+def convert_settings(
+    source_url: str,
+    store_url: str,
+    *,
+    parts: str | int | Sequence[str] | None = None,
+    profile: str | None = None,
+    shard_size: str | int | None = None,
+    workers: str | int = 1,
+    retry_errors: bool = False,
+    storage_options: dict[str, Any] | None = None,
+    source_options: dict[str, Any] | None = None,
+) -> ConvertSettings:
+    """Settings from parameters as a command line or a deployment gives them: numbers may
+    be strings, ``parts`` a selection such as ``'0-3,7'``, ``'sample'`` or ``'all'``."""
+    if isinstance(parts, str | int):
+        spec = str(parts)
+        names: tuple[str, ...] | None = (
+            None if spec.strip().lower() in ("", "all") else tuple(facts.parse_parts(spec))
+        )
+    else:
+        names = tuple(parts) if parts is not None else None
+    return ConvertSettings(
+        source_url=source_url,
+        store_url=store_url,
+        parts=names,
+        profile=profile or None,
+        shard_size=_integer("--shard-size", shard_size) if shard_size not in (None, "") else None,
+        workers=_integer("--workers", workers),
+        retry_errors=bool(retry_errors),
+        storage_options=dict(storage_options) if storage_options else None,
+        source_options=dict(source_options) if source_options else None,
+    )
+
+
+def _integer(option: str, value: str | int | None) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{option} must be a whole number, got {value!r}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertPlan:
+    """Plain data: what a conversion will do. ``describe()`` is the ``--dry-run`` output."""
+
+    settings: ConvertSettings
+    """The settings, with absolute URLs."""
     profile: str
     shard_size: int
+    dtypes: dict[str, str]
+    """Pixel types of ``depth`` and ``normal`` (empty when nothing is to be written)."""
+    store_exists: bool
     parts: tuple[str, ...]
-    jobs: tuple[ShardJob, ...]
-    committed: tuple[int, ...]
-    samples_in_parts: int
+    """Selected parts whose directories could be read."""
+    part_refs: dict[str, PartRef]
+    """Every part the jobs read from, with its SHA-256."""
+    bad_parts: tuple[tuple[str, str], ...] = ()
+    """``(part, reason)`` of selected parts that cannot be read; not converted."""
+    jobs: tuple[ShardJob, ...] = ()
+    committed: tuple[int, ...] = ()
+    """Shards already committed and up to date (skipped)."""
+    samples_in_parts: int = 0
+    checksum_records: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """``parts/NAME.json`` records of checksums computed while planning (written by the run)."""
 
     @property
     def samples_to_write(self) -> int:
         return sum(len(j.sample_ids) for j in self.jobs)
+
+    @property
+    def conflicts(self) -> list[tuple[int, str, str]]:
+        return [c for j in self.jobs for c in j.conflicts]
 
     def jobs_by_part(self) -> dict[str, list[ShardJob]]:
         groups: dict[str, list[ShardJob]] = defaultdict(list)
@@ -69,10 +145,52 @@ class ConversionPlan:
             groups[job.part].append(job)
         return dict(groups)
 
+    def units(self, workers: int) -> list[ShardGroup]:
+        """The work units: runs of at most ``GROUP_SAMPLES`` samples' shards of one part,
+        smaller when there are few shards, so that every worker gets some."""
+        per_unit = max(
+            1,
+            min(
+                GROUP_SAMPLES // self.shard_size, math.ceil(len(self.jobs) / (2 * max(1, workers)))
+            ),
+        )
+        units: list[ShardGroup] = []
+        for jobs in self.jobs_by_part().values():
+            for i in range(0, len(jobs), per_unit):
+                chunk = tuple(jobs[i : i + per_unit])
+                names = sorted(
+                    {n for j in chunk for n in j.parts}
+                    | {p for j in chunk for _, p, _ in j.conflicts}
+                )
+                units.append(
+                    ShardGroup(
+                        store_url=self.settings.store_url,
+                        parts=tuple(self.part_refs[n] for n in names),
+                        jobs=chunk,
+                        storage_options=self.settings.storage_options,
+                        source_options=self.settings.source_options,
+                    )
+                )
+        return units
+
     def describe(self) -> str:
+        s = self.settings
+        types = ", ".join(f"{k} {v}" for k, v in sorted(self.dtypes.items()))
         lines = [
-            f"convert {self.source_url} -> {self.store_url} (profile {self.profile}, {self.shard_size} samples/shard)",
+            f"convert {s.source_url} -> {s.store_url} ({'existing' if self.store_exists else 'new'} "
+            f"store, profile {self.profile}, {self.shard_size} samples/shard{', ' + types if types else ''})",
             f"parts: {len(self.parts)}, samples in them: {self.samples_in_parts:,}",
+        ]
+        if self.bad_parts:
+            lines.append(f"unreadable parts (not converted): {len(self.bad_parts)}")
+            lines += [f"  {name}: {reason}" for name, reason in self.bad_parts]
+        conflicts = self.conflicts
+        if conflicts:
+            lines.append(
+                f"sample ids in two parts with different content (kept from neither): {len(conflicts)}"
+            )
+            lines += [f"  {reason}" for _, _, reason in conflicts[:_SHOWN]]
+        lines += [
             f"shards already committed (skipped): {len(self.committed)}",
             f"shards to write: {len(self.jobs)} ({self.samples_to_write:,} samples)",
         ]
@@ -82,109 +200,295 @@ class ConversionPlan:
                 f"  {part}: {len(jobs)} shards ({min(shards)}-{max(shards)}), "
                 f"{sum(len(j.sample_ids) for j in jobs):,} samples"
             )
+        again = [j for j in self.jobs if j.reason]
+        if again:
+            lines.append(f"shards written again: {len(again)}")
+            lines += [f"  shard {j.shard}: {j.reason}" for j in again[:_SHOWN]]
+            if len(again) > _SHOWN:
+                lines.append(f"  ... and {len(again) - _SHOWN} more")
         return "\n".join(lines)
 
 
-def _existing_layout(store_url: str, storage_options: dict[str, Any] | None) -> StoreLayout | None:
-    try:
-        return open_layout(store_url, storage_options)
-    except StoreError:
+def plan_convert(settings: ConvertSettings) -> ConvertPlan:
+    """Validate ``settings`` and plan the shards to write (see the module docstring).
+    Raises ConfigError/StoreError for anything that makes the run impossible; writes nothing."""
+    settings = _checked(settings)
+    source = open_source(settings.source_url, settings.source_options)
+    dest = check_destination(
+        settings.store_url, settings.source_url, settings.storage_options, settings.source_options
+    )
+    profile, shard_size = _store_settings(settings, dest)
+    selected = source.select(settings.parts)
+    bad = _read_directories(selected)
+    good = [p for p in selected if p.name not in bad]
+    neighbours = _neighbours(source, good)
+    bad_neighbours = _read_directories(neighbours)
+    for name, reason in bad_neighbours.items():
+        logger.warning(
+            "neighbouring part %s cannot be read (%s); its ids are left out", name, reason
+        )
+    readable = good + [p for p in neighbours if p.name not in bad_neighbours]
+    assignment = _assign(readable, {p.name for p in good}, shard_size, settings.source_url)
+    by_name = {p.name: p for p in readable}
+    involved = [p for p in readable if p.name in assignment.parts_used]
+    layout = dest.layout
+    shas, records = checksums(involved, layout)
+    committed = layout.committed_shards() if layout is not None else set()
+    rows = _committed_rows(layout, sorted(committed & assignment.shards))
+    jobs: list[ShardJob] = []
+    skipped: list[int] = []
+    for shard in sorted(assignment.shards):
+        sources = assignment.by_shard.get(shard, {})
+        conflicts = assignment.conflicts.get(shard, [])
+        reason = ""
+        if shard in committed:
+            reason = _rewrite_reason(
+                rows.get(shard, []), sources, conflicts, shas, settings.retry_errors
+            )
+            if not reason:
+                skipped.append(shard)
+                continue
+        jobs.append(
+            ShardJob(
+                shard=shard,
+                sources=tuple(
+                    (name, tuple(by_name[name].locate(ids))) for name, ids in sources.items()
+                ),
+                conflicts=tuple(conflicts),
+                reason=reason,
+            )
+        )
+    writing = sorted({n for j in jobs for n in j.parts})
+    dtypes = _pixel_types([by_name[n] for n in writing], dest)
+    return ConvertPlan(
+        settings=settings,
+        profile=profile,
+        shard_size=shard_size,
+        dtypes={k: np.dtype(v).name for k, v in dtypes.items()},
+        store_exists=layout is not None,
+        parts=tuple(p.name for p in good),
+        part_refs={p.name: p.ref(shas.get(p.name)) for p in involved},
+        bad_parts=tuple((p.name, bad[p.name]) for p in selected if p.name in bad),
+        jobs=tuple(jobs),
+        committed=tuple(skipped),
+        samples_in_parts=assignment.samples_in_selected,
+        checksum_records=records,
+    )
+
+
+def _checked(settings: ConvertSettings) -> ConvertSettings:
+    """Check the plain values and make both URLs absolute (units run on other machines)."""
+    if settings.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {settings.workers}")
+    size = settings.shard_size
+    if size is not None and (size < 1 or facts.SAMPLES_PER_PART % size):
+        raise ConfigError(
+            f"--shard-size {size} must be a positive divisor of {facts.SAMPLES_PER_PART} so "
+            "that shards line up with parts: e.g. 50, 100 (the default), 125, 200 or 250"
+        )
+    if settings.profile is not None and settings.profile not in PROFILES:
+        raise ConfigError(
+            f"unknown profile {settings.profile!r}; choose one of {', '.join(PROFILES)}"
+        )
+    return replace(
+        settings,
+        source_url=to_url(*resolve(settings.source_url, settings.source_options)),
+        store_url=to_url(*resolve(settings.store_url, settings.storage_options)),
+    )
+
+
+def _store_settings(settings: ConvertSettings, dest: Destination) -> tuple[str, int]:
+    """Profile and shard size: the existing store's (asking for others is an error)."""
+    attrs = dest.attributes
+    if attrs is None:
+        return settings.profile or DEFAULT_PROFILE, settings.shard_size or DEFAULT_SHARD_SIZE
+    profile, size = str(attrs.get("profile")), int(attrs.get("shard_size", 0))
+    if settings.profile is not None and settings.profile != profile:
+        raise ConfigError(
+            f"STORE {dest.url} is a '{profile}' store; --profile {settings.profile} cannot "
+            "change that: drop --profile to add to it, or convert into a new STORE"
+        )
+    if settings.shard_size is not None and settings.shard_size != size:
+        raise ConfigError(
+            f"STORE {dest.url} has {size} samples per shard; --shard-size {settings.shard_size} "
+            "cannot change that: drop --shard-size to add to it, or convert into a new STORE"
+        )
+    return profile, size
+
+
+def _read_directories(parts: list[PartSource]) -> dict[str, str]:
+    """Read each part's zip directory (in threads: remote reads wait on the network);
+    return ``{part: reason}`` of those that cannot be read."""
+
+    def read(part: PartSource) -> str | None:
+        try:
+            part.load()
+        except (VerificationError, OSError) as exc:
+            return str(exc)
         return None
+
+    with cf.ThreadPoolExecutor(max(1, min(8, len(parts)))) as pool:
+        reasons = list(pool.map(read, parts))
+    return {p.name: r for p, r in zip(parts, reasons, strict=True) if r is not None}
 
 
 def _neighbours(source: Source, selected: list[PartSource]) -> list[PartSource]:
     chosen = {p.name for p in selected}
     indices = {facts.part_index(p.name) for p in selected} - {None}
-    wanted = {i + d for i in indices for d in (-1, 1) if i is not None}
+    wanted = {i + d for i in indices if i is not None for d in (-1, 1)}
     return [p for p in source.parts if p.name not in chosen and facts.part_index(p.name) in wanted]
 
 
-def _committed_ids(layout: StoreLayout, shard: int) -> set[int]:
-    with layout.fs.open(layout.metadata_path(shard), "rb") as handle:
-        return set(pq.read_table(handle, columns=["sample_id"]).column(0).to_pylist())
+@dataclass(kw_only=True)
+class _Assignment:
+    by_shard: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    conflicts: dict[int, list[tuple[int, str, str]]] = field(default_factory=dict)
+    samples_in_selected: int = 0
+
+    @property
+    def shards(self) -> set[int]:
+        return set(self.by_shard) | set(self.conflicts)
+
+    @property
+    def parts_used(self) -> set[str]:
+        used = {name for sources in self.by_shard.values() for name in sources}
+        return used | {p for items in self.conflicts.values() for _, p, _ in items}
 
 
-def plan_conversion(
-    source: Source,
-    store_url: str,
-    *,
-    parts: list[str] | None = None,
-    profile: str = "fast",
-    shard_size: int | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> ConversionPlan:
-    """Plan the shards to write for ``parts`` of ``source`` (all parts when None)."""
-    layout = _existing_layout(store_url, storage_options)
-    size = layout.shard_size if layout is not None else (shard_size or DEFAULT_SHARD_SIZE)
-    if layout is not None and shard_size is not None and shard_size != layout.shard_size:
-        logger.warning(
-            "store %s has %d samples/shard; using that, not %d", store_url, size, shard_size
-        )
-    selected = source.select(parts)
-    by_shard: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+def _assign(
+    parts: list[PartSource], selected: set[str], shard_size: int, source_url: str
+) -> _Assignment:
+    """Which part each sample id is taken from, by shard; ids in two parts with
+    different content are conflicts (same content: taken once)."""
+    by_part = {p.name: p for p in parts}
     owner: dict[int, str] = {}
-    total = 0
-    for part in selected + _neighbours(source, selected):
-        is_selected = part in selected
+    holders: dict[int, list[str]] = {}
+    by_shard: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    counted = 0
+    for part in parts:
+        is_selected = part.name in selected
         for sid in part.sample_ids:
             if not 0 <= sid < facts.NUM_SAMPLES:
                 logger.warning("%s: sample id %d is out of range; skipped", part.url, sid)
                 continue
-            if sid in owner:
-                if owner[sid] != part.name:
-                    logger.warning(
-                        "sample %d is in %s and %s; using %s",
-                        sid,
-                        owner[sid],
-                        part.name,
-                        owner[sid],
-                    )
-                continue
-            shard = sid // size
+            shard = sid // shard_size
             if not is_selected and shard not in by_shard:
                 continue  # a neighbour's own shards are not part of this run
+            if sid in owner:
+                first = owner[sid]
+                key = by_part[first].content_key(sid)
+                if key is not None and key == part.content_key(sid):
+                    logger.info(
+                        "sample %d is in %s and %s, identical; taken once", sid, first, part.name
+                    )
+                else:
+                    holders.setdefault(sid, [first]).append(part.name)
+                continue
             owner[sid] = part.name
             by_shard[shard][part.name].append(sid)
-            total += is_selected
-    committed = layout.committed_shards() if layout is not None else set()
-    jobs: list[ShardJob] = []
-    skipped: list[int] = []
-    for shard in sorted(by_shard):
-        sources = tuple((name, tuple(ids)) for name, ids in by_shard[shard].items())
-        job = ShardJob(shard=shard, sources=sources)
-        if shard in committed and layout is not None:
-            if len(sources) == 1 or set(job.sample_ids) <= _committed_ids(layout, shard):
-                skipped.append(shard)
-                continue
-            logger.info("shard %d spans parts and lacks samples now present; rewriting it", shard)
-        jobs.append(job)
-    return ConversionPlan(
-        source_url=source.url,
-        store_url=store_url,
-        profile=layout.profile if layout is not None else profile,
-        shard_size=size,
-        parts=tuple(p.name for p in selected),
-        jobs=tuple(jobs),
-        committed=tuple(skipped),
-        samples_in_parts=total,
-    )
+            counted += is_selected
+    out = _Assignment(samples_in_selected=counted)
+    for sid, names in holders.items():
+        shard = sid // shard_size
+        sources = by_shard[shard]
+        sources[names[0]].remove(sid)
+        if not sources[names[0]]:
+            del sources[names[0]]
+        reason = (
+            f"sample {sid} is in {' and '.join(names)} with different content; neither copy is "
+            f"kept: check the parts with 'david-data verify {source_url}', re-mirror the wrong "
+            "one, then rerun with --retry-errors"
+        )
+        out.conflicts.setdefault(shard, []).append((sid, names[0], reason))
+    out.by_shard = {
+        s: {n: ids for n, ids in parts.items()} for s, parts in by_shard.items() if parts
+    }
+    return out
 
 
-def detect_dtypes(
-    source: Source, parts: list[str] | None = None, tries: int = 20
-) -> dict[str, np.dtype]:
-    """Pixel types of depth and normal, from the first decodable sample of the first part."""
-    for part in source.select(parts):
-        ids = part.sample_ids[:tries]
-        for sid, files in part.read_samples(ids):
-            try:
-                sample = decode_sample(sid, files)
-            except SampleDecodeError as exc:
-                logger.info("cannot take pixel types from sample %d: %s", sid, exc)
-                continue
-            return {"depth": sample.depth.dtype, "normal": sample.normal.dtype}
-    raise StoreError(
-        f"no decodable sample among the first {tries} of the selected parts of {source.url}; "
-        "cannot tell the EXR pixel type: check the source with 'david-data verify'",
-        path=source.url,
+def _committed_rows(
+    layout: StoreLayout | None, shards: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """``sample_id, part, part_sha256, status`` rows of committed shards, by shard (read
+    through the store's consolidated metadata: one file, not one per shard)."""
+    if layout is None or not shards:
+        return {}
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..format.consolidated import read_metadata
+
+    table = read_metadata(layout).select(["sample_id", "part", "part_sha256", "status", "shard"])
+    table = table.filter(pc.is_in(table["shard"], value_set=pa.array(shards, pa.int64())))
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in table.to_pylist():
+        out[row["shard"]].append(row)
+    return out
+
+
+def _rewrite_reason(
+    rows: list[dict[str, Any]],
+    sources: dict[str, list[int]],
+    conflicts: list[tuple[int, str, str]],
+    shas: dict[str, str | None],
+    retry_errors: bool,
+) -> str:
+    """Why a committed shard must be written again ('' when it is up to date)."""
+    recorded = {r["sample_id"]: r for r in rows}
+    planned = {sid for ids in sources.values() for sid in ids} | {sid for sid, _, _ in conflicts}
+    for name in sources:
+        sha = shas.get(name)
+        if sha and any(r["part"] == name and r["part_sha256"] != sha for r in rows):
+            return f"{name} changed since the shard was written"
+    if planned - set(recorded):
+        return "it lacks samples the source now holds"
+    if any(recorded[sid]["status"] == STATUS_OK for sid, _, _ in conflicts):
+        return "it holds a sample now found in two parts with different content"
+    if retry_errors and any(r["status"] == STATUS_ERROR for r in rows):
+        return "it holds samples recorded as errors (--retry-errors)"
+    return ""
+
+
+def _pixel_types(parts: list[PartSource], dest: Destination) -> dict[str, np.dtype]:
+    """The store's depth/normal pixel types: the existing store's (which must hold every
+    part to write exactly) or, for a new store, the widest the parts need."""
+    if not parts:
+        return {a: dest.layout.dtypes[a] for a in ("depth", "normal")} if dest.layout else {}
+    with cf.ThreadPoolExecutor(max(1, min(8, len(parts)))) as pool:
+        found = dict(zip([p.name for p in parts], pool.map(pixel_types, parts), strict=True))
+    needed = {name: types for name, types in found.items() if types is not None}
+    if dest.layout is not None:
+        have = dest.layout.dtypes
+        for array in ("depth", "normal"):
+            wider = sorted(
+                n for n, t in needed.items() if np.dtype(t[array]).itemsize > have[array].itemsize
+            )
+            if wider:
+                kind = np.dtype(needed[wider[0]][array]).name
+                raise ConfigError(
+                    f"STORE {dest.url} holds {array} as {have[array].name}, but "
+                    f"{', '.join(wider)} {'has' if len(wider) == 1 else 'have'} {kind} EXRs, "
+                    f"which {have[array].name} cannot hold exactly; convert every part into a new "
+                    f"STORE (it will hold {kind}, which keeps {have[array].name} values exactly), "
+                    "or leave these parts out with --parts"
+                )
+        return {a: have[a] for a in ("depth", "normal")}
+    if not needed:
+        raise StoreError(
+            f"no decodable sample among the first samples of {', '.join(p.name for p in parts)}; "
+            "cannot tell the EXR pixel types: check the source with 'david-data verify'",
+            path=dest.url,
+        )
+    return widest(needed)
+
+
+def check_convert_settings(settings: ConvertSettings) -> ConvertSettings:
+    """What :func:`plan_convert` checks without reading the source (which may not exist
+    yet, e.g. before a pipeline mirrors it): the plain values, and that STORE may be
+    written with this profile and shard size. Returns the settings with absolute URLs."""
+    settings = _checked(settings)
+    dest = check_destination(
+        settings.store_url, settings.source_url, settings.storage_options, settings.source_options
     )
+    _store_settings(settings, dest)
+    return settings

@@ -1,346 +1,151 @@
-"""Execute a conversion plan: one task per shard, each shard written whole, metadata last.
+"""Run a conversion plan: shard groups through an executor, folded into a report.
 
-``convert_shard`` is the unit of work (picklable arguments, runs in a worker process):
-it reads the shard's members out of the part zips, decodes each sample, encodes its
-chunks, writes each array's shard object with one atomic write, then writes the shard's
-Parquet metadata: the commit marker. Bad samples become ``status='error'`` rows and are
-left out of the arrays; nothing a sample does stops the shard.
-
-Parallelism is a pool of processes (:class:`ShardRunner`): decoding PNG/EXR and encoding
-chunks hold the GIL for much of their time, so threads do not scale (see
-``benchmarks/bench_convert.py``), while processes do.
+:func:`run_convert` creates the store (or checks the existing one), records the part
+checksums computed while planning, then runs :func:`~.write.convert_group` over the
+plan's units with :func:`david_data.engine.run_units` on whatever executor it is given:
+processes of this machine (decoding PNG/EXR and encoding chunks hold the GIL for much of
+their time, so threads do not scale; see ``benchmarks/bench_convert.py``), a Dask
+cluster, or Prefect tasks. Progress is counted here, as results arrive.
+:func:`convert` plans and runs on local processes, for Python users and tests.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
-import json
 import logging
-import multiprocessing
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import DavidDataError
-from ..fsutil import atomic_write_bytes, resolve
-from ..progress import NullProgress, Progress, TaskHandle
-from .decode import decode_sample
-from ..format.layout import StoreLayout, create_store, open_layout
-from ..format.metadata import STATUS_OK, rows_to_parquet
-from .metadata import error_row, sample_row
-from .plan import ConversionPlan, ShardJob, detect_dtypes, plan_conversion
-from ..format.shard import encode_shard
-from .source import PartSource, Source, open_source
+from ..engine import Executor, make_executor, run_units
+from ..errors import ConfigError, StoreError
+from ..format.consolidated import consolidate_metadata
+from ..format.layout import StoreLayout, create_store
+from ..fsutil import atomic_write_bytes
+from ..progress import NullProgress, Progress
+from .plan import ConvertPlan, convert_settings, plan_convert
+from .report import ConversionReport
+from .units import GroupResult, ShardGroup, ShardResult
+from .write import convert_group, unseen_paths
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, kw_only=True)
-class PartRef:
-    """Enough to reopen a part in another process."""
-
-    name: str
-    url: str
-    is_zip: bool
-    size: int
-    sha256: str | None
+OUT_OF_PROCESS_GRACE = 2.0
+"""Seconds a stop waits for units running in other processes or machines: they cannot
+see the stop flag, and a shard they have not committed is simply redone next run."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class ShardTask:
-    """Picklable description of one shard to write."""
-
-    job: ShardJob
-    parts: dict[str, PartRef]
-    store_url: str
-    storage_options: dict[str, Any] | None = None
-    source_options: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ShardResult:
-    shard: int
-    samples_ok: int = 0
-    failures: tuple[tuple[int, str, str], ...] = ()
-    """``(sample_id, part, reason)`` of samples that could not be converted."""
-    bytes_written: int = 0
-    error: str | None = None
-    """Set when the shard itself could not be written (it stays uncommitted)."""
-
-
-@lru_cache(maxsize=8)
-def _layout(url: str, options: str) -> StoreLayout:
-    return open_layout(url, json.loads(options) or None)
-
-
-@lru_cache(maxsize=4)
-def _part(ref: PartRef, options: str) -> PartSource:
-    fs, path = resolve(ref.url, json.loads(options) or None)
-    return PartSource(
-        name=ref.name, url=ref.url, fs=fs, path=path, is_zip=ref.is_zip, size=ref.size
-    )
-
-
-def _options_key(options: dict[str, Any] | None) -> str:
-    return json.dumps(options or {}, sort_keys=True)
-
-
-def convert_shard(task: ShardTask) -> ShardResult:
-    """Convert one shard and commit it (arrays first, metadata last)."""
-    job = task.job
+def prepare_store(plan: ConvertPlan) -> StoreLayout:
+    """Create the store with the plan's profile, shard size and pixel types (or open the
+    existing one) and record the part checksums computed while planning."""
+    s = plan.settings
     try:
-        layout = _layout(task.store_url, _options_key(task.storage_options))
-        size = layout.shard_size
-        base = job.shard * size
-        chunks: dict[str, list[bytes | None]] = {name: [None] * size for name in layout.codecs}
-        rows: list[dict[str, Any]] = []
-        for part_name, ids in job.sources:
-            ref = task.parts[part_name]
-            part = _part(ref, _options_key(task.source_options))
-            for sid, files in part.read_samples(ids):
-                try:
-                    sample = decode_sample(
-                        sid,
-                        files,
-                        depth_dtype=layout.dtypes["depth"],
-                        normal_dtype=layout.dtypes["normal"],
-                    )
-                    encoded = {
-                        name: layout.codecs[name].encode(a) for name, a in sample.arrays().items()
-                    }
-                except Exception as exc:  # any decode/encode failure is this sample's alone
-                    reason = (
-                        str(exc)
-                        if isinstance(exc, DavidDataError)
-                        else f"{type(exc).__name__}: {exc}"
-                    )
-                    rows.append(
-                        error_row(
-                            sid, reason, part=part_name, part_sha256=ref.sha256, shard=job.shard
-                        )
-                    )
-                    continue
-                for name, data in encoded.items():
-                    chunks[name][sid - base] = data
-                rows.append(
-                    sample_row(sample, part=part_name, part_sha256=ref.sha256, shard=job.shard)
-                )
-        written = 0
-        for name, shard_chunks in chunks.items():
-            path = layout.shard_path(name, job.shard)
-            if any(c is not None for c in shard_chunks):
-                data = encode_shard(shard_chunks)
-                atomic_write_bytes(layout.fs, path, data)
-                written += len(data)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    layout.fs.rm_file(path)  # left over from an earlier attempt
-        marker = rows_to_parquet(rows)
-        atomic_write_bytes(layout.fs, layout.metadata_path(job.shard), marker)
-    except Exception as exc:
-        logger.exception("shard %d failed", job.shard)
-        return ShardResult(shard=job.shard, error=f"{type(exc).__name__}: {exc}")
-    failures = tuple(
-        (r["sample_id"], r["part"], r["error"]) for r in rows if r["status"] != STATUS_OK
-    )
-    return ShardResult(
-        shard=job.shard,
-        samples_ok=len(rows) - len(failures),
-        failures=failures,
-        bytes_written=written + len(marker),
+        layout = create_store(
+            s.store_url,
+            s.storage_options,
+            profile=plan.profile,
+            shard_size=plan.shard_size,
+            dtypes={k: np.dtype(v) for k, v in plan.dtypes.items()},
+            source=s.source_url,
+        )
+        for name, record in plan.checksum_records.items():
+            atomic_write_bytes(layout.fs, layout.part_cache_path(name), record)
+    except OSError as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(
+            f"cannot write to STORE {s.store_url} ({exc}); choose a writable location or fix "
+            "its permissions",
+            path=s.store_url,
+        ) from exc
+    return layout
+
+
+def run_convert(
+    plan: ConvertPlan, executor: Executor, *, progress: Progress | None = None
+) -> ConversionReport:
+    """Write the plan's shards on ``executor`` and report (see the module docstring)."""
+    start = time.monotonic()
+    if not plan.jobs:
+        return _fold(plan, [], [], interrupted=False, seconds=time.monotonic() - start)
+    prepare_store(plan)
+    if not executor.in_process:
+        _check_workers_see_paths(plan, executor)
+    units = plan.units(executor.workers)
+    handle = (progress or NullProgress()).task(
+        "converting", total=plan.samples_to_write, unit="samples"
     )
 
+    def advanced(unit: ShardGroup, result: GroupResult) -> None:
+        done = {r.shard for r in result.shards}
+        handle.advance(sum(len(j.sample_ids) for j in unit.jobs if j.shard in done))
 
-class ShardRunner:
-    """Runs shard tasks on ``workers`` processes (in this process when ``workers == 1``).
-
-    Use as a context manager; ``run`` may be called from several threads at once (one
-    per part task in the Prefect flow), all sharing the same processes.
-    """
-
-    def __init__(self, workers: int = 1) -> None:
-        self.workers = max(1, int(workers))
-        self._pool: cf.ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> ShardRunner:
-        if self.workers > 1:
-            # spawn: forking a process that runs threads (Prefect, fsspec loops) can deadlock.
-            self._pool = cf.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def run(self, tasks: list[ShardTask], handle: TaskHandle | None = None) -> list[ShardResult]:
-        results: list[ShardResult] = []
-        if self._pool is None:
-            for task in tasks:
-                results.append(convert_shard(task))
-                if handle:
-                    handle.advance(len(task.job.sample_ids))
-            return results
-        futures = {self._pool.submit(convert_shard, t): t for t in tasks}
-        for future in cf.as_completed(futures):
-            task = futures[future]
-            try:
-                results.append(future.result())
-            except Exception as exc:  # a worker died (e.g. killed by the OOM killer)
-                results.append(
-                    ShardResult(
-                        shard=task.job.shard, error=f"worker failed: {type(exc).__name__}: {exc}"
-                    )
-                )
-            if handle:
-                handle.advance(len(task.job.sample_ids))
-        return sorted(results, key=lambda r: r.shard)
+    outcome = run_units(
+        executor,
+        convert_group,
+        units,
+        label=lambda unit: unit.label,
+        on_error=_unit_failed,
+        on_result=advanced,
+        grace=8.0 if executor.in_process else OUT_OF_PROCESS_GRACE,
+    )
+    results = [r for group in outcome.results for r in group.shards]
+    not_run = [j.shard for u in outcome.not_run for j in u.jobs]
+    not_run += [s for group in outcome.results for s in group.not_done]
+    failed = any(r.error or r.failures for r in results)
+    handle.finish("interrupted" if outcome.interrupted else "with failures" if failed else "done")
+    # One file with every row, so readers (and the next plan) skip ~3,000 small reads.
+    consolidate_metadata(plan.settings.store_url, plan.settings.storage_options)
+    return _fold(
+        plan, results, not_run, interrupted=outcome.interrupted, seconds=time.monotonic() - start
+    )
 
 
-@dataclass(frozen=True, kw_only=True)
-class ConversionReport:
-    """What a conversion did; ``ok`` is False when any sample or shard failed."""
-
-    source_url: str
-    store_url: str
-    shards_written: int
-    shards_skipped: int
-    samples_ok: int
-    sample_failures: tuple[tuple[int, str, str], ...] = ()
-    shard_failures: tuple[tuple[int, str], ...] = ()
-    bytes_written: int = 0
-    seconds: float = 0.0
-    dry_run: bool = False
-    plan_text: str = field(default="", repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return not self.sample_failures and not self.shard_failures
-
-    def summary(self) -> str:
-        rate = self.samples_ok / self.seconds if self.seconds > 0 else 0.0
-        lines = [
-            f"{self.store_url}: {self.shards_written} shards written, {self.shards_skipped} already committed; "
-            f"{self.samples_ok:,} samples converted, {len(self.sample_failures)} failed "
-            f"({self.bytes_written / 1e6:,.1f} MB, {self.seconds:.1f} s, {rate:.1f} samples/s)"
-        ]
-        for shard, reason in self.shard_failures:
-            lines.append(f"  shard {shard} NOT written: {reason} (rerun to retry)")
-        for sid, part, reason in self.sample_failures[:20]:
-            lines.append(f"  sample {sid} ({part}): {reason}")
-        if len(self.sample_failures) > 20:
-            lines.append(
-                f"  ... and {len(self.sample_failures) - 20} more: query them with status = 'error'"
-            )
-        return "\n".join(lines)
-
-    def markdown(self) -> str:
-        rows = [
-            "| shards written | shards skipped | samples ok | samples failed | shards failed | MB written | seconds |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-            f"| {self.shards_written} | {self.shards_skipped} | {self.samples_ok} | {len(self.sample_failures)} "
-            f"| {len(self.shard_failures)} | {self.bytes_written / 1e6:.1f} | {self.seconds:.1f} |",
-        ]
-        if self.sample_failures or self.shard_failures:
-            rows += ["", "| item | part | reason |", "| --- | --- | --- |"]
-            rows += [f"| shard {s} | | {r} |" for s, r in self.shard_failures]
-            rows += [
-                f"| sample {i} | {p} | {r.replace('|', '/')} |"
-                for i, p, r in self.sample_failures[:200]
-            ]
-        return f"# Conversion of {self.source_url}\n\nStore: `{self.store_url}`\n\n" + "\n".join(
-            rows
+def _check_workers_see_paths(plan: ConvertPlan, executor: Executor) -> None:
+    s = plan.settings
+    found = executor.run_everywhere(
+        unseen_paths, s.source_url, s.store_url, s.source_options, s.storage_options
+    )
+    unseen = sorted({item for missing in found for item in missing})
+    if unseen:
+        raise ConfigError(
+            f"the workers of {executor.description} cannot see {' and '.join(unseen)}; give "
+            "paths or URLs every worker reaches (a shared folder, az://...)"
         )
 
 
-def part_sha256(layout: StoreLayout, part: PartSource) -> str | None:
-    """SHA-256 of a part zip, cached in the store under ``parts/`` by size and mtime/ETag."""
-    if not part.is_zip:
-        return None
-    if part.recorded_sha256:
-        return part.recorded_sha256
-    fingerprint = part.fingerprint()
-    path = layout.part_cache_path(part.name)
-    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
-        cached = json.loads(layout.fs.cat_file(path))
-        if cached["fingerprint"] == fingerprint:
-            return str(cached["sha256"])
-    digest = part.sha256()
-    record = {"part": part.name, "url": part.url, "fingerprint": fingerprint, "sha256": digest}
-    atomic_write_bytes(layout.fs, path, json.dumps(record, indent=1).encode())
-    return digest
+def _unit_failed(unit: ShardGroup, exc: BaseException) -> GroupResult:
+    """A unit that raised (store unreachable, worker lost twice): its shards stay
+    uncommitted and are redone by the next run."""
+    reason = f"{type(exc).__name__}: {exc}"
+    return GroupResult(shards=tuple(ShardResult(shard=j.shard, error=reason) for j in unit.jobs))
 
 
-def prepare_store(
-    plan: ConversionPlan,
-    source: Source,
-    storage_options: dict[str, Any] | None = None,
-) -> StoreLayout:
-    """Create the store (pixel types taken from the source) or check the existing one."""
-    try:
-        return open_layout(plan.store_url, storage_options)
-    except DavidDataError:
-        pass
-    dtypes: dict[str, np.dtype] = detect_dtypes(source, list(plan.parts))
-    return create_store(
-        plan.store_url,
-        storage_options,
-        profile=plan.profile,
-        shard_size=plan.shard_size,
-        dtypes=dtypes,
-        source=source.url,
-    )
-
-
-def part_tasks(
-    plan: ConversionPlan,
-    source: Source,
-    layout: StoreLayout,
-    part: str,
+def _fold(
+    plan: ConvertPlan,
+    results: list[ShardResult],
+    not_run: list[int],
     *,
-    storage_options: dict[str, Any] | None = None,
-    source_options: dict[str, Any] | None = None,
-) -> list[ShardTask]:
-    """The shard tasks of one part (checksumming the parts they read)."""
-    jobs = plan.jobs_by_part().get(part, [])
-    names = {name for job in jobs for name, _ in job.sources}
-    refs = {}
-    for name in sorted(names):
-        p = source.part(name)
-        refs[name] = PartRef(
-            name=p.name, url=p.url, is_zip=p.is_zip, size=p.size, sha256=part_sha256(layout, p)
-        )
-    return [
-        ShardTask(
-            job=job,
-            parts=refs,
-            store_url=plan.store_url,
-            storage_options=storage_options,
-            source_options=source_options,
-        )
-        for job in jobs
-    ]
-
-
-def summarise(plan: ConversionPlan, results: list[ShardResult], seconds: float) -> ConversionReport:
-    """Fold shard results into a report."""
-    good = [r for r in results if r.error is None]
+    interrupted: bool,
+    seconds: float,
+) -> ConversionReport:
+    good = sorted((r for r in results if r.error is None), key=lambda r: r.shard)
+    reasons = {j.shard: j.reason for j in plan.jobs if j.reason}
     return ConversionReport(
-        source_url=plan.source_url,
-        store_url=plan.store_url,
+        source_url=plan.settings.source_url,
+        store_url=plan.settings.store_url,
         shards_written=len(good),
         shards_skipped=len(plan.committed),
         samples_ok=sum(r.samples_ok for r in good),
         sample_failures=tuple(f for r in good for f in r.failures),
-        shard_failures=tuple((r.shard, r.error) for r in results if r.error is not None),
+        shard_failures=tuple(sorted((r.shard, r.error) for r in results if r.error is not None)),
+        bad_parts=plan.bad_parts,
+        rewritten=tuple((r.shard, reasons[r.shard]) for r in good if r.shard in reasons),
+        shards_not_run=len(not_run),
+        interrupted=interrupted,
         bytes_written=sum(r.bytes_written for r in good),
         seconds=seconds,
-        plan_text=plan.describe(),
     )
 
 
@@ -348,57 +153,28 @@ def convert(
     source_url: str,
     store_url: str,
     *,
-    parts: list[str] | None = None,
-    profile: str = "fast",
+    parts: str | Sequence[str] | None = None,
+    profile: str | None = None,
     shard_size: int | None = None,
     workers: int = 1,
+    retry_errors: bool = False,
     storage_options: dict[str, Any] | None = None,
     source_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> ConversionReport:
-    """Convert parts of a source into a store (the library path; the CLI runs the flow)."""
-    progress = progress or NullProgress()
-    start = time.monotonic()
-    source = open_source(source_url, source_options)
-    plan = plan_conversion(
-        source,
-        store_url,
-        parts=parts,
-        profile=profile,
-        shard_size=shard_size,
-        storage_options=storage_options,
+    """Plan and run a conversion on ``workers`` local processes (1: in this process)."""
+    plan = plan_convert(
+        convert_settings(
+            source_url,
+            store_url,
+            parts=parts,
+            profile=profile,
+            shard_size=shard_size,
+            workers=workers,
+            retry_errors=retry_errors,
+            storage_options=storage_options,
+            source_options=source_options,
+        )
     )
-    if not plan.jobs:
-        return summarise(plan, [], time.monotonic() - start)
-    layout = prepare_store(plan, source, storage_options)
-    handle = progress.task("converting", total=plan.samples_to_write, unit="samples")
-    results: list[ShardResult] = []
-    with ShardRunner(workers) as runner:
-        for part in plan.jobs_by_part():
-            tasks = part_tasks(
-                plan,
-                source,
-                layout,
-                part,
-                storage_options=storage_options,
-                source_options=source_options,
-            )
-            results += runner.run(tasks, handle)
-    handle.finish(
-        "done" if all(r.error is None and not r.failures for r in results) else "with failures"
-    )
-    return summarise(plan, results, time.monotonic() - start)
-
-
-__all__ = [
-    "ConversionReport",
-    "PartRef",
-    "ShardResult",
-    "ShardRunner",
-    "ShardTask",
-    "convert",
-    "convert_shard",
-    "part_tasks",
-    "prepare_store",
-    "summarise",
-]
+    with make_executor("processes", plan.settings.workers) as executor:
+        return run_convert(plan, executor, progress=progress)

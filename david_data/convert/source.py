@@ -98,6 +98,10 @@ class PartSource:
             self._members = index
         return self._members
 
+    def load(self) -> None:
+        """Read the part's directory now (VerificationError for an unreadable zip)."""
+        self._index()
+
     @property
     def sample_ids(self) -> list[int]:
         """Ids of the samples with at least one member in this part, ascending."""
@@ -131,7 +135,9 @@ class PartSource:
         ]
 
     def ref(self, sha256: str | None = None) -> PartRef:
-        return PartRef(name=self.name, url=self.url, is_zip=self.is_zip, size=self.size, sha256=sha256)
+        return PartRef(
+            name=self.name, url=self.url, is_zip=self.is_zip, size=self.size, sha256=sha256
+        )
 
     def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
         """Yield ``(sample_id, files)`` for the given ids, in ascending id order."""

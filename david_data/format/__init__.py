@@ -1,5 +1,23 @@
 """The store format, shared by its writer (:mod:`david_data.convert`) and its reader
 (:mod:`david_data.store`), neither of which imports the other: on-disk layout
-(:mod:`.layout`), shard index (:mod:`.shard`), chunk codecs and their zarr entry points
-(:mod:`.codecs`, :mod:`.zarr_codecs`, :mod:`.imagecodec`), and the metadata table's
-schema (:mod:`.metadata`)."""
+(:mod:`.layout`), shard objects and their index (:mod:`.shard`, read by :mod:`.reader`),
+chunk codecs and their zarr entry points (:mod:`.codecs`, :mod:`.zarr_codecs`,
+:mod:`.imagecodec`), and the metadata table: its schema (:mod:`.metadata`) and its
+consolidated file (:mod:`.consolidated`).
+
+Importing this package is cheap; :func:`consolidate_metadata` loads on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["consolidate_metadata"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "consolidate_metadata":
+        from .consolidated import consolidate_metadata
+
+        return consolidate_metadata
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

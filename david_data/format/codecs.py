@@ -18,18 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numcodecs
 import numpy as np
-from numcodecs import zstd as _zstd
-from zarr.codecs import BloscCodec, BytesCodec, ZstdCodec
 
 from ..errors import ConfigError, StoreError
-from . import zarr_codecs
-from .imagecodec import jpegls_decode, jpegls_encode, webp_decode, webp_encode
+
+# zarr, numcodecs and imagecodecs load on first encode or decode: opening a store to
+# query its metadata needs none of them.
 
 PROFILES = ("fast", "compact")
 DEFAULT_PROFILE = "fast"
 ARRAYS = ("rgb", "alpha", "depth", "normal", "intrinsics")
+WEBP_NAME = "david_data.webp_lossless"
+JPEGLS_NAME = "david_data.jpegls"
 
 
 class ChunkCodec(Protocol):
@@ -47,16 +47,22 @@ class ZstdBytes:
     level: int = 1
 
     def encode(self, array: np.ndarray) -> bytes:
+        from numcodecs import zstd
+
         return bytes(
-            _zstd.compress(np.ascontiguousarray(array, array.dtype.newbyteorder("<")), self.level)
+            zstd.compress(np.ascontiguousarray(array, array.dtype.newbyteorder("<")), self.level)
         )
 
     def decode(self, data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        return np.frombuffer(
-            _zstd.decompress(data), dtype=np.dtype(dtype).newbyteorder("<")
-        ).reshape(shape)
+        from numcodecs import zstd
+
+        out = np.empty(shape, dtype=np.dtype(dtype).newbyteorder("<"))
+        zstd.decompress(data, out)  # straight into a writable array: no copy
+        return out
 
     def zarr_codecs(self) -> dict[str, Any]:
+        from zarr.codecs import BytesCodec, ZstdCodec
+
         return {
             "serializer": BytesCodec(endian="little"),
             "compressors": (ZstdCodec(level=self.level),),
@@ -69,10 +75,10 @@ class BloscBytes:
     clevel: int = 1
     typesize: int = 4
 
-    def _codec(self) -> numcodecs.Blosc:
-        return numcodecs.Blosc(
-            cname=self.cname, clevel=self.clevel, shuffle=numcodecs.Blosc.SHUFFLE, blocksize=0
-        )
+    def _codec(self) -> Any:
+        from numcodecs import Blosc
+
+        return Blosc(cname=self.cname, clevel=self.clevel, shuffle=Blosc.SHUFFLE, blocksize=0)
 
     def encode(self, array: np.ndarray) -> bytes:
         return bytes(
@@ -80,10 +86,13 @@ class BloscBytes:
         )
 
     def decode(self, data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        raw = self._codec().decode(data)
-        return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+        out = np.empty(shape, dtype=np.dtype(dtype).newbyteorder("<"))
+        self._codec().decode(data, out=out)
+        return out
 
     def zarr_codecs(self) -> dict[str, Any]:
+        from zarr.codecs import BloscCodec, BytesCodec
+
         blosc = BloscCodec(
             cname=self.cname,  # type: ignore[arg-type]  # a plain str such as "zstd"
             clevel=self.clevel,
@@ -99,25 +108,37 @@ class WebpLossless:
     method: int = 0
 
     def encode(self, array: np.ndarray) -> bytes:
+        from .imagecodec import webp_encode
+
         return webp_encode(array, self.method)
 
     def decode(self, data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        from .imagecodec import webp_decode
+
         return webp_decode(data, shape)
 
     def zarr_codecs(self) -> dict[str, Any]:
-        return {"serializer": zarr_codecs.WebpLosslessCodec(method=self.method), "compressors": ()}
+        from .zarr_codecs import WebpLosslessCodec
+
+        return {"serializer": WebpLosslessCodec(method=self.method), "compressors": ()}
 
 
 @dataclass(frozen=True, kw_only=True)
 class JpegLs:
     def encode(self, array: np.ndarray) -> bytes:
+        from .imagecodec import jpegls_encode
+
         return jpegls_encode(array)
 
     def decode(self, data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        from .imagecodec import jpegls_decode
+
         return jpegls_decode(data, np.dtype(dtype), shape)
 
     def zarr_codecs(self) -> dict[str, Any]:
-        return {"serializer": zarr_codecs.JpeglsCodec(), "compressors": ()}
+        from .zarr_codecs import JpeglsCodec
+
+        return {"serializer": JpeglsCodec(), "compressors": ()}
 
 
 def profile_codecs(profile: str, dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
@@ -154,9 +175,9 @@ def codec_from_zarr(inner: list[dict[str, Any]], where: str) -> ChunkCodec:
             return BloscBytes(
                 cname=c["cname"], clevel=int(c["clevel"]), typesize=int(c["typesize"])
             )
-    if names == [zarr_codecs.WEBP_NAME]:
+    if names == [WEBP_NAME]:
         return WebpLossless(method=int(config[0].get("method", 0)))
-    if names == [zarr_codecs.JPEGLS_NAME]:
+    if names == [JPEGLS_NAME]:
         return JpegLs()
     raise StoreError(
         f"{where}: chunk codecs {names} are not ones david-data writes; "

@@ -9,9 +9,13 @@
       rgb/c/K/0/0/0                   shard K: samples K*S ... K*S+S-1
       alpha/ depth/ normal/ intrinsics/   same scheme
       metadata/shard-0000K.parquet    metadata rows of shard K, written LAST: the commit marker
+      metadata/_consolidated.parquet  every shard's rows in one file, rewritten at the end of
+                                      each conversion run (see :mod:`.consolidated`)
       parts/SynthHuman_0003.zip.json  cached SHA-256 of a source part
 
 Arrays are indexed by global sample id; a partial store is sparse (absent chunks read as 0).
+Shard objects carry their index at the start (stores written before: at the end; both
+read, see :mod:`.shard`).
 """
 
 from __future__ import annotations
@@ -23,18 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import zarr
 from fsspec import AbstractFileSystem
-from zarr.errors import ContainsArrayError
 
 from .. import facts
 from ..errors import ConfigError, StoreError
 from ..fsutil import is_local, join, resolve
 from .codecs import ARRAYS, ChunkCodec, codec_from_zarr, profile_codecs
+from .shard import WRITTEN, ShardIndexFormat, parse_index_format
 
 FORMAT_VERSION = 1
 ATTR_KEY = "david_data"
 METADATA_DIR = "metadata"
+CONSOLIDATED_NAME = "_consolidated.parquet"
 PARTS_DIR = "parts"
 DEFAULT_SHARD_SIZE = 100
 """Samples per shard: divides 5000 (shards never straddle the likely part layout),
@@ -68,6 +72,9 @@ class StoreLayout:
     profile: str
     dtypes: dict[str, np.dtype]
     codecs: dict[str, ChunkCodec] = field(repr=False)
+    shard_index: dict[str, ShardIndexFormat] = field(repr=False)
+    """Each array's shard index format: a writer adding shards to a store uses it
+    (``encode_shard(chunks, layout.shard_index[name])``), never its own default."""
     attributes: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def sample_shape(self, name: str) -> tuple[int, ...]:
@@ -81,6 +88,14 @@ class StoreLayout:
     def metadata_path(self, shard: int) -> str:
         return join(self.root, METADATA_DIR, f"shard-{shard:06d}.parquet")
 
+    @property
+    def metadata_dir(self) -> str:
+        return join(self.root, METADATA_DIR)
+
+    @property
+    def consolidated_path(self) -> str:
+        return join(self.root, METADATA_DIR, CONSOLIDATED_NAME)
+
     def part_cache_path(self, part: str) -> str:
         return join(self.root, PARTS_DIR, f"{part}.json")
 
@@ -91,23 +106,40 @@ class StoreLayout:
             names = self.fs.ls(folder, detail=False)
         except FileNotFoundError:
             return set()
-        found: set[int] = set()
-        for name in names:
-            base = name.rsplit("/", 1)[-1]
-            if base.startswith("shard-") and base.endswith(".parquet"):
-                found.add(int(base[len("shard-") : -len(".parquet")]))
-        return found
+        return {k for k in (shard_of_metadata_name(n) for n in names) if k is not None}
+
+
+def shard_of_metadata_name(path: str) -> int | None:
+    """The shard a ``metadata/shard-NNNNNN.parquet`` path commits; None for other names
+    (the consolidated file, temporaries)."""
+    base = path.rsplit("/", 1)[-1]
+    digits = base[len("shard-") : -len(".parquet")]
+    if base.startswith("shard-") and base.endswith(".parquet") and digits.isdigit():
+        return int(digits)
+    return None
 
 
 def shard_of(sample_id: int, shard_size: int) -> int:
     return sample_id // shard_size
 
 
-def _open_group(url: str, storage_options: dict[str, Any] | None, mode: str) -> zarr.Group:
+def _open_group(
+    url: str,
+    storage_options: dict[str, Any] | None,
+    mode: str,
+    attributes: dict[str, Any] | None = None,
+) -> Any:
+    import zarr
+
     fs, path = resolve(url, storage_options)
     if is_local(fs):
-        return zarr.open_group(store=path, mode=mode)  # type: ignore[arg-type]
-    return zarr.open_group(store=url, mode=mode, storage_options=storage_options or {})  # type: ignore[arg-type]
+        return zarr.open_group(store=path, mode=mode, attributes=attributes)  # type: ignore[arg-type]
+    return zarr.open_group(
+        store=url,
+        mode=mode,  # type: ignore[arg-type]
+        storage_options=storage_options or {},
+        attributes=attributes,
+    )
 
 
 def create_store(
@@ -121,8 +153,8 @@ def create_store(
 ) -> StoreLayout:
     """Create the group and empty arrays, or check an existing store matches.
 
-    The group's attributes are written last: a store without them is (re)initialised.
-    Array metadata is only written when absent, so a rerun writes nothing.
+    The group is written first, with its attributes (so it is recognisably ours), then
+    the arrays. Array metadata is only written when absent, so a rerun writes nothing.
     """
     if shard_size < 1 or facts.SAMPLES_PER_PART % shard_size:
         raise ConfigError(
@@ -130,8 +162,12 @@ def create_store(
             "so that shards line up with parts (e.g. 50, 100, 125, 200, 250)"
         )
     existing = _read_attributes(url, storage_options)
+    layout: StoreLayout | None = None
     if existing is not None:
-        layout = open_layout(url, storage_options)
+        # A store whose arrays are missing was created by a run killed midway: complete it.
+        with contextlib.suppress(StoreError):
+            layout = open_layout(url, storage_options)
+    if layout is not None:
         wanted = {"profile": profile, "shard_size": shard_size}
         found = {"profile": layout.profile, "shard_size": layout.shard_size}
         if wanted != found:
@@ -140,10 +176,22 @@ def create_store(
                 "rerun with the store's settings or convert into a new store"
             )
         return layout
+    from zarr.errors import ContainsArrayError
+
     from .. import __version__
 
+    attributes = existing or {
+        "format_version": FORMAT_VERSION,
+        "converter_version": __version__,
+        "profile": profile,
+        "shard_size": shard_size,
+        "source": source,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     codecs = profile_codecs(profile, dtypes)
-    group = _open_group(url, storage_options, mode="a")
+    # The group carries its david_data attributes from its first write, so a store whose
+    # creation was interrupted is still recognised as ours (and never as a foreign group).
+    group = _open_group(url, storage_options, mode="a", attributes={ATTR_KEY: attributes})
     for name in ARRAYS:
         dtype = np.dtype(FIXED_DTYPES.get(name) or dtypes[name])
         shape = SAMPLE_SHAPES[name]
@@ -153,31 +201,31 @@ def create_store(
                 shape=(facts.NUM_SAMPLES, *shape),
                 dtype=dtype,
                 chunks=(1, *shape),
-                shards=(shard_size, *shape),
+                shards={"shape": (shard_size, *shape), "index_location": WRITTEN.location},
                 fill_value=0,
                 dimension_names=DIMENSIONS[name],
                 **codecs[name].zarr_codecs(),
             )
-    group.attrs.update(
-        {
-            ATTR_KEY: {
-                "format_version": FORMAT_VERSION,
-                "converter_version": __version__,
-                "profile": profile,
-                "shard_size": shard_size,
-                "source": source,
-                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-        }
-    )
     return open_layout(url, storage_options)
 
 
 def _read_json(fs: AbstractFileSystem, path: str) -> dict[str, Any] | None:
+    """A small JSON object; None when the file does not exist."""
     try:
-        return json.loads(fs.cat_file(path))
-    except (FileNotFoundError, NotADirectoryError):
+        data = fs.cat_file(path)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+    try:
+        meta = json.loads(data)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise StoreError(
+            f"{path} is not a JSON object ({len(data)} bytes); the store is damaged: "
+            "restore it or convert into a new store",
+            path=path,
+        )
+    return meta
 
 
 def _read_attributes(url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -193,6 +241,12 @@ def open_layout(url: str, storage_options: dict[str, Any] | None = None) -> Stor
     fs, root = resolve(url, storage_options)
     attrs = _read_attributes(url, storage_options)
     if attrs is None:
+        if not fs.exists(root):
+            raise StoreError(
+                f"store {url} does not exist; give the path or URL of a store written by "
+                "'david-data convert SRC STORE'",
+                path=url,
+            )
         raise StoreError(
             f"{url} is not a david-data store (no zarr.json with david_data attributes); "
             "create one with 'david-data convert SRC STORE'",
@@ -204,23 +258,52 @@ def open_layout(url: str, storage_options: dict[str, Any] | None = None) -> Stor
             f"reads ({FORMAT_VERSION}); upgrade david-data",
             path=url,
         )
+    shard_size = int(attrs["shard_size"])
     dtypes: dict[str, np.dtype] = {}
     codecs: dict[str, ChunkCodec] = {}
+    indexes: dict[str, ShardIndexFormat] = {}
     for name in ARRAYS:
         where = join(root, name, "zarr.json")
         meta = _read_json(fs, where)
         if meta is None:
             raise StoreError(f"{url}: array {name} is missing ({where})", path=where)
-        dtypes[name] = np.dtype(meta["data_type"])
-        (sharding,) = [c for c in meta["codecs"] if c["name"] == "sharding_indexed"]
-        codecs[name] = codec_from_zarr(sharding["configuration"]["codecs"], where)
+        dtypes[name], codecs[name], indexes[name] = _parse_array(meta, name, shard_size, where)
     return StoreLayout(
         url=url,
         fs=fs,
         root=root,
-        shard_size=int(attrs["shard_size"]),
+        shard_size=shard_size,
         profile=str(attrs["profile"]),
         dtypes=dtypes,
         codecs=codecs,
+        shard_index=indexes,
         attributes=dict(attrs),
     )
+
+
+def _parse_array(
+    meta: dict[str, Any], name: str, shard_size: int, where: str
+) -> tuple[np.dtype, ChunkCodec, ShardIndexFormat]:
+    """Dtype, chunk codec and shard index format of one array, checked against the layout
+    this reader assumes (one chunk per sample, ``shard_size`` samples per shard)."""
+    shape = SAMPLE_SHAPES[name]
+    try:
+        dtype = np.dtype(meta["data_type"])
+        (sharding,) = [c for c in meta["codecs"] if c["name"] == "sharding_indexed"]
+        config = sharding["configuration"]
+        outer = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+        inner = tuple(config["chunk_shape"])
+        codec = codec_from_zarr(config["codecs"], where)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(
+            f"{where}: array metadata is not a sharded array as david-data writes it "
+            f"({type(exc).__name__}: {exc}); open this store with zarr.open_group instead",
+            path=where,
+        ) from exc
+    if outer != (shard_size, *shape) or inner != (1, *shape):
+        raise StoreError(
+            f"{where}: shards {list(outer)} of chunks {list(inner)} do not match the store's "
+            f"shard size {shard_size} and sample shape {list(shape)}; the store is damaged",
+            path=where,
+        )
+    return dtype, codec, parse_index_format(config, where)

@@ -1,7 +1,8 @@
 """Zarr v3 array-to-bytes codecs for the ``compact`` profile, registered on import.
 
-``import david_data`` imports this module, so ``zarr.open_group`` reads a compact store
-once david_data is imported. Names carry the ``david_data.`` prefix so they never clash
+zarr-python finds them through the ``zarr.codecs`` entry points in ``pyproject.toml``
+(these names and module paths are part of the format: stores written earlier name them),
+so ``zarr.open_group`` reads a compact store without importing david_data first. Names carry the ``david_data.`` prefix so they never clash
 with codecs of the Zarr spec. Chunks are (1, H, W[, C]): one sample each.
 """
 
@@ -16,15 +17,13 @@ from zarr.core.buffer import Buffer, NDBuffer
 from zarr.core.common import JSON, parse_named_configuration
 from zarr.registry import register_codec
 
+from .codecs import JPEGLS_NAME, WEBP_NAME
 from .imagecodec import jpegls_decode, jpegls_encode, webp_decode, webp_encode
 
 if TYPE_CHECKING:
     from typing import Self
 
     from zarr.core.array_spec import ArraySpec
-
-WEBP_NAME = "david_data.webp_lossless"
-JPEGLS_NAME = "david_data.jpegls"
 
 
 def _image(chunk: NDBuffer) -> np.ndarray:

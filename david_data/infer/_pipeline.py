@@ -9,7 +9,9 @@ Both queues are bounded, so memory depends on the batch size, not on the number 
 items. ``prepare`` and ``finish`` run in threads (OpenCV, NumPy, OpenEXR and fsspec
 release the GIL for their heavy parts); the model call runs in the calling thread.
 An exception from ``prepare`` or ``finish`` fails that item only; one from the model call
-fails the items of that call. Results come back in input order.
+fails the items of that call. Results come back in input order. When ``should_stop()``
+turns true no further item is prepared: the items already under way are finished and the
+rest come back as None (a stop request: they are simply done by the next run).
 """
 
 from __future__ import annotations
@@ -54,11 +56,13 @@ def run_pipeline(
     batch_size: int,
     threads: int = 4,
     on_result: Callable[[Result], None] | None = None,
-) -> list[Result]:
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Result | None]:
     """Run ``items`` through prepare -> model -> finish; see the module docstring.
 
     ``prepare(item) -> (tensor (3, H, W), context)``; ``finish(item, outputs for this item,
-    context, seconds so far) -> result``; ``fail(item, exception, seconds) -> result``.
+    context, seconds so far) -> result``; ``fail(item, exception, seconds) -> result``;
+    ``should_stop()`` is polled before each item is prepared.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -105,7 +109,8 @@ def run_pipeline(
                 writes.append(write_pool.submit(finish_one, g, outputs, share))
 
         group: list[_Ready[Item]] = []
-        for index, item, (value, error, seconds) in _prefetch(read_pool, items, prepare, lookahead):
+        stream = _prefetch(read_pool, items, prepare, lookahead, should_stop or _never)
+        for index, item, (value, error, seconds) in stream:
             if error is not None:
                 record(index, fail(item, error, seconds))
                 continue
@@ -122,18 +127,24 @@ def run_pipeline(
     return results
 
 
+def _never() -> bool:
+    return False
+
+
 def _prefetch(
     pool: ThreadPoolExecutor,
     items: Sequence[Item],
     prepare: Callable[[Item], Any],
     lookahead: int,
+    should_stop: Callable[[], bool],
 ) -> Iterator[tuple[int, Item, tuple[Any, BaseException | None, float]]]:
-    """Yield ``(index, item, timed result)`` in order, keeping ``lookahead`` prepares running."""
+    """Yield ``(index, item, timed result)`` in order, keeping ``lookahead`` prepares running
+    (none started once ``should_stop()`` is true)."""
     pending: deque[tuple[int, Item, Future[Any]]] = deque()
     source = iter(enumerate(items))
 
     def fill() -> None:
-        while len(pending) < lookahead:
+        while len(pending) < lookahead and not should_stop():
             nxt = next(source, None)
             if nxt is None:
                 return

@@ -1,27 +1,32 @@
 """Score a model against SynthHuman ground truth, per scenario and overall.
 
-::
+Plan, then run (one engine, see :mod:`david_data.engine`)::
 
-    plan_evaluation(store, query, ...)  -> EvalJob + sample ids, cut into batches
-    evaluate_batch(job, ids)            -> EvalBatch: per-sample rows + a mergeable Accumulator
-    evaluate_store(...)                 -> Evaluation (all batches in this process)
-    write_evaluation(evaluation, dir)   -> per_sample.parquet, summary.csv, summary.json
+    plan_evaluation(settings)                  -> EvaluationPlan: model checked, sample ids
+                                                  selected and cut into units
+    run_evaluation(plan, executor, progress=)  -> EvaluationReport; writes per_sample.parquet,
+                                                  summary.csv and summary.json
+    evaluate_batch(unit)                       -> EvalBatch: per-sample rows + a mergeable
+                                                  Accumulator (the work unit)
 
 Each sample's ``rgb`` (stored RGB) is turned into BGR, run through the same pre-processing,
 model and post-processing as ``infer``, and the outputs (at 512 x 384) are scored by
 :mod:`david_data.infer.metrics` against the sample's alpha, depth and normals. The rules
 of aggregation (means of per-sample values; normal angles pooled over pixels) are those of
-:class:`~david_data.infer.metrics.Accumulator` and are written into the JSON.
+:class:`~david_data.infer.metrics.Accumulator` and are written into the JSON. Batches are
+merged in sample order, so the tables do not depend on where the units ran.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
 import io
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,19 +35,57 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import facts
+from ..engine import Executor, run_units, stop_requested
+from ..engine.report import INTERRUPTED_HINT
 from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, join, resolve, to_url
 from ..progress import NullProgress, Progress
+from ._checks import check_model, check_workers, check_writable, model_sha256, positive_int
 from ._pipeline import run_pipeline
 from .inputs import _open_store, _options_key, store_sample_ids
 from .metrics import METRIC_NAMES, Accumulator, SampleMetrics, evaluate_sample
+from .session import DEVICES
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
+class EvalSettings:
+    """What a user asks for (the CLI's options and the flow's parameters, 1:1)."""
+
+    store: str
+    """A converted SynthHuman store, local or fsspec URL."""
+    output: str = "evaluation"
+    """Folder for the tables."""
+    model: str | None = None
+    model_path: str | None = None
+    task: str | None = None
+    query: str | None = None
+    """SQL selecting samples (a WHERE condition or a SELECT returning sample_id)."""
+    device: str = "auto"
+    batch_size: int = 4
+    samples_per_task: int = 64
+    """Samples per work unit."""
+    io_threads: int = 4
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "samples_per_task", "io_threads"):
+            option = "--" + name.replace("_", "-")
+            object.__setattr__(self, name, positive_int(option, getattr(self, name)))
+        if self.task is not None and self.task not in facts.MODEL_TASKS:
+            raise ConfigError(
+                f"unknown task {self.task!r}; expected one of {', '.join(facts.MODEL_TASKS)}"
+            )
+        if self.device not in DEVICES:
+            raise ConfigError(
+                f"unknown device {self.device!r}; expected one of {', '.join(DEVICES)}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class EvalJob:
-    """What every evaluation batch shares (plain, picklable data)."""
+    """What every evaluation batch shares (plain, picklable data; paths absolute)."""
 
     store: str
     model_path: str
@@ -53,20 +96,54 @@ class EvalJob:
     io_threads: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.task not in facts.MODEL_TASKS:
-            raise ConfigError(
-                f"unknown task {self.task!r}; expected one of {', '.join(facts.MODEL_TASKS)}"
-            )
+
+@dataclass(frozen=True, kw_only=True)
+class EvalUnit:
+    """One work unit: some sample ids and the job (pickles; runs anywhere)."""
+
+    job: EvalJob
+    index: int
+    sample_ids: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return f"samples-{self.index:04d} ({len(self.sample_ids)} samples)"
 
 
 @dataclass(frozen=True, kw_only=True)
 class EvalBatch:
-    """One batch's outcome: a row per scored sample, the partial aggregate, failures."""
+    """One unit's outcome: a row per scored sample, the partial aggregate, failures."""
 
     rows: list[dict[str, Any]]
     accumulator: Accumulator
     failures: list[tuple[int, str]]
+    not_run: int = 0
+    """Samples left because of a stop request."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationPlan:
+    """Everything a run will do, as plain data."""
+
+    settings: EvalSettings
+    """The user's settings with ``store``, ``output`` and ``model_path`` absolute."""
+    job: EvalJob
+    units: tuple[EvalUnit, ...]
+
+    @property
+    def samples(self) -> int:
+        return sum(len(u.sample_ids) for u in self.units)
+
+    def describe(self) -> str:
+        s, j = self.settings, self.job
+        return "\n".join(
+            [
+                f"evaluate {j.model_path} ({j.task}, sha256 {j.model_sha256[:12]}) on "
+                f"{self.samples} sample(s) of {j.store}" + (f" where {s.query}" if s.query else ""),
+                f"  {len(self.units)} unit(s) of up to {s.samples_per_task} samples "
+                f"(model batch {s.batch_size}); tables into {s.output}",
+            ]
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +175,7 @@ class Evaluation:
             **self.accumulator.to_dict(),
         }
 
-    def markdown(self) -> str:
+    def table(self) -> str:
         """The summary as a markdown table (metrics that were not measured are left out)."""
         rows = self.summary_rows()
         names = [m for m in METRIC_NAMES if any(r[m] is not None for r in rows)]
@@ -114,60 +191,109 @@ class Evaluation:
 
 @dataclass(frozen=True, kw_only=True)
 class EvaluationReport:
-    """What ``evaluate`` prints: the summary table, where the tables went, failures."""
+    """The outcome of an evaluation (implements :class:`david_data.engine.JobReport`)."""
 
-    samples: int
-    summary: list[dict[str, Any]]
-    markdown: str
+    evaluation: Evaluation
     paths: dict[str, str]
-    failures: list[tuple[int, str]]
-    seconds: float
+    """Where the tables went (none when the run was interrupted)."""
+    not_run: int = 0
+    interrupted: bool = False
+
+    @property
+    def samples(self) -> int:
+        return len(self.evaluation.rows)
+
+    @property
+    def failures(self) -> list[tuple[int, str]]:
+        return self.evaluation.failures
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.evaluation.failures)
+
+    def summary(self) -> str:
+        """What the CLI prints: the metrics table, where the tables went, failures."""
+        e = self.evaluation
+        left = f", {self.not_run} not run" if self.not_run else ""
+        lines = [
+            e.table(),
+            f"{self.samples} sample(s) scored, {len(e.failures)} failed{left} in {e.seconds:.1f} s",
+        ]
+        lines += [f"{key}: {path}" for key, path in self.paths.items()]
+        if self.interrupted:
+            lines.append("interrupted: no tables written")
+        lines += [f"FAILED sample {i}: {reason}" for i, reason in e.failures[:50]]
+        if len(e.failures) > 50:
+            lines.append(f"... {len(e.failures) - 50} more failure(s) in summary.json")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """What a flow publishes as its artifact."""
+        e = self.evaluation
+        lines = [
+            f"# Evaluation of `{e.model_path}` ({e.task}, sha256 `{e.model_sha256[:12]}`)",
+            "",
+            f"{self.samples} sample(s) of {e.store}"
+            + (f" where `{e.query}`" if e.query else "")
+            + f", {len(e.failures)} failed, {e.seconds:.1f} s",
+            "",
+            e.table(),
+        ]
+        if self.paths:
+            lines += ["", *[f"- {key}: `{path}`" for key, path in self.paths.items()]]
+        if self.interrupted:
+            lines += ["", INTERRUPTED_HINT]
+        return "\n".join(lines)
 
 
-def report_of(evaluation: Evaluation, paths: dict[str, str]) -> EvaluationReport:
-    return EvaluationReport(
-        samples=len(evaluation.rows),
-        summary=evaluation.summary_rows(),
-        markdown=evaluation.markdown(),
-        paths=paths,
-        failures=evaluation.failures,
-        seconds=evaluation.seconds,
+def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
+    """Select the samples, check the output and the model (once, here), cut the samples
+    into units. Every path in the plan is absolute or a full URL."""
+    from .registry import resolve_model
+
+    path, task = resolve_model(settings.model, settings.model_path, settings.task)
+    store = to_url(*resolve(settings.store, settings.storage_options))
+    options = dict(settings.storage_options)
+    ids = store_sample_ids(_open_store(store, _options_key(options)), settings.query)
+    if not ids:
+        raise ConfigError(
+            f"no samples selected in {store}"
+            + (f" by {settings.query!r}" if settings.query else "")
+            + "; check --query (try it with 'david-data query STORE')"
+        )
+    output = to_url(*resolve(settings.output, options))
+    check_writable(output, options)
+    task = check_model(path, task, device=settings.device, threads=None)
+    model_path = to_url(*resolve(path))
+    resolved = dataclasses.replace(
+        settings, store=store, output=output, model=None, model_path=model_path, task=task
     )
-
-
-def plan_evaluation(
-    store: str,
-    model_path: str,
-    task: str,
-    *,
-    query: str | None = None,
-    device: str = "auto",
-    batch_size: int = 4,
-    storage_options: dict[str, Any] | None = None,
-) -> tuple[EvalJob, list[int]]:
-    """The job description and the selected sample ids (all ok samples without ``query``)."""
-    from .model import file_sha256
-
     job = EvalJob(
         store=store,
         model_path=model_path,
         task=task,
-        model_sha256=file_sha256(model_path),
-        device=device,
-        batch_size=batch_size,
-        storage_options=dict(storage_options or {}),
+        model_sha256=model_sha256(model_path),
+        device=settings.device,
+        batch_size=resolved.batch_size,
+        io_threads=resolved.io_threads,
+        storage_options=options,
     )
-    ids = store_sample_ids(_open_store(store, _options_key(job.storage_options)), query)
-    if not ids:
-        raise ConfigError(f"no samples selected in {store}" + (f" by {query!r}" if query else ""))
-    return job, ids
+    step = resolved.samples_per_task
+    units = tuple(
+        EvalUnit(job=job, index=i // step, sample_ids=tuple(ids[i : i + step]))
+        for i in range(0, len(ids), step)
+    )
+    return EvaluationPlan(settings=resolved, job=job, units=units)
 
 
-def evaluate_batch(job: EvalJob, sample_ids: Sequence[int]) -> EvalBatch:
-    """Run the model over some samples and score each (one Prefect task in the flow)."""
+def evaluate_batch(unit: EvalUnit, on_sample: Callable[[Any], None] | None = None) -> EvalBatch:
+    """The work unit: run the model over some samples and score each (the model is loaded
+    once per process). ``on_sample`` (in the caller's process only) hears of each sample as
+    it finishes. Stops between samples on a stop request."""
     from .model import load_model
     from .runtime import postprocess, preprocess
 
+    job = unit.job
     model = load_model(job.model_path, job.task, device=job.device)
     store = _open_store(job.store, _options_key(job.storage_options))
 
@@ -180,10 +306,10 @@ def evaluate_batch(job: EvalJob, sample_ids: Sequence[int]) -> EvalBatch:
 
     def finish(
         sample_id: int, raw: dict[str, np.ndarray], context: Any, _seconds: float
-    ) -> SampleMetrics:
+    ) -> tuple[int, SampleMetrics | None, str | None]:
         info, truth = context
         outputs = postprocess(raw, info)
-        return evaluate_sample(
+        metrics = evaluate_sample(
             outputs,
             alpha=truth["alpha"],
             depth=truth["depth"],
@@ -191,35 +317,56 @@ def evaluate_batch(job: EvalJob, sample_ids: Sequence[int]) -> EvalBatch:
             scenario=facts.scenario_of(sample_id),
             sample_id=sample_id,
         )
+        return sample_id, metrics, None
 
-    failures: list[tuple[int, str]] = []
-
-    def fail(sample_id: int, exc: BaseException, _seconds: float) -> None:
+    def fail(
+        sample_id: int, exc: BaseException, _seconds: float
+    ) -> tuple[int, SampleMetrics | None, str | None]:
         logger.warning("sample %d: failed: %s", sample_id, exc)
-        failures.append((sample_id, str(exc) or type(exc).__name__))
+        return sample_id, None, str(exc) or type(exc).__name__
 
     scored = run_pipeline(
-        list(sample_ids),
+        list(unit.sample_ids),
         prepare=prepare,
         run_model=model.run,
         finish=finish,
         fail=fail,
         batch_size=job.batch_size,
         threads=job.io_threads,
+        on_result=on_sample,
+        should_stop=stop_requested,
     )
     accumulator = Accumulator()
-    rows = []
-    for metrics in scored:
+    rows: list[dict[str, Any]] = []
+    failures: list[tuple[int, str]] = []
+    for outcome in scored:
+        if outcome is None:
+            continue
+        sample_id, metrics, error = outcome
         if metrics is not None:
             accumulator.add(metrics)
             rows.append(metrics.row())
-    return EvalBatch(rows=rows, accumulator=accumulator, failures=failures)
+        else:
+            failures.append((sample_id, error or ""))
+    return EvalBatch(
+        rows=rows,
+        accumulator=accumulator,
+        failures=failures,
+        not_run=sum(1 for o in scored if o is None),
+    )
+
+
+def _failed_unit(unit: EvalUnit, exc: BaseException) -> EvalBatch:
+    reason = f"the batch could not run: {str(exc) or type(exc).__name__}"
+    return EvalBatch(
+        rows=[], accumulator=Accumulator(), failures=[(i, reason) for i in unit.sample_ids]
+    )
 
 
 def combine(
     job: EvalJob, query: str | None, batches: Sequence[EvalBatch], seconds: float
 ) -> Evaluation:
-    """Merge batch outcomes into one :class:`Evaluation`."""
+    """Merge batch outcomes (in unit order) into one :class:`Evaluation`."""
     accumulator = Accumulator()
     rows: list[dict[str, Any]] = []
     failures: list[tuple[int, str]] = []
@@ -240,42 +387,44 @@ def combine(
     )
 
 
-def chunks(ids: Sequence[int], size: int) -> list[list[int]]:
-    """``ids`` cut into lists of at most ``size``."""
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
-def evaluate_store(
-    store: str,
-    model_path: str,
-    task: str,
-    *,
-    query: str | None = None,
-    device: str = "auto",
-    batch_size: int = 4,
-    samples_per_batch: int = 64,
-    storage_options: dict[str, Any] | None = None,
-    progress: Progress | None = None,
-) -> Evaluation:
-    """Evaluate a model on a store's samples in this process (no Prefect)."""
+def run_evaluation(
+    plan: EvaluationPlan, executor: Executor, *, progress: Progress | None = None
+) -> EvaluationReport:
+    """Run every unit of ``plan`` on ``executor``, merge, write the tables, report."""
     start = time.perf_counter()
-    job, ids = plan_evaluation(
-        store,
-        model_path,
-        task,
-        query=query,
-        device=device,
-        batch_size=batch_size,
-        storage_options=storage_options,
+    job = plan.job
+    check_workers(executor, job.model_path, job.model_sha256, [job.store], job.storage_options)
+    logger.info("%s on %s", plan.describe().splitlines()[0], executor.description)
+    bar = (progress or NullProgress()).task("evaluate", total=plan.samples, unit="samples")
+
+    def on_result(unit: EvalUnit, batch: EvalBatch) -> None:
+        if not executor.in_process:
+            bar.advance(len(batch.rows) + len(batch.failures))
+
+    fn: Callable[[EvalUnit], EvalBatch] = (
+        functools.partial(evaluate_batch, on_sample=lambda _: bar.advance(1))
+        if executor.in_process
+        else evaluate_batch
     )
-    bar = (progress or NullProgress()).task("evaluate", total=len(ids), unit="samples")
-    batches = []
-    for part in chunks(ids, samples_per_batch):
-        batches.append(evaluate_batch(job, part))
-        bar.advance(len(part))
-    evaluation = combine(job, query, batches, time.perf_counter() - start)
-    bar.finish(f"{len(evaluation.rows)} scored, {len(evaluation.failures)} failed")
-    return evaluation
+    outcome = run_units(
+        executor,
+        fn,
+        plan.units,
+        label=lambda u: u.label,
+        on_error=_failed_unit,
+        on_result=on_result,
+    )
+    left = sum(len(u.sample_ids) for u in outcome.not_run) + sum(
+        b.not_run for b in outcome.results
+    )
+    evaluation = combine(job, plan.settings.query, outcome.results, time.perf_counter() - start)
+    paths = {}
+    if not outcome.interrupted:
+        paths = write_evaluation(evaluation, plan.settings.output, job.storage_options)
+    bar.finish("interrupted" if outcome.interrupted else "done")
+    return EvaluationReport(
+        evaluation=evaluation, paths=paths, not_run=left, interrupted=outcome.interrupted
+    )
 
 
 def write_evaluation(

@@ -11,6 +11,12 @@ Inputs come from one of two kinds of source:
   ``rgb_0000007.png`` is sample 7's ``rgb`` array (stored RGB, converted to BGR here
   because the models take BGR).
 
+Each input also gets a *key*, a short fingerprint of its identity: size and modification
+time or ETag as the listing reports them (a hash of the content where a filesystem lists
+neither), or for store samples the SHA-256 of the part they came from. Outputs are
+committed under the key (outputs.py), so a replaced input (same name, new content) is
+computed again and an unchanged one is not.
+
 ``InputSource`` is plain, picklable data; every process (thread pool, Dask worker)
 opens its own reader from it with :func:`open_reader`.
 """
@@ -18,6 +24,7 @@ opens its own reader from it with :func:`open_reader`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -26,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .. import facts
-from ..errors import ConfigError, ImageDecodeError
+from ..errors import ConfigError, ImageDecodeError, NoInputsError
 from ..fsutil import is_local, resolve, to_url
 
 logger = logging.getLogger(__name__)
@@ -38,6 +45,10 @@ IMAGE_EXTENSIONS = frozenset(
 take whatever they name: a non-image file named explicitly is reported as a failure."""
 _GLOB_CHARS = "*?["
 _SKIPPED_SUFFIXES = (".tmp", ".staging")
+KEY_LEN = 8
+"""Hex digits of an input key."""
+_VERSION_FIELDS = ("etag", "ETag", "md5", "content_md5", "generation", "version_id")
+_TIME_FIELDS = ("mtime", "last_modified", "LastModified", "updated", "modified", "created")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +77,21 @@ class InputSource:
             return f"store {self.store}" + (f" where {self.query}" if self.query else "")
         return str(self.url)
 
+    def absolute(self) -> InputSource:
+        """The same source with its path or store as a full URL (or absolute local path),
+        so that it means the same on every machine and in every working directory."""
+        if self.store is not None:
+            return InputSource(
+                store=to_url(*resolve(self.store, self.storage_options)),
+                query=self.query,
+                storage_options=self.storage_options,
+            )
+        assert self.url is not None
+        return InputSource(
+            url=to_url(*resolve(self.url, self.storage_options)),
+            storage_options=self.storage_options,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class InputItem:
@@ -77,6 +103,8 @@ class InputItem:
     """Path inside the source filesystem (files), empty for store samples."""
     sample_id: int | None = None
     """Sample id (store inputs)."""
+    key: str = ""
+    """Fingerprint of the input's identity (see the module docstring)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,8 +143,8 @@ def _rel(path: str, root: str) -> str:
 
 
 def list_inputs(source: InputSource, *, exclude: str | None = None) -> InputListing:
-    """List a source's inputs. ``exclude`` (a URL) drops files under it, e.g. the job's
-    own output folder when it sits inside the input folder."""
+    """List a source's inputs (NoInputsError when there are none). ``exclude`` (a URL)
+    drops files under it, e.g. the job's own output folder inside the input folder."""
     if source.store is not None:
         return _list_store(source)
     assert source.url is not None
@@ -128,33 +156,65 @@ def list_inputs(source: InputSource, *, exclude: str | None = None) -> InputList
             excluded = ex_path
     if _is_glob(path):
         root = _glob_root(path)
-        paths = _glob_files(fs, path)
+        found = _glob_files(fs, path)
+        nothing = f"no files match {source.url}"
     elif fs.isdir(path):
         root = path
-        paths = [
-            p
-            for p in fs.find(path)
+        found = {
+            p: info
+            for p, info in fs.find(path, detail=True).items()
             if _looks_like_image(p) and not _rel(p, root).startswith(("_runs/", "."))
-        ]
+        }
+        nothing = (
+            f"no images found under {to_url(fs, root)} (looked recursively for "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
     elif fs.isfile(path):
         root = path.rsplit("/", 1)[0] if "/" in path else ""
-        paths = [path]
+        found = {path: fs.info(path)}
+        nothing = f"the only input, {to_url(fs, path)}, lies inside OUTPUT"
     else:
         raise ConfigError(
             f"input {source.url!r} does not exist: give a folder, a file, a glob such as "
             "'photos/**/*.jpg', or --from-store STORE"
         )
+    kept = {p: info for p, info in found.items() if not _is_under(p, excluded)}
+    if not kept:
+        raise NoInputsError(
+            f"{nothing}; give a folder holding images, a glob such as 'photos/**/*.jpg', "
+            "or --from-store STORE"
+        )
     items = sorted(
-        (InputItem(rel=_rel(p, root), path=p) for p in paths if not _is_under(p, excluded)),
+        (
+            InputItem(rel=_rel(p, root), path=p, key=_file_key(fs, p, info))
+            for p, info in kept.items()
+        ),
         key=lambda item: item.rel,
     )
     logger.info("found %d inputs under %s", len(items), to_url(fs, root) if root else source.url)
     return InputListing(root=to_url(fs, root), items=tuple(items))
 
 
-def _glob_files(fs: Any, pattern: str) -> list[str]:
+def _glob_files(fs: Any, pattern: str) -> dict[str, dict[str, Any]]:
     found = fs.glob(pattern, detail=True)
-    return [p for p, info in found.items() if info.get("type") != "directory"]
+    return {p: info for p, info in found.items() if info.get("type") != "directory"}
+
+
+def _key(identity: str) -> str:
+    return hashlib.sha256(identity.encode()).hexdigest()[:KEY_LEN]
+
+
+def _file_key(fs: Any, path: str, info: dict[str, Any]) -> str:
+    """The key of a listed file: its size and version (ETag) or modification time, as the
+    listing reports them; the SHA-256 of its bytes where the listing has neither."""
+    stamps = [f"{k}={info[k]}" for k in _VERSION_FIELDS + _TIME_FIELDS if info.get(k) is not None]
+    if stamps:
+        return _key(f"size={info.get('size')};{stamps[0]}")
+    try:
+        content = hashlib.sha256(fs.cat_file(path)).hexdigest()
+    except OSError:
+        content = "unreadable"  # reading it fails again, per item, with the reason
+    return _key(f"sha256={content}")
 
 
 def _looks_like_image(path: str) -> bool:
@@ -186,7 +246,25 @@ def _list_store(source: InputSource) -> InputListing:
     assert source.store is not None
     store = _open_store(source.store, _options_key(source.storage_options))
     ids = store_sample_ids(store, source.query)
-    items = tuple(InputItem(rel=facts.member_name("rgb", i), sample_id=i) for i in ids)
+    if not ids:
+        raise NoInputsError(
+            f"no samples selected in {source.describe()}; check --query "
+            "(try it with 'david-data query STORE')"
+        )
+    table = store.metadata
+    parts = dict(
+        zip(
+            table.column("sample_id").to_pylist(),
+            table.column("part_sha256").to_pylist()
+            if "part_sha256" in table.column_names
+            else [None] * table.num_rows,
+            strict=True,
+        )
+    )
+    items = tuple(
+        InputItem(rel=facts.member_name("rgb", i), sample_id=i, key=_key(f"part={parts.get(i)}"))
+        for i in ids
+    )
     logger.info("selected %d samples from %s", len(items), source.describe())
     return InputListing(root=source.store, items=items)
 

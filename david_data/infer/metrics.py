@@ -145,8 +145,10 @@ def align_scale_shift(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> tup
         return math.nan, math.nan
     x, y = p[m], g[m]
     dx = x - x.mean()
-    var = float(np.dot(dx, dx))
-    scale = float(np.dot(dx, y - y.mean())) / var if var > 0 else 0.0
+    # np.sum, not np.dot: BLAS splits a dot product over its threads, so its last bits
+    # depend on the thread count (a Dask worker runs BLAS on one); pairwise sums do not.
+    var = float(np.sum(dx * dx))
+    scale = float(np.sum(dx * (y - y.mean()))) / var if var > 0 else 0.0
     return scale, float(y.mean() - scale * x.mean())
 
 

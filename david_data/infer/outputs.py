@@ -1,24 +1,29 @@
 """Output naming, encoding and atomic writing for batch inference.
 
-For an input ``REL/NAME.EXT`` and a model with SHA-256 ``S``, a job writes under OUTPUT::
+For an input ``REL/NAME.EXT`` with key ``K`` (inputs.py: a fingerprint of its size and
+modification time or ETag) and a model with SHA-256 ``S``, a job writes under OUTPUT::
 
-    REL/NAME.depth.exr        float32, one channel "Y": the model's relative depth at the
-                              input's size, as the model gives it (larger = nearer)
-    REL/NAME.normal.exr       float32, channels "X", "Y", "Z": unit surface normals
-    REL/NAME.foreground.png   16-bit grey PNG: soft foreground, 0..65535 for 0..1
-    REL/NAME.vis.png          (--vis) input | depth | normals | foreground panel
-    REL/NAME.<S[:12]>.done    commit marker (JSON), written last
-    _runs/<run id>.parquet    the run's results table (see results.py)
+    REL/NAME.depth.exr           float32, one channel "Y": the model's relative depth at the
+                                 input's size, as the model gives it (larger = nearer)
+    REL/NAME.normal.exr          float32, channels "X", "Y", "Z": unit surface normals
+    REL/NAME.foreground.png      16-bit grey PNG: soft foreground, 0..65535 for 0..1
+    REL/NAME.vis.png             (--vis) input | depth | normals | foreground panel
+    REL/NAME.<S[:12]>.<K>.done   commit marker (JSON: input URL and identity, model
+                                 SHA-256, output names), written last
+    _runs/<run id>.parquet       the run's results table (see results.py)
 
-EXR files are uncompressed (see :data:`EXR_COMPRESSION`). Depth uses the channel name ``Y``, the EXR convention for a single luminance-like
-plane and the first name ``david_data.exr.read_depth_exr`` looks for. Each file is
-written atomically; the marker is written after all of them, so a marker for model ``S``
-means the set is complete for that model. Re-running a set first deletes the markers of
-other models so a half-rewritten set is never taken for complete.
+EXR files are uncompressed (see :data:`EXR_COMPRESSION`). Depth uses the channel name
+``Y``, the EXR convention for a single luminance-like plane and the first name
+``david_data.exr.read_depth_exr`` looks for. Each file is written atomically; the marker
+is written after all of them, so a marker ``NAME.<S>.<K>.done`` means the set is complete
+for model ``S`` and that very input. Re-running a set first deletes its other markers
+(another model, a replaced input, or the older ``NAME.<S>.done`` form without a key), so
+a half-rewritten set is never taken for complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -47,7 +52,7 @@ EXR_COMPRESSION = "none"
 would make writing, not the model, the bottleneck for fast models."""
 MARKER_SUFFIX = ".done"
 SHA_PREFIX_LEN = 12
-_MARKER_RE = re.compile(r"^(?P<stem>.+)\.(?P<sha>[0-9a-f]{12})\.done$")
+_MARKER_RE = re.compile(r"^(?P<stem>.+)\.(?P<sha>[0-9a-f]{12})(?:\.(?P<key>[0-9a-f]{8}))?\.done$")
 
 
 def output_stem(rel: str) -> str:
@@ -64,15 +69,16 @@ def output_names(rel: str, kinds: Iterable[str]) -> dict[str, str]:
     return {kind: stem + OUTPUT_SUFFIXES[kind] for kind in kinds}
 
 
-def marker_name(rel: str, model_sha256: str) -> str:
+def marker_name(rel: str, model_sha256: str, input_key: str) -> str:
     """Relative name of the commit marker of one input's outputs for one model."""
-    return f"{output_stem(rel)}.{model_sha256[:SHA_PREFIX_LEN]}{MARKER_SUFFIX}"
+    return f"{output_stem(rel)}.{model_sha256[:SHA_PREFIX_LEN]}.{input_key}{MARKER_SUFFIX}"
 
 
-def parse_marker(name: str) -> tuple[str, str] | None:
-    """``(stem, sha prefix)`` of a marker's relative name, or None for other files."""
+def parse_marker(name: str) -> tuple[str, str, str | None] | None:
+    """``(stem, sha prefix, input key)`` of a marker's relative name (the key is None in
+    markers written before inputs had keys), or None for other files."""
     match = _MARKER_RE.match(name)
-    return (match.group("stem"), match.group("sha")) if match else None
+    return (match.group("stem"), match.group("sha"), match.group("key")) if match else None
 
 
 def encode_depth(depth: np.ndarray) -> bytes:
@@ -127,6 +133,7 @@ def write_output_set(
     *,
     model_sha256: str,
     input_url: str,
+    input_key: str,
     stale_markers: Iterable[str] = (),
 ) -> dict[str, str]:
     """Write one input's encoded outputs under ``root``, then its commit marker.
@@ -135,16 +142,19 @@ def write_output_set(
     deleted first. Returns kind -> full path of each file written.
     """
     for stale in stale_markers:
-        fs.rm_file(join(root, stale))
+        with contextlib.suppress(FileNotFoundError):
+            fs.rm_file(join(root, stale))
     names = output_names(rel, files)
     paths = {kind: join(root, names[kind]) for kind in files}
     for kind, data in files.items():
         atomic_write_bytes(fs, paths[kind], data)
     marker = {
         "input": input_url,
+        "input_key": input_key,
         "model_sha256": model_sha256,
         "outputs": sorted(names.values()),
         "written_at": time.time(),
     }
-    atomic_write_bytes(fs, join(root, marker_name(rel, model_sha256)), json.dumps(marker).encode())
+    marker_path = join(root, marker_name(rel, model_sha256, input_key))
+    atomic_write_bytes(fs, marker_path, json.dumps(marker).encode())
     return paths

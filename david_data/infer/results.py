@@ -11,8 +11,9 @@ A killed run leaves its batch files behind; :func:`read_results` reads them toge
 with the finished runs' tables.
 
 Whether an input is done is decided from one listing of OUTPUT, not from the tables:
-its outputs are complete for model ``S`` when its commit marker ``NAME.<S[:12]>.done``
-and every expected output file exist (outputs.py). The marker is written per input as
+its outputs are complete for model ``S`` when its commit marker ``NAME.<S[:12]>.<K>.done``
+(``K``: the input's current key, inputs.py) and every expected output file exist
+(outputs.py). The marker is written per input as
 soon as its files are, so a killed run loses at most the images in flight.
 """
 
@@ -148,8 +149,10 @@ class DoneCheck:
     done: frozenset[str]
     """Relative input names to skip."""
     stale_markers: dict[str, tuple[str, ...]]
-    """Input -> markers of other models (or of this model with outputs missing) to delete
-    before rewriting its outputs."""
+    """Input -> its markers to delete before rewriting its outputs (another model, a
+    replaced input, or this very marker with outputs missing)."""
+    orphaned: int
+    """Output sets (markers) whose name matches no input: the input was removed or renamed."""
 
 
 def check_done(
@@ -160,7 +163,8 @@ def check_done(
     model_sha256: str,
     kinds: Sequence[str],
 ) -> DoneCheck:
-    """Decide from one listing of ``root`` which inputs are complete for the model."""
+    """Decide from one listing of ``root`` which inputs are complete for the model: those
+    with this model's marker for the input's current key and every output file."""
     try:
         listed = fs.find(root)
     except FileNotFoundError:
@@ -178,9 +182,14 @@ def check_done(
         found = markers.get(output_stem(item.rel), [])
         if not found:
             continue
-        mine = marker_name(item.rel, model_sha256)
+        mine = marker_name(item.rel, model_sha256, item.key)
         if mine in found and all(n in present for n in output_names(item.rel, kinds).values()):
             done.add(item.rel)
         else:
             stale[item.rel] = tuple(sorted(found))
-    return DoneCheck(done=frozenset(done), stale_markers=stale)
+    stems = {output_stem(item.rel) for item in items}
+    return DoneCheck(
+        done=frozenset(done),
+        stale_markers=stale,
+        orphaned=sum(1 for stem in markers if stem not in stems),
+    )

@@ -1,12 +1,17 @@
 """Mirror SynthHuman: parallel, resumable, verified byte for byte, to disk or object store.
 
-Modules, one job each: :mod:`.http` (keep-alive client), :mod:`.retry` (backoff policy),
-:mod:`.state` (per-part resume file), :mod:`.fetch` (segmented ranged download),
-:mod:`.transfer` (segment schedule, checkpoints, reading a file as it downloads),
-:mod:`.zipcheck` (one-pass zip verification, run while the part downloads), :mod:`.manifest`, :mod:`.promote`
-(atomic final names), :mod:`.extract`, :mod:`.lock`, :mod:`.plan`, :mod:`.part` (one
-part end to end), :mod:`.run` (a whole run without Prefect), :mod:`.verify`
-(``david-data verify``) and :mod:`.download` (the generic downloader).
+One engine (see :mod:`david_data.engine`): :func:`plan_mirror` (settings -> plain
+plan, validating everything first), then :func:`run_mirror` (plan, executor -> report),
+one work unit per part (:func:`.run.mirror_unit`). :func:`mirror` does both on threads
+of this process.
+
+Modules, one job each: :mod:`.http` (keep-alive client, proxies, TLS), :mod:`.retry`
+(backoff policy), :mod:`.state` (per-part resume file), :mod:`.fetch` (segmented ranged
+download), :mod:`.transfer` (segment schedule, checkpoints, reading a file as it
+downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downloads),
+:mod:`.manifest`, :mod:`.promote` (atomic final names), :mod:`.extract`, :mod:`.lock`,
+:mod:`.plan`, :mod:`.part` (one part end to end), :mod:`.run` (the engine and report),
+:mod:`.verify` (``david-data verify``) and :mod:`.download` (the generic downloader).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
 from .part import PartOutcome, mirror_part
 from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
 from .retry import RetryPolicy
-from .run import MirrorReport, mirror_lock, run_mirror
+from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
 from .verify import FileVerdict, VerifyReport, verify_mirror
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "MirrorPlan",
     "MirrorReport",
     "MirrorSettings",
+    "MirrorUnit",
     "PartOutcome",
     "PartPlan",
     "PartRecord",
@@ -35,8 +41,10 @@ __all__ = [
     "check_space",
     "download_file",
     "load_manifest",
+    "mirror",
     "mirror_lock",
     "mirror_part",
+    "mirror_unit",
     "plan_mirror",
     "run_mirror",
     "verify_mirror",

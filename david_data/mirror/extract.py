@@ -3,8 +3,10 @@
 Streaming (one member at a time, in chunks), atomic per file (temp + rename locally, one
 PUT or a staged key on object stores), resumable (a file already there with the right
 size is kept: it can only be there complete), and every name is checked before use.
-Member paths are kept as they are (a folder inside the zip stays a folder), exactly
-as ``unzip -d DEST/SynthHuman`` would leave them.
+The official layout is flat (``DEST/SynthHuman/rgb_0000000.png``): when every member of
+a zip sits in one top-level folder (``SynthHuman/rgb_0000000.png``), that folder is
+dropped instead of giving ``DEST/SynthHuman/SynthHuman/``; other paths are kept as they
+are.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import IO
 from fsspec import AbstractFileSystem
 
 from .. import facts
-from ..errors import VerificationError
+from ..engine.signals import stop_requested
+from ..errors import JobInterrupted, VerificationError
 from ..fsutil import atomic_open, atomic_write_bytes, is_local, join
 from .zipcheck import check_member_name
 
@@ -42,11 +45,15 @@ def extract_zip(handle: IO[bytes], part: str, fs: AbstractFileSystem, dest: str)
     members = [m for m in archive.infolist() if not m.is_dir()]
     for member in archive.infolist():
         check_member_name(member.filename)
+    strip = _common_folder([m.filename for m in members])
     present = {} if is_local(fs) else _existing_sizes(fs, folder)
     written = 0
     for member in members:
-        target = join(folder, member.filename)
-        have = _local_size(target) if is_local(fs) else present.get(member.filename)
+        if stop_requested():
+            raise JobInterrupted(f"{part}: extraction stopped on request; the next run resumes it")
+        relative = member.filename[len(strip) :]
+        target = join(folder, relative)
+        have = _local_size(target) if is_local(fs) else present.get(relative)
         if have == member.file_size:
             continue
         try:
@@ -72,6 +79,14 @@ def extract_zip(handle: IO[bytes], part: str, fs: AbstractFileSystem, dest: str)
         folder,
     )
     return written
+
+
+def _common_folder(names: list[str]) -> str:
+    """``"top/"`` when every name sits in the one top-level folder ``top``, else ``""``."""
+    tops = {name.split("/", 1)[0] for name in names}
+    if len(tops) == 1 and all("/" in name for name in names):
+        return tops.pop() + "/"
+    return ""
 
 
 def _local_size(path: str) -> int | None:

@@ -6,9 +6,16 @@ connection. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file as it
 in one sequential pass, so verification ends moments after the last byte. Resume
 follows the state file (see :mod:`.state`): every request is a closed range with
 ``If-Match: <recorded ETag>``, and a reply is accepted only if it is a 206 whose
-Content-Range (start, end, total) and ETag match. A 200 to a ranged request, a changed
-ETag or size, or a 412 restart the file cleanly (logged); nothing is ever appended to
-bytes of another version.
+Content-Range (start, end, total) and ETag match. A changed ETag or size, or a 412
+restart the file cleanly (logged); nothing is ever appended to bytes of another version.
+
+A server that ignores Range (answers a ranged request with 200 and the whole file, as
+``python -m http.server`` does) is downloaded in one plain stream per file instead: no
+resume within the file, said once per host in the log, still checked as it lands. With
+``require_ranges`` such a server is an error.
+
+Stopping: connections poll :func:`david_data.engine.stop_requested` between chunks; the
+file is then checkpointed and :class:`~david_data.errors.JobInterrupted` raised.
 """
 
 from __future__ import annotations
@@ -19,16 +26,20 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from ..engine.signals import stop_requested
 from ..errors import (
     DavidDataError,
     DownloadError,
     InsufficientSpaceError,
+    JobInterrupted,
     PermanentDownloadError,
+    RangeNotSupportedError,
     RemoteChangedError,
 )
 from .http import HttpClient, HttpStatusError, RemoteInfo, parse_content_range, raise_for_status
@@ -40,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 MiB = 1 << 20
 T = TypeVar("T")
+
+_told_single_stream: set[str] = set()
+_told_lock = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +73,8 @@ class FetchOptions:
     connections together; default ``segment_size // 4``, so a kill re-fetches well
     under one segment per file."""
     checkpoint_seconds: float = 2.0
+    require_ranges: bool = False
+    """Fail (instead of falling back to one stream) when the server ignores Range."""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
@@ -74,6 +90,7 @@ class FetchStats:
     bytes_resumed: int = 0
     retries: int = 0
     restarts: int = 0
+    repairs: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -82,9 +99,25 @@ class FetchStats:
                 setattr(self, key, getattr(self, key) + value)
 
 
+class _RangesIgnored(Exception):
+    """The server answered a ranged request with the whole (unchanged) file."""
+
+
 def part_paths(base: Path) -> tuple[Path, Path]:
     """The ``.part`` data file and ``.state`` file used while ``base`` downloads."""
     return base.with_name(base.name + ".part"), base.with_name(base.name + ".state")
+
+
+def pause(seconds: float) -> None:
+    """Sleep, but raise :class:`JobInterrupted` as soon as a stop is requested."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if stop_requested():
+            raise JobInterrupted("stopped on request while waiting to retry")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.2))
 
 
 def head_with_retries(
@@ -108,13 +141,26 @@ def head_with_retries(
                 stats.add(retries=1)
             wait = policy.delay(attempt, getattr(exc, "retry_after", None))
             logger.info("%s: HEAD failed (%s); retry %d in %.1fs", url, exc, attempt, wait)
-            time.sleep(wait)
+            pause(wait)
 
 
 def remove_partial(part: Path, state: Path) -> None:
     """Delete a part's data and state (a clean restart)."""
     for path in (state, part):
         path.unlink(missing_ok=True)
+
+
+def _say_single_stream(url: str) -> None:
+    host = urllib.parse.urlsplit(url).netloc
+    with _told_lock:
+        if host in _told_single_stream:
+            return
+        _told_single_stream.add(host)
+    logger.warning(
+        "%s ignores Range requests: downloading each file in one stream (no resume within "
+        "a file; every byte is still verified)",
+        host,
+    )
 
 
 def fetch_file(
@@ -135,12 +181,16 @@ def fetch_file(
     sequential pass verifies the file as it lands. Returns the remote identity the bytes
     belong to and what ``check`` returned; the ``.part`` file is complete and flushed
     but NOT renamed: the caller judges the check and moves it into place.
-    ``on_bytes`` is called with each chunk's size (progress); ``info`` skips the first HEAD.
+    ``on_bytes`` is called with the size of each chunk received (progress); ``info``
+    skips the first HEAD. Raises :class:`JobInterrupted` (progress checkpointed) when a
+    stop is requested.
     """
     stats = stats or FetchStats()
     part, state_path = part_paths(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     policy = options.policy
+    single = False
+    ignored = 0
     while True:
         if info is None:
             info = head_with_retries(client, url, policy, stats)
@@ -163,21 +213,24 @@ def fetch_file(
             state = None
             stats.add(restarts=1)
         if state is None:
+            segments = (
+                [Segment(start=0, end=info.size - 1)]
+                if single and info.size
+                else plan_segments(info.size, options.segments, options.segment_size)
+            )
             state = PartState(
                 url=info.url,
                 size=info.size,
                 etag=info.etag,
                 last_modified=info.last_modified,
                 content_md5=info.content_md5,
-                segments=plan_segments(info.size, options.segments, options.segment_size),
+                segments=segments,
             )
             with open(part, "wb") as handle:
                 handle.truncate(info.size)
             save_state(state_path, state)  # before the first body byte
         else:
             stats.add(bytes_resumed=state.bytes_done)
-            if on_bytes is not None and state.bytes_done:
-                on_bytes(state.bytes_done)
         remote: RemoteInfo = info
 
         def check_this(reader: BinaryIO, remote: RemoteInfo = remote) -> T:
@@ -185,21 +238,35 @@ def fetch_file(
 
         try:
             result = _fetch_and_check(
-                url, part, state_path, state, client, options, on_bytes, stats, check_this
+                url, part, state_path, state, client, options, on_bytes, stats, check_this, single
             )
             return info, result
+        except _RangesIgnored as exc:
+            stats.add(restarts=1)
+            remove_partial(part, state_path)
+            ignored += 1
+            if ignored == 1:  # a proxy's hiccup, or a server that never honours Range?
+                logger.warning("%s: a ranged request got the whole file; restarting it", url)
+                continue
+            if options.require_ranges:
+                raise RangeNotSupportedError(
+                    f"{url}: the server ignores Range requests (it answers them with the whole "
+                    "file), and --require-ranges was given; drop --require-ranges to download "
+                    "each part in one stream instead",
+                    url=url,
+                ) from exc
+            _say_single_stream(url)
+            single = True
         except RemoteChangedError as exc:
             stats.add(restarts=1)
             remove_partial(part, state_path)
             if stats.restarts > policy.max_restarts:
                 raise PermanentDownloadError(
                     f"{target.name}: restarted {stats.restarts} times because the remote file "
-                    f"kept changing or ignoring ranges; last reason: {exc}",
+                    f"kept changing; last reason: {exc}",
                     url=url,
                 ) from exc
             logger.warning("%s: %s; restarting this file cleanly", target.name, exc)
-            if on_bytes is not None and state.bytes_done:
-                on_bytes(-state.bytes_done)
             info = None
 
 
@@ -213,21 +280,24 @@ def _fetch_and_check(
     on_bytes: Callable[[int], None] | None,
     stats: FetchStats,
     check: Callable[[BinaryIO], T],
+    single: bool,
 ) -> T:
     """Run the connections in threads and ``check`` in this one, over the same file."""
     checkpoint_bytes = options.checkpoint_bytes or max(16 * 1024, options.segment_size // 4)
+    connections = 1 if single else options.segments
     transfer = Transfer(
         part,
         state_path,
         state,
-        connections=options.segments,
+        connections=connections,
         min_split=options.min_split,
         checkpoint_bytes=checkpoint_bytes,
         checkpoint_seconds=options.checkpoint_seconds,
+        single_stream=single,
     )
     # A read fills its whole buffer: keep what all connections hold unrecorded small.
-    buffer_size = max(4096, min(options.chunk_size, checkpoint_bytes // options.segments))
-    workers = options.segments if transfer.has_work else 0
+    buffer_size = max(4096, min(options.chunk_size, checkpoint_bytes // connections))
+    workers = connections if transfer.has_work else 0
     threads = [
         threading.Thread(
             target=_worker,
@@ -249,17 +319,26 @@ def _fetch_and_check(
             except BaseException as exc:
                 transfer.fail(exc)
                 raise
+        if result is None and stop_requested():
+            transfer.interrupt()
+        stopping = isinstance(transfer.error, JobInterrupted)
         for thread in threads:  # a check that stopped early still gets a whole file
-            thread.join()
+            thread.join(timeout=5.0 if stopping else None)
         if transfer.error is not None:
             raise transfer.error
         if workers:
             transfer.checkpoint()  # the data is on disk before it can be renamed
     finally:
         transfer.stop.set()
+        interrupted = isinstance(transfer.error, JobInterrupted)
         for thread in threads:
-            thread.join()
-        transfer.close_file()
+            thread.join(timeout=5.0 if interrupted else None)
+        if interrupted:
+            transfer.checkpoint()  # what was written is kept for the next run
+        # A connection stuck in a read past a stop may still write: leave the file open
+        # (the process is ending) rather than let it write into a reused descriptor.
+        if not any(thread.is_alive() for thread in threads):
+            transfer.close_file()
     if not state.complete or result is None:  # pragma: no cover - defensive
         raise DownloadError(f"{part.name}: segments left unfinished", url=url)
     return result
@@ -303,21 +382,27 @@ def _fetch_segment(
         if transfer.stop.is_set():
             return
         offset = segment.start + done
-        headers = {"Range": f"bytes={offset}-{segment.end}"}
+        headers = {} if transfer.single_stream else {"Range": f"bytes={offset}-{segment.end}"}
         if state.etag:
             headers["If-Match"] = state.etag
         progressed = 0
         try:
             _, response = client.request("GET", url, headers)
             try:
-                _check_ranged_reply(url, response, offset, segment.end, state)
+                if transfer.single_stream:
+                    _check_whole_reply(url, response, state)
+                    _skip(response, offset, view, url)
+                else:
+                    _check_ranged_reply(url, response, offset, segment.end, state)
             except BaseException:
                 client.discard(url)
                 raise
             remaining = segment.end - offset + 1
             while remaining > 0:
-                if transfer.stop.is_set():
+                if transfer.stop.is_set() or stop_requested():
                     client.discard(url)
+                    if not transfer.stop.is_set():
+                        transfer.interrupt()
                     return
                 n = response.readinto(view[: min(len(view), remaining)])
                 if not n:
@@ -332,6 +417,8 @@ def _fetch_segment(
                 stats.add(bytes_fetched=n)
                 if on_bytes is not None:
                     on_bytes(n)
+            if transfer.single_stream:
+                client.discard(url)  # whatever follows is not ours to read
         except (RemoteChangedError, PermanentDownloadError):
             raise
         except DavidDataError as exc:
@@ -344,6 +431,15 @@ def _fetch_segment(
             failures = _note_failure(
                 transfer, url, client, exc, failures, progressed, policy, stats, segment
             )
+
+
+def _skip(response: http.client.HTTPResponse, count: int, view: memoryview, url: str) -> None:
+    """Read and drop the first ``count`` bytes of a body (a stream resumed without Range)."""
+    while count > 0:
+        n = response.readinto(view[: min(len(view), count)])
+        if not n:
+            raise DownloadError(f"{url}: connection closed while skipping to byte {count}")
+        count -= n
 
 
 def _note_failure(
@@ -384,12 +480,40 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(cause, TimeoutError) or isinstance(exc, TimeoutError)
 
 
+def _same_file(response: http.client.HTTPResponse, state: PartState) -> bool:
+    """Whether a whole-file reply is the version the state records."""
+    length = response.getheader("Content-Length")
+    etag = response.getheader("ETag")
+    return (
+        length is not None
+        and int(length) == state.size
+        and (not state.etag or etag == state.etag)
+        and (
+            not state.last_modified
+            or response.getheader("Last-Modified") in (None, state.last_modified)
+        )
+    )
+
+
+def _check_whole_reply(url: str, response: http.client.HTTPResponse, state: PartState) -> None:
+    raise_for_status(url, response)
+    if response.status != 200:
+        raise DownloadError(f"{url}: unexpected HTTP {response.status} to a plain GET", url=url)
+    if not _same_file(response, state):
+        raise RemoteChangedError(
+            f"{url}: the file changed on the server (Content-Length, ETag or Last-Modified)",
+            url=url,
+        )
+
+
 def _check_ranged_reply(
     url: str, response: http.client.HTTPResponse, start: int, end: int, state: PartState
 ) -> None:
     if response.status == 200:
+        if _same_file(response, state):
+            raise _RangesIgnored(url)
         raise RemoteChangedError(
-            f"{url}: the server answered a ranged request with 200 (the whole file)", url=url
+            f"{url}: the server answered a ranged request with 200 and another version", url=url
         )
     raise_for_status(url, response)
     if response.status != 206:
@@ -415,6 +539,68 @@ def _check_ranged_reply(
         raise DownloadError(
             f"{url}: Content-Length {length} does not match bytes {start}-{end}", url=url
         )
+
+
+def fetch_range(
+    client: HttpClient,
+    info: RemoteInfo,
+    start: int,
+    length: int,
+    *,
+    policy: RetryPolicy,
+    stats: FetchStats | None = None,
+) -> bytes:
+    """Bytes ``[start, start + length)`` of the remote file ``info``, in a request of
+    their own (a second read to compare, or a repair), retried like a segment.
+
+    Guarded by ``If-Match``; from a server that ignores Range, the whole-file reply is
+    read up to the wanted bytes. Raises :class:`RemoteChangedError` when the file changed."""
+    url = info.url
+    state = PartState(
+        url=url,
+        size=info.size,
+        etag=info.etag,
+        last_modified=info.last_modified,
+        content_md5=info.content_md5,
+    )
+    end = start + length - 1
+    headers = {"Range": f"bytes={start}-{end}"}
+    if info.etag:
+        headers["If-Match"] = info.etag
+    failures = 0
+    while True:
+        try:
+            _, response = client.request("GET", url, headers)
+            try:
+                try:
+                    _check_ranged_reply(url, response, start, end, state)
+                except _RangesIgnored:
+                    _skip(response, start, memoryview(bytearray(1 << 20)), url)
+                data = response.read(length)
+                if len(data) != length:
+                    raise DownloadError(f"{url}: bytes {start}-{end} came back short", url=url)
+                if response.status == 200 or response.length:
+                    client.discard(url)
+            except BaseException:
+                client.discard(url)
+                raise
+            if stats is not None:
+                stats.add(bytes_fetched=length)
+            return data
+        except (RemoteChangedError, PermanentDownloadError):
+            raise
+        except (DownloadError, OSError, http.client.HTTPException) as exc:
+            client.discard(url)
+            failures += 1
+            if failures >= policy.max_attempts:
+                raise DownloadError(
+                    f"{url}: gave up reading bytes {start}-{end} after {failures} attempts; "
+                    f"last error: {exc}",
+                    url=url,
+                ) from exc
+            if stats is not None:
+                stats.add(retries=1)
+            pause(policy.delay(failures, getattr(exc, "retry_after", None)))
 
 
 def _write(fd: int, data: memoryview, offset: int, url: str) -> None:

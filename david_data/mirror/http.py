@@ -4,23 +4,42 @@ Chosen by measurement: on loopback, ``http.client`` reading into a reused 1 MiB 
 costs ~0.5 CPU-s per GB written to disk, well below requests, aiohttp, httpx, curl or
 wget. One connection per (thread, host) is kept alive and reused; any error closes it.
 
+Networks users have: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (and the lowercase
+forms) are honoured as by curl and wget (``CONNECT`` tunnels for HTTPS, absolute URLs for
+HTTP, ``user:password@`` in the proxy URL becomes ``Proxy-Authorization``). HTTPS
+verifies certificates against the system store, plus ``SSL_CERT_FILE`` /
+``REQUESTS_CA_BUNDLE`` when set.
+
 The socket timeout is the stall detector: a read that sees no byte for
-``stall_timeout`` seconds raises :class:`~david_data.errors.DownloadError`.
+``stall_timeout`` seconds raises :class:`~david_data.errors.DownloadError`. A connection
+that cannot be made at all (name not resolved, refused, TLS certificate rejected)
+raises :class:`~david_data.errors.UnreachableError`.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
+import os
 import re
 import socket
+import ssl
 import threading
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 
-from ..errors import DownloadError, PermanentDownloadError, RemoteChangedError
+from ..errors import (
+    ConfigError,
+    DownloadError,
+    PermanentDownloadError,
+    RemoteChangedError,
+    UnreachableError,
+)
 
 _MAX_REDIRECTS = 5
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,9 +111,66 @@ def raise_for_status(url: str, response: http.client.HTTPResponse) -> None:
     hint = {
         403: "access denied: check the URL and any credentials",
         404: "not found: check --base-url and the part selection",
+        407: "the proxy wants credentials: put them in the proxy URL (http://user:password@proxy:port)",
         410: "gone from the server",
     }.get(status, "the server refused the request")
     raise PermanentDownloadError(f"{url}: {reason} ({hint})", url=url, status=status)
+
+
+def tls_context() -> ssl.SSLContext:
+    """A verifying TLS context: the system store, plus ``SSL_CERT_FILE`` and
+    ``REQUESTS_CA_BUNDLE`` when set (certifi's bundle when the system has none)."""
+    context = ssl.create_default_context()
+    for variable in CA_VARIABLES:
+        path = os.environ.get(variable)
+        if not path:
+            continue
+        try:
+            context.load_verify_locations(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"{variable}={path} is not a readable PEM certificate file ({exc}); fix or unset it"
+            ) from exc
+    if not context.cert_store_stats().get("x509_ca"):
+        try:
+            import certifi
+
+            context.load_verify_locations(cafile=certifi.where())
+        except (ImportError, OSError, ssl.SSLError):
+            pass
+    return context
+
+
+@dataclass(frozen=True)
+class _Route:
+    """How to reach one origin: directly, or through a proxy."""
+
+    scheme: str
+    host: str
+    port: int
+    proxy: urllib.parse.SplitResult | None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+
+def proxy_for(scheme: str, host: str) -> urllib.parse.SplitResult | None:
+    """The proxy the environment names for ``scheme://host`` (None: go direct)."""
+    proxies = urllib.request.getproxies_environment()
+    url = proxies.get(scheme)
+    if not url or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
+        return None
+    return urllib.parse.urlsplit(url if "://" in url else "http://" + url)
+
+
+def _proxy_auth(proxy: urllib.parse.SplitResult) -> dict[str, str]:
+    if proxy.username is None:
+        return {}
+    user = urllib.parse.unquote(proxy.username)
+    password = urllib.parse.unquote(proxy.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Proxy-Authorization": f"Basic {token}"}
 
 
 class HttpClient:
@@ -104,6 +180,8 @@ class HttpClient:
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
         self._local = threading.local()
+        self._tls: ssl.SSLContext | None = None
+        self._tls_lock = threading.Lock()
 
     def _pool(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
         pool = getattr(self._local, "pool", None)
@@ -111,20 +189,49 @@ class HttpClient:
             pool = self._local.pool = {}
         return pool
 
-    def _connection(self, parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+    def _context(self) -> ssl.SSLContext:
+        with self._tls_lock:
+            if self._tls is None:
+                self._tls = tls_context()
+            return self._tls
+
+    @staticmethod
+    def _route(parts: urllib.parse.SplitResult) -> _Route:
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise PermanentDownloadError(
                 f"unsupported URL scheme {scheme!r}: use http:// or https://"
             )
+        host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, parts.hostname or "", port)
+        return _Route(scheme, host, port, proxy_for(scheme, host))
+
+    def _connection(self, route: _Route) -> http.client.HTTPConnection:
         pool = self._pool()
-        conn = pool.get(key)
-        if conn is None:
-            cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            conn = cls(key[1], port, timeout=self.connect_timeout)
-            pool[key] = conn
+        conn = pool.get(route.key)
+        if conn is not None:
+            return conn
+        proxy = route.proxy
+        if route.scheme == "https":
+            if proxy is None:
+                conn = http.client.HTTPSConnection(
+                    route.host, route.port, timeout=self.connect_timeout, context=self._context()
+                )
+            else:
+                conn = http.client.HTTPSConnection(
+                    proxy.hostname or "",
+                    proxy.port or 80,
+                    timeout=self.connect_timeout,
+                    context=self._context(),
+                )
+                conn.set_tunnel(route.host, route.port, headers=_proxy_auth(proxy))
+        elif proxy is None:
+            conn = http.client.HTTPConnection(route.host, route.port, timeout=self.connect_timeout)
+        else:
+            conn = http.client.HTTPConnection(
+                proxy.hostname or "", proxy.port or 80, timeout=self.connect_timeout
+            )
+        pool[route.key] = conn
         return conn
 
     def _drop(self, parts: urllib.parse.SplitResult) -> None:
@@ -139,25 +246,62 @@ class HttpClient:
             conn.close()
         self._pool().clear()
 
+    def _connect(self, conn: http.client.HTTPConnection, route: _Route, url: str) -> None:
+        """Open the connection (and proxy tunnel, and TLS) now, so that a host that
+        cannot be reached at all is told apart from a request that failed."""
+        where = f"{route.host}:{route.port}"
+        via = ""
+        if route.proxy is not None:
+            via = f" through the proxy {route.proxy.hostname}:{route.proxy.port or 80}"
+        try:
+            conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            reason = (
+                f"its TLS certificate is not trusted ({exc.verify_message}); if it is signed "
+                f"by a private CA, point SSL_CERT_FILE or REQUESTS_CA_BUNDLE at that CA's PEM file"
+            )
+        except ssl.SSLError as exc:
+            reason = f"the TLS handshake failed ({exc})"
+        except socket.gaierror as exc:
+            reason = f"the name {route.proxy.hostname if route.proxy else route.host!r} does not resolve ({exc.strerror})"
+        except ConnectionRefusedError:
+            reason = "the connection was refused (nothing listens there)"
+        except TimeoutError:
+            reason = f"no connection within {self.connect_timeout:.0f}s"
+        except OSError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            if conn.sock is not None:
+                conn.sock.settimeout(self.stall_timeout)
+            return
+        self._drop(urllib.parse.urlsplit(url))
+        raise UnreachableError(f"cannot reach {where}{via}: {reason}", url=url)
+
     def request(
         self, method: str, url: str, headers: dict[str, str] | None = None
     ) -> tuple[str, http.client.HTTPResponse]:
         """Send a request, following redirects; returns (final URL, response).
 
         The caller must read the body to the end (or call :meth:`discard`) before the
-        thread's next request. Connection errors become :class:`DownloadError`.
+        thread's next request. Connection errors become :class:`DownloadError`
+        (:class:`UnreachableError` when no connection could be made).
         """
         for _ in range(_MAX_REDIRECTS + 1):
             parts = urllib.parse.urlsplit(url)
+            route = self._route(parts)
             target = parts.path or "/"
             if parts.query:
                 target += "?" + parts.query
+            sent = dict(headers or {})
+            if route.proxy is not None and route.scheme == "http":
+                target = urllib.parse.urlunsplit((parts.scheme, parts.netloc, target, "", ""))
+                sent.update(_proxy_auth(route.proxy))
             for fresh in (False, True):
-                conn = self._connection(parts)
+                conn = self._connection(route)
+                if conn.sock is None:
+                    self._connect(conn, route, url)
                 try:
-                    conn.request(method, target, headers=headers or {})
-                    if conn.sock is not None:
-                        conn.sock.settimeout(self.stall_timeout)
+                    conn.request(method, target, headers=sent)
                     response = conn.getresponse()
                     break
                 except (

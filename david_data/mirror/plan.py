@@ -1,40 +1,59 @@
 """Plan a mirror run: what each part needs, how many bytes, how much disk.
 
 A plan is plain data computed from a HEAD per part, the manifest at DEST and any
-partial downloads; ``--dry-run`` prints it and resuming is planning again.
+partial downloads; ``--dry-run`` prints it and resuming is planning again. Planning
+also validates everything a run needs before it starts: the settings, a destination
+that is a folder (or can become one) and can be written, a manifest that reads, and a
+host that answers (the first request fails fast: no retries for a name that does not
+resolve or a refused connection).
 
 Actions per part:
 
 - ``skip``: in the manifest, present with the recorded size and the server's ETag.
 - ``extract``: like skip, but ``--extract`` still has to unpack it.
+- ``recheck``: like skip, but ``--reverify`` asks to check it against the manifest
+  first (it is fetched again if it fails).
 - ``adopt``: present under its final name but not (or differently) in the manifest
   (e.g. a run killed between rename and manifest): verify it, no download.
 - ``resume``: a partial download of the same remote version exists.
-- ``fetch``: download from scratch (also when the server's copy changed).
+- ``fetch``: download from scratch (also when the server's copy changed, or when
+  ``verify`` found the copy at DEST damaged).
 - ``error``: the part cannot be fetched (e.g. HTTP 404); reported, the rest goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import os
 import shutil
+import tempfile
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import facts
-from ..errors import DavidDataError, InsufficientSpaceError
+from ..errors import (
+    ConfigError,
+    DavidDataError,
+    DownloadError,
+    InsufficientSpaceError,
+    PermanentDownloadError,
+    UnreachableError,
+)
 from ..fsutil import is_local, join, resolve, to_url
 from .fetch import head_with_retries, part_paths
-from .http import HttpClient, RemoteInfo
+from .http import HttpClient, HttpStatusError, RemoteInfo
 from .manifest import load_manifest
 from .promote import scratch_dir_for
 from .retry import RetryPolicy
 from .state import load_state
 
 MiB = 1 << 20
+MAX_JOBS = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,19 +72,56 @@ class MirrorSettings:
     chunk_size: int = 1 * MiB
     checkpoint_bytes: int | None = None
     extract: bool = False
+    reverify: bool = False
+    """Check every present part against the manifest before trusting it."""
+    require_ranges: bool = False
+    """Fail a part (instead of downloading it in one stream) when the server ignores Range."""
     scratch_dir: str | None = None
     """Local folder for partial downloads when DEST is an object store."""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
-        from ..errors import ConfigError
-
-        if self.jobs < 1:
-            raise ConfigError(f"--jobs must be at least 1 (got {self.jobs})")
-        if not 1 <= self.segments <= 64:
+        if isinstance(self.jobs, bool) or not 1 <= self.jobs <= MAX_JOBS:
+            raise ConfigError(f"--jobs must be between 1 and {MAX_JOBS} (got {self.jobs})")
+        if isinstance(self.segments, bool) or not 1 <= self.segments <= 64:
             raise ConfigError(f"--segments must be between 1 and 64 (got {self.segments})")
         if not self.parts:
-            raise ConfigError("no part selected")
+            raise ConfigError("no part selected; use --parts all, sample or indices like 0-3,7")
+        scheme = urllib.parse.urlsplit(self.base_url).scheme.lower()
+        if scheme not in ("http", "https") or not urllib.parse.urlsplit(self.base_url).hostname:
+            raise ConfigError(
+                f"--base-url {self.base_url!r} is not an http:// or https:// URL; give the "
+                "folder URL the parts are served from"
+            )
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        dest: str,
+        parts: str | int = "all",
+        base_url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        jobs: int = 4,
+        segments: int = 4,
+        extract: bool = False,
+        reverify: bool = False,
+        require_ranges: bool = False,
+    ) -> MirrorSettings:
+        """Settings from the options a user types (``parts`` as '0-3,7', 'all', 59 ...)."""
+        from ..settings import data_base_url
+
+        return cls(
+            dest=dest,
+            parts=tuple(facts.parse_parts(str(parts))),
+            base_url=base_url or data_base_url(),
+            storage_options=dict(storage_options or {}),
+            jobs=jobs,
+            segments=segments,
+            extract=extract,
+            reverify=reverify,
+            require_ranges=require_ranges,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +131,8 @@ class PartPlan:
     action: str
     size: int | None = None
     etag: str | None = None
+    sha256: str | None = None
+    """The manifest's SHA-256 (for ``recheck``)."""
     present: int = 0
     """Bytes already on disk (partial download, or the whole verified file)."""
     to_fetch: int = 0
@@ -135,16 +193,95 @@ def human_bytes(n: float | None) -> str:
     return f"{n} B"
 
 
-def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> MirrorPlan:
-    """HEAD every selected part and compare with DEST; no data is transferred."""
+def check_destination(settings: MirrorSettings) -> None:
+    """DEST must be a folder (or creatable as one) that this process can write; for an
+    object store, the local scratch folder must be writable."""
     fs, dest = resolve(settings.dest, settings.storage_options)
+    if is_local(fs):
+        folder = Path(dest)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(
+                f"DEST {dest} is a file; give a folder for the mirror (it is created if missing)"
+            )
+        _check_writable(folder, dest)
+        return
+    try:
+        is_file = fs.isfile(dest)
+    except FileNotFoundError:
+        is_file = False
+    except Exception as exc:  # noqa: BLE001 - each store raises its own (auth, network, ...)
+        raise ConfigError(
+            f"cannot reach DEST {to_url(fs, dest)} ({type(exc).__name__}: {exc}); check the URL "
+            "and the credentials (--storage-option, AZURE_STORAGE_* variables)"
+        ) from exc
+    if is_file:
+        raise ConfigError(
+            f"DEST {to_url(fs, dest)} is an object, not a folder (prefix); give a folder URL"
+        )
+    _check_writable(scratch_dir_for(fs, dest, settings.scratch_dir), "the local scratch folder")
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(
+            f"cannot create {what}: {probe} is a file; give a folder path that does not pass "
+            "through a file"
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".david-data-probe-"):
+            pass
+    except OSError as exc:
+        why = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}.get(
+            exc.errno or 0, exc.strerror or str(exc)
+        )
+        raise ConfigError(
+            f"cannot write to {what} ({probe}: {why}); pick a writable folder or fix its "
+            "permissions"
+        ) from exc
+
+
+def _probe_host(client: HttpClient, url: str, base_url: str) -> RemoteInfo | DavidDataError | None:
+    """The first request, without retries for a host that cannot be reached at all."""
+    hint = f"check --base-url ({base_url}) or your network"
+    try:
+        return client.head(url)
+    except UnreachableError as exc:
+        raise UnreachableError(f"{exc.message}; {hint}", url=url) from exc
+    except HttpStatusError:
+        return None  # the host answers; plan with the usual retries
+    except PermanentDownloadError as exc:
+        return exc
+    except DownloadError as exc:
+        raise UnreachableError(
+            f"{base_url} does not answer ({exc.message}); {hint}", url=url
+        ) from exc
+    finally:
+        client.close()
+
+
+def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> MirrorPlan:
+    """Validate, then HEAD every selected part and compare with DEST; no data is
+    transferred. Raises :class:`ConfigError` / :class:`UnreachableError` /
+    :class:`VerificationError` (an unreadable manifest) before anything is written."""
+    check_destination(settings)
+    fs, dest = resolve(settings.dest, settings.storage_options)
+    settings = dataclasses.replace(settings, dest=to_url(fs, dest))
     work = scratch_dir_for(fs, dest, settings.scratch_dir)
     manifest = load_manifest(fs, dest)
     client = client or HttpClient(
         connect_timeout=settings.policy.connect_timeout, stall_timeout=settings.policy.stall_timeout
     )
+    first = settings.parts[0]
+    probed = _probe_host(client, facts.part_url(first, settings.base_url), settings.base_url)
 
     def head(name: str) -> RemoteInfo | DavidDataError:
+        if name == first and probed is not None:
+            return probed
         try:
             return head_with_retries(
                 client, facts.part_url(name, settings.base_url), settings.policy
@@ -157,77 +294,10 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
     with ThreadPoolExecutor(max_workers=min(8, len(settings.parts))) as pool:
         heads = dict(zip(settings.parts, pool.map(head, settings.parts), strict=True))
     present_sizes = _final_sizes(fs, dest, settings.parts)
-    plans = []
-    for name in settings.parts:
-        url = facts.part_url(name, settings.base_url)
-        remote = heads[name]
-        record = manifest.parts.get(name)
-        on_disk = present_sizes.get(name)
-        if (
-            record is not None
-            and on_disk == record.size
-            and (
-                isinstance(remote, DavidDataError)
-                or (remote.size == record.size and remote.etag == record.etag)
-            )
-        ):
-            extract = settings.extract and not record.extracted
-            plans.append(
-                PartPlan(
-                    name=name,
-                    url=url,
-                    action="extract" if extract else "skip",
-                    size=record.size,
-                    etag=record.etag,
-                    present=record.size,
-                    needs_extract=extract,
-                    reason="verified earlier",
-                )
-            )
-            continue
-        if isinstance(remote, DavidDataError):
-            plans.append(PartPlan(name=name, url=url, action="error", reason=remote.message))
-            continue
-        common: dict[str, Any] = dict(
-            name=name,
-            url=url,
-            size=remote.size,
-            etag=remote.etag,
-            needs_extract=settings.extract,
-            remote=remote,
-        )
-        if record is not None and on_disk == record.size:
-            plans.append(
-                PartPlan(
-                    action="fetch",
-                    to_fetch=remote.size,
-                    reason="changed on the server since it was mirrored",
-                    **common,
-                )
-            )
-            continue
-        if on_disk == remote.size:
-            plans.append(
-                PartPlan(
-                    action="adopt",
-                    present=remote.size,
-                    reason="present but not in the manifest: will verify",
-                    **common,
-                )
-            )
-            continue
-        state = load_state(part_paths(work / name)[1])
-        if state is not None and state.matches(size=remote.size, etag=remote.etag):
-            plans.append(
-                PartPlan(
-                    action="resume",
-                    present=state.bytes_done,
-                    to_fetch=remote.size - state.bytes_done,
-                    **common,
-                )
-            )
-            continue
-        plans.append(PartPlan(action="fetch", to_fetch=remote.size, **common))  # type: ignore[arg-type]
+    plans = [
+        _plan_part(name, settings, heads[name], manifest, present_sizes.get(name), work)
+        for name in settings.parts
+    ]
     return MirrorPlan(
         settings=settings,
         parts=tuple(plans),
@@ -237,11 +307,83 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
     )
 
 
+def _plan_part(
+    name: str,
+    settings: MirrorSettings,
+    remote: RemoteInfo | DavidDataError,
+    manifest: Any,
+    on_disk: int | None,
+    work: Path,
+) -> PartPlan:
+    url = facts.part_url(name, settings.base_url)
+    record = manifest.parts.get(name)
+    suspect = manifest.suspect.get(name)
+    if (
+        record is not None
+        and on_disk == record.size
+        and (
+            isinstance(remote, DavidDataError)
+            or (remote.size == record.size and remote.etag == record.etag)
+        )
+    ):
+        extract = settings.extract and not record.extracted
+        action = "recheck" if settings.reverify else ("extract" if extract else "skip")
+        reason = "--reverify: check it first" if settings.reverify else "verified earlier"
+        return PartPlan(
+            name=name,
+            url=url,
+            action=action,
+            size=record.size,
+            etag=record.etag,
+            sha256=record.sha256,
+            present=record.size,
+            needs_extract=extract,
+            reason=reason,
+            remote=remote if isinstance(remote, RemoteInfo) else None,
+        )
+    if isinstance(remote, DavidDataError):
+        return PartPlan(name=name, url=url, action="error", reason=remote.message)
+    common: dict[str, Any] = dict(
+        name=name,
+        url=url,
+        size=remote.size,
+        etag=remote.etag,
+        needs_extract=settings.extract,
+        remote=remote,
+    )
+    if suspect is not None and on_disk is not None:
+        reason = f"verify found it damaged ({suspect.found_at}): {suspect.problem}"
+        return PartPlan(action="fetch", to_fetch=remote.size, reason=reason[:200], **common)
+    if record is not None and on_disk == record.size:
+        return PartPlan(
+            action="fetch",
+            to_fetch=remote.size,
+            reason="changed on the server since it was mirrored",
+            **common,
+        )
+    if on_disk == remote.size:
+        return PartPlan(
+            action="adopt",
+            present=remote.size,
+            reason="present but not in the manifest: will verify",
+            **common,
+        )
+    state = load_state(part_paths(work / name)[1])
+    if state is not None and state.matches(size=remote.size, etag=remote.etag):
+        return PartPlan(
+            action="resume",
+            present=state.bytes_done,
+            to_fetch=remote.size - state.bytes_done,
+            **common,
+        )
+    return PartPlan(action="fetch", to_fetch=remote.size, **common)
+
+
 def _final_sizes(fs: Any, dest: str, names: tuple[str, ...]) -> dict[str, int]:
     if is_local(fs):
         sizes = {}
         for name in names:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 sizes[name] = os.stat(join(dest, name)).st_size
         return sizes
     try:
@@ -286,8 +428,3 @@ def check_space(plan: MirrorPlan) -> None:
             needed=plan.disk_needed,
             free=plan.free_bytes,
         )
-
-
-def dest_url(settings: MirrorSettings) -> str:
-    fs, dest = resolve(settings.dest, settings.storage_options)
-    return to_url(fs, dest)

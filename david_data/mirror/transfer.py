@@ -15,6 +15,10 @@ connections finish together instead of one dragging a whole segment alone.
 Checkpoints are per file: snapshot the bytes written, ``fdatasync``, then advance the
 state file to the snapshot (never past what is on disk). One runs every
 ``checkpoint_bytes`` written by all connections together, or ``checkpoint_seconds``.
+
+Stopping: a reader waiting for bytes polls :func:`david_data.engine.stop_requested` and
+then :meth:`Transfer.interrupt` stops every connection; the caller checkpoints what was
+written and reports the file as interrupted (the next run resumes it).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import RemoteChangedError
+from ..engine.signals import stop_requested
+from ..errors import JobInterrupted, RemoteChangedError
 from .state import PartState, Segment, save_state
 
 TAIL_BYTES = 4 << 20
@@ -53,8 +58,11 @@ class Transfer:
         min_split: int,
         checkpoint_bytes: int,
         checkpoint_seconds: float,
+        single_stream: bool = False,
     ) -> None:
         self.part, self.state_path, self.state = part, state_path, state
+        self.single_stream = single_stream
+        """One plain GET for the whole file (a server that ignores Range): no tail first."""
         self.connections, self.min_split = connections, min_split
         self.checkpoint_bytes, self.checkpoint_seconds = checkpoint_bytes, checkpoint_seconds
         self.fd = os.open(part, os.O_RDWR)
@@ -65,7 +73,7 @@ class Transfer:
         """Connections still working; a reader stops waiting when none is left."""
         self._written = {id(s): s.done for s in state.segments}
         todo = [s for s in state.segments if not s.complete]
-        if todo and todo[-1].length - todo[-1].done > TAIL_BYTES + min_split:
+        if not single_stream and todo and todo[-1].length - todo[-1].done > TAIL_BYTES + min_split:
             todo.append(self._split(todo[-1], todo[-1].end + 1 - TAIL_BYTES))
         self._pending = deque(todo[-1:] + todo[:-1])
         self._unflushed = 0
@@ -148,6 +156,10 @@ class Transfer:
             self.stop.set()
             self.cond.notify_all()
 
+    def interrupt(self) -> None:
+        """Stop every connection because a stop was requested (their progress is kept)."""
+        self.fail(JobInterrupted("stopped on request; the next run resumes here"))
+
     def worker_exited(self) -> None:
         with self.cond:
             self.running -= 1
@@ -177,8 +189,8 @@ class Transfer:
 
         Raises :class:`TransferAborted` when the download failed or ended first.
         """
-        with self.cond:
-            while True:
+        while True:
+            with self.cond:
                 have = self.available(offset)
                 if have >= count:
                     return have
@@ -186,7 +198,9 @@ class Transfer:
                     raise TransferAborted(
                         f"{self.part.name}: the download stopped before byte {offset + count}"
                     )
-                self.cond.wait(1.0)
+                self.cond.wait(0.2)
+            if stop_requested():
+                self.interrupt()
 
 
 def read_blocks(handle: BinaryIO, size: int, block: int = 8 << 20) -> Iterator[memoryview]:
@@ -194,7 +208,8 @@ def read_blocks(handle: BinaryIO, size: int, block: int = 8 << 20) -> Iterator[m
     at most ``block`` bytes, each valid until the next is asked for (flat memory).
 
     A :class:`TransferReader` hands out views of the page cache itself (no copy);
-    any other binary file is read into one reusable buffer.
+    any other binary file is read into one reusable buffer. A stop request raises
+    :class:`~david_data.errors.JobInterrupted` between blocks.
     """
     if isinstance(handle, TransferReader):
         yield from handle.blocks(block)
@@ -202,6 +217,8 @@ def read_blocks(handle: BinaryIO, size: int, block: int = 8 << 20) -> Iterator[m
     buffer = memoryview(bytearray(min(block, max(size, 1))))
     pos = handle.tell()
     while pos < size:
+        if stop_requested():
+            raise JobInterrupted("stopped on request while reading a file; the next run resumes")
         n = handle.readinto(buffer[: size - pos])  # type: ignore[attr-defined]
         if not n:
             return

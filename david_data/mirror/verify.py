@@ -1,24 +1,45 @@
 """``david-data verify DEST``: re-check a mirror against its manifest.
 
-Full mode re-reads every part once: size, SHA-256 and every member's CRC-32, plus the
-member set. ``quick`` checks presence, size, the central directory and the member set
-(reads only each zip's tail). The report sorts files into good, corrupt, missing and
-unexpected, names the part and the member of each problem, and lists leftovers of an
-interrupted run (``.part``/``.state``/staging files) separately.
+Full mode re-reads every part once: size, SHA-256 (which covers every byte, as recorded
+when the part was mirrored and checked against the server), every member's CRC-32, each
+local header against the central directory, and the member set. ``quick`` checks
+presence, size, the central directory and the member set (reads only each zip's tail).
+
+The report sorts files into good, corrupt, missing and unexpected, names the part and
+the member of each problem, lists leftovers of an interrupted run separately, and looks
+at the mirror as a whole: sample ids held by two parts, and, once all 60 parts are
+there, ids missing from 0 … 298,007 (otherwise it names the parts still absent).
+
+What it finds is recorded in the manifest (see :mod:`.manifest`): a corrupt or missing
+part is moved to ``suspect``, so the next ``david-data mirror`` fetches exactly those.
 """
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import facts
-from ..fsutil import STAGING_SUFFIX, resolve, to_url
+from ..errors import ConfigError, LockedError
+from ..fsutil import STAGING_SUFFIX, is_local, resolve, to_url
 from ..progress import NullProgress, Progress
-from .lock import LOCK_NAME
-from .manifest import MANIFEST_NAME, PartRecord, compact_ranges, load_manifest
+from .lock import LOCK_NAME, hold_lock
+from .manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    PartRecord,
+    compact_ranges,
+    expand_ranges,
+    load_manifest,
+    record_suspects,
+)
+from .promote import scratch_dir_for
 from .zipcheck import check_zip
+
+logger = logging.getLogger(__name__)
 
 _PARTIAL_SUFFIXES = (".part", ".state", ".tmp", STAGING_SUFFIX, ".lock")
 
@@ -32,25 +53,72 @@ class FileVerdict:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Coverage:
+    """The mirror as a whole: which numbered parts it holds and what their ids add up to."""
+
+    absent_parts: tuple[int, ...]
+    """Indices of numbered parts not (or no longer) in the manifest."""
+    missing_ids: str
+    """Compact ranges of ids missing from 0 … 298,007 (only judged with all 60 parts)."""
+    duplicate_ids: tuple[tuple[int, str, str], ...]
+    """(id, part, other part) for ids that two parts hold (first ones only)."""
+    duplicate_count: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing_ids and not self.duplicate_count
+
+    def render(self) -> list[str]:
+        lines = []
+        if self.absent_parts:
+            lines.append(
+                f"coverage: {facts.NUM_PARTS - len(self.absent_parts)} of {facts.NUM_PARTS} parts "
+                f"mirrored; absent: parts {compact_ranges(self.absent_parts)} (missing sample "
+                "ids are judged once all parts are there)"
+            )
+        elif self.missing_ids:
+            lines.append(
+                f"  MISSING sample ids (all {facts.NUM_PARTS} parts are there): {self.missing_ids}"
+            )
+        else:
+            lines.append(
+                f"coverage: all {facts.NUM_PARTS} parts, sample ids 0-{facts.NUM_SAMPLES - 1} complete"
+            )
+        if self.duplicate_count:
+            shown = "; ".join(f"{i} in {a} and {b}" for i, a, b in self.duplicate_ids)
+            more = self.duplicate_count - len(self.duplicate_ids)
+            lines.append(
+                f"  DUPLICATE sample ids ({self.duplicate_count}, held by two parts): {shown}"
+                + (f"; and {more} more" if more > 0 else "")
+            )
+        return lines
+
+
+@dataclass(frozen=True, kw_only=True)
 class VerifyReport:
     dest: str
     quick: bool
     files: tuple[FileVerdict, ...]
     partial: tuple[str, ...]
     """Leftovers of an interrupted run (not an error: rerun mirror to finish)."""
+    coverage: Coverage | None = None
+    recorded: str = ""
+    """What was recorded in the manifest for the next mirror run (or why not)."""
 
     def by_status(self, status: str) -> tuple[FileVerdict, ...]:
         return tuple(f for f in self.files if f.status == status)
 
     @property
     def ok(self) -> bool:
-        return all(f.status == "good" for f in self.files)
+        return all(f.status == "good" for f in self.files) and (
+            self.coverage is None or self.coverage.ok
+        )
 
     def render(self) -> str:
         mode = (
             "quick check (sizes, central directories, member sets)"
             if self.quick
-            else ("full check (size, SHA-256, every member's CRC-32)")
+            else ("full check (size, SHA-256, every member's CRC-32, every header)")
         )
         counts = ", ".join(
             f"{len(self.by_status(s))} {s}" for s in ("good", "corrupt", "missing", "unexpected")
@@ -63,13 +131,50 @@ class VerifyReport:
             lines.extend(f"    {problem}" for problem in verdict.problems[:20])
             if len(verdict.problems) > 20:
                 lines.append(f"    ... and {len(verdict.problems) - 20} more")
+        if self.coverage is not None:
+            lines.extend(self.coverage.render())
         if self.partial:
             lines.append(
                 "unfinished downloads (rerun 'david-data mirror' to complete them): "
                 + ", ".join(self.partial)
             )
-        lines.append("all good" if self.ok else "PROBLEMS FOUND: re-mirror the parts named above")
+        if self.recorded:
+            lines.append(self.recorded)
+        lines.append("all good" if self.ok else "PROBLEMS FOUND: see above")
         return "\n".join(lines)
+
+
+def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, Manifest]:
+    """The mirror's filesystem, path and manifest; a clear error when DEST is not one."""
+    fs, path = resolve(dest, storage_options)
+    url = to_url(fs, path)
+    if is_local(fs):
+        folder = Path(path)
+        if not folder.exists():
+            raise ConfigError(f"{url} does not exist; give the folder 'david-data mirror' wrote")
+        if not folder.is_dir():
+            raise ConfigError(f"{url} is a file; give the mirror's folder (it holds manifest.json)")
+    elif fs.isfile(path):
+        raise ConfigError(f"{url} is an object, not a folder; give the mirror's folder URL")
+    manifest = load_manifest(fs, path)
+    if not manifest.exists:
+        raise ConfigError(
+            f"{url} holds no {MANIFEST_NAME}, so it is not a mirror made by 'david-data mirror' "
+            f"(or no part was finished yet); run 'david-data mirror {dest}' first"
+        )
+    if not manifest.parts and not manifest.suspect:
+        raise ConfigError(
+            f"{url}/{MANIFEST_NAME} records no part; run 'david-data mirror {dest}' to fill it"
+        )
+    return fs, path, manifest
+
+
+def _listing(fs: Any, path: str) -> dict[str, dict[str, Any]]:
+    try:
+        entries = fs.ls(path, detail=True, refresh=True)
+    except TypeError:  # filesystems without a refresh flag
+        entries = fs.ls(path, detail=True)
+    return {e["name"].rstrip("/").rsplit("/", 1)[-1]: e for e in entries if e.get("type") == "file"}
 
 
 def verify_mirror(
@@ -79,26 +184,16 @@ def verify_mirror(
     quick: bool = False,
     progress: Progress = NullProgress(),  # noqa: B008
     jobs: int = 4,
+    record: bool = True,
 ) -> VerifyReport:
-    """Check every part recorded in ``DEST/manifest.json`` (see module docstring)."""
-    fs, path = resolve(dest, storage_options)
-    manifest = load_manifest(fs, path)
-    try:
-        listing = (
-            {
-                e["name"].rstrip("/").rsplit("/", 1)[-1]: e
-                for e in fs.ls(path, detail=True, refresh=True)
-                if e.get("type") == "file"
-            }
-            if fs.exists(path)
-            else {}
-        )
-    except TypeError:  # filesystems without a refresh flag
-        listing = {
-            e["name"].rstrip("/").rsplit("/", 1)[-1]: e
-            for e in fs.ls(path, detail=True)
-            if e.get("type") == "file"
-        }
+    """Check every part recorded in ``DEST/manifest.json`` (see module docstring).
+
+    Raises :class:`ConfigError` when DEST does not exist, is a file or holds no
+    manifest, and :class:`~david_data.errors.VerificationError` for a manifest that is
+    not one. With ``record``, corrupt and missing parts are recorded for the next mirror.
+    """
+    fs, path, manifest = _open_mirror(dest, storage_options)
+    listing = _listing(fs, path)
     bar = progress.task("verify", total=len(manifest.parts), unit="parts")
 
     def one(record: PartRecord) -> FileVerdict:
@@ -110,9 +205,21 @@ def verify_mirror(
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(manifest.parts) or 1))) as pool:
         verdicts = list(pool.map(one, manifest.parts.values()))
     bar.finish("done")
+    for name, suspect in sorted(manifest.suspect.items()):
+        if name not in manifest.parts:
+            verdicts.append(
+                FileVerdict(
+                    name=name,
+                    status="corrupt",
+                    problems=(
+                        f"found damaged earlier ({suspect.found_at}): {suspect.problem}",
+                        "rerun 'david-data mirror' to fetch it again",
+                    ),
+                )
+            )
     partial = []
     for name in sorted(listing):
-        if name in manifest.parts or name in (MANIFEST_NAME, LOCK_NAME):
+        if name in manifest.parts or name in manifest.suspect or name in (MANIFEST_NAME, LOCK_NAME):
             continue
         if name.endswith(_PARTIAL_SUFFIXES):
             partial.append(name)
@@ -131,8 +238,62 @@ def verify_mirror(
             verdicts.append(
                 FileVerdict(name=name, status="unexpected", problems=("not a SynthHuman part",))
             )
+    found = {
+        v.name: "; ".join(v.problems[:3])
+        for v in verdicts
+        if v.status in ("corrupt", "missing") and v.name in manifest.parts
+    }
+    recorded = _record(fs, path, found) if record and found else ""
     return VerifyReport(
-        dest=to_url(fs, path), quick=quick, files=tuple(verdicts), partial=tuple(partial)
+        dest=to_url(fs, path),
+        quick=quick,
+        files=tuple(verdicts),
+        partial=tuple(partial),
+        coverage=coverage(manifest),
+        recorded=recorded,
+    )
+
+
+def _record(fs: Any, path: str, found: dict[str, str]) -> str:
+    """Move the damaged parts to the manifest's ``suspect`` list, under the mirror lock."""
+    folder = Path(path) if is_local(fs) else scratch_dir_for(fs, path)
+    names = ", ".join(sorted(found))
+    try:
+        with hold_lock(folder / LOCK_NAME, to_url(fs, path)):
+            record_suspects(fs, path, found)
+    except LockedError:
+        return f"not recorded (a mirror run is writing {to_url(fs, path)}): {names}"
+    except OSError as exc:
+        return f"could not record the findings in {MANIFEST_NAME} ({exc}): {names}"
+    return f"recorded in {MANIFEST_NAME}: 'david-data mirror' fetches {names} again on its next run"
+
+
+def coverage(manifest: Manifest) -> Coverage:
+    """Which numbered parts the manifest holds, ids missing (all parts there) or doubled."""
+    owner: dict[int, str] = {}
+    duplicates: list[tuple[int, str, str]] = []
+    count = 0
+    present = set()
+    for name, record in sorted(manifest.parts.items()):
+        index = facts.part_index(name)
+        if index is None:
+            continue  # the sample part repeats ids of part 0 by design
+        present.add(index)
+        for sample_id in expand_ranges(record.sample_ids):
+            other = owner.setdefault(sample_id, name)
+            if other != name:
+                count += 1
+                if len(duplicates) < 10:
+                    duplicates.append((sample_id, other, name))
+    absent = tuple(i for i in range(facts.NUM_PARTS) if i not in present)
+    missing = ""
+    if not absent:
+        missing = compact_ranges([i for i in range(facts.NUM_SAMPLES) if i not in owner])
+    return Coverage(
+        absent_parts=absent,
+        missing_ids=missing,
+        duplicate_ids=tuple(duplicates),
+        duplicate_count=count,
     )
 
 

@@ -1,15 +1,26 @@
-"""Verify a SynthHuman zip in one sequential pass, without trusting anything.
+"""Verify a SynthHuman zip so that no byte of it goes unchecked, in one sequential pass.
 
-1. Read the central directory from the tail (ZIP64 aware): the only seek, never
-   inside a member.
-2. Check every member name is safe and the member set is what a part must hold:
-   five files per sample (:func:`david_data.facts.sample_member_names`), no duplicate,
-   no stray file.
-3. Stream the whole file front to back once, feeding SHA-256 (and MD5 when the server
-   sent Content-MD5) and each member's CRC-32 (deflated members are inflated in
-   bounded steps), comparing local headers with the central directory.
+Every byte of a part is covered by one of these checks:
 
-The result lists problems by member, so a report can say *which* file is broken.
+- **Member data**: its CRC-32 and size, as the central directory records them
+  (deflated members are inflated in bounded steps).
+- **Local headers and data descriptors**: each equal to its central-directory entry,
+  field by field (flags, method, modification time, CRC-32, sizes, name). Fields the
+  format lets differ (version needed, extra fields the central directory does not
+  repeat) are read a second time from the server and compared.
+- **Central directory, ZIP64 records and end record** (everything from the start of the
+  central directory to the end of the file): read twice from the server over separate
+  requests and compared (``confirm``), and parsed strictly: one disk, the records back
+  to back with nothing between them, counts and sizes that agree.
+- **No gap**: the members, back to back from byte 0, fill the file up to the central
+  directory exactly; a byte that belongs to nothing is a problem.
+
+The member set is checked too: safe names, five files per sample
+(:func:`david_data.facts.sample_member_names`), no duplicate, no stray file. SHA-256 (and
+MD5 when the server sent Content-MD5) of the whole file are computed in the same pass.
+
+Each problem names its member (empty for whole-file problems) and, where re-fetching
+bytes can fix it, the byte range to re-fetch (:attr:`Problem.start`, :attr:`Problem.end`).
 """
 
 from __future__ import annotations
@@ -18,12 +29,13 @@ import base64
 import hashlib
 import struct
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
 from .. import facts
 from ..errors import UnsafeMemberError
-from .transfer import read_blocks
+from .transfer import TAIL_BYTES, read_blocks
 
 try:  # ISA-L: the same functions, ~13x faster CRC-32 (uses the CPU's carry-less multiply)
     from isal import isal_zlib as zlib
@@ -31,6 +43,10 @@ except ImportError:  # pragma: no cover - plain zlib gives identical results, sl
     import zlib  # type: ignore[no-redef]
 
 _ZlibError: type[Exception] = zlib.error  # type: ignore[assignment]  # isal's stubs
+
+Confirm = Callable[[int, int], bytes]
+"""``confirm(offset, length)``: those bytes read again from the server, in a request of
+their own (see :func:`.fetch.fetch_range`)."""
 
 _BLOCK = 8 << 20
 """Bytes read at a time in the full pass (one reusable buffer)."""
@@ -43,21 +59,40 @@ _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")  # 56 bytes
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # 46 bytes
 _LOCAL = struct.Struct("<4s5H3L2H")  # 30 bytes
 _MAX_CENTRAL_DIRECTORY = 512 << 20
+_U32, _U16 = 0xFFFFFFFF, 0xFFFF
+_DESCRIPTOR_SIZES = (12, 16, 20, 24)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ZipEntry:
+    """One central-directory entry (sizes and offset with ZIP64 values applied)."""
+
     name: str
+    raw_name: bytes
     offset: int
+    version_needed: int
     method: int
     flags: int
+    mod_time: int
+    mod_date: int
     crc: int
     compressed_size: int
     size: int
+    extra: bytes = b""
 
     @property
     def is_dir(self) -> bool:
         return self.name.endswith("/")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZipLayout:
+    """The parsed tail of a zip: its entries, and the bytes from the central directory on."""
+
+    entries: tuple[ZipEntry, ...]
+    cd_offset: int
+    tail: bytes
+    """Bytes ``[cd_offset, size)``: central directory, ZIP64 records, end record."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +101,9 @@ class Problem:
 
     member: str
     problem: str
+    start: int | None = None
+    end: int | None = None
+    """Bytes ``[start, end)`` to re-fetch to repair it (None: re-fetching a range cannot)."""
 
     def __str__(self) -> str:
         return f"{self.member}: {self.problem}" if self.member else self.problem
@@ -89,9 +127,30 @@ class ZipCheck:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def repairable(self) -> bool:
+        """Every problem names a byte range whose re-fetch may fix it."""
+        return bool(self.problems) and all(p.start is not None for p in self.problems)
+
+    def ranges(self) -> list[tuple[int, int]]:
+        """The problems' byte ranges ``[start, end)``, sorted and merged."""
+        spans = sorted((p.start, p.end) for p in self.problems if p.start is not None)
+        merged: list[tuple[int, int]] = []
+        for start, end in spans:
+            assert end is not None
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
 
 class _Corrupt(Exception):
-    """The archive structure cannot be read at all."""
+    """The archive structure cannot be read; ``start`` is where re-fetching should begin."""
+
+    def __init__(self, message: str, start: int | None = None) -> None:
+        super().__init__(message)
+        self.start = start
 
 
 def check_member_name(name: str) -> None:
@@ -115,8 +174,8 @@ def check_member_name(name: str) -> None:
         )
 
 
-def read_central_directory(handle: IO[bytes], size: int) -> list[ZipEntry]:
-    """Parse the central directory (ZIP64 aware) from the end of ``handle``."""
+def read_layout(handle: IO[bytes], size: int) -> ZipLayout:
+    """Parse the end records and the central directory (ZIP64 aware), strictly."""
     tail_len = min(size, (1 << 16) + _EOCD.size + _ZIP64_LOCATOR.size)
     handle.seek(size - tail_len)
     tail = handle.read(tail_len)
@@ -128,49 +187,98 @@ def read_central_directory(handle: IO[bytes], size: int) -> list[ZipEntry]:
         pos = tail.rfind(b"PK\x05\x06", 0, pos)
     if pos < 0:
         raise _Corrupt("no end-of-central-directory record: the file is truncated or not a zip")
-    _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, pos)
+    _, disk, cd_disk, on_disk, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, pos)
     eocd_at = size - tail_len + pos
+    records_at = eocd_at
     loc = pos - _ZIP64_LOCATOR.size
     if loc >= 0 and tail[loc : loc + 4] == b"PK\x06\x07":
-        _, _, z64_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, loc)
+        _, z64_disk, z64_offset, disks = _ZIP64_LOCATOR.unpack_from(tail, loc)
+        if z64_disk != 0 or disks != 1:
+            raise _Corrupt(f"the ZIP64 locator describes a multi-disk archive ({disks} disks)")
+        if z64_offset + _ZIP64_EOCD.size > eocd_at - _ZIP64_LOCATOR.size:
+            raise _Corrupt(f"the ZIP64 end record (offset {z64_offset}) does not fit in the file")
         handle.seek(z64_offset)
         record = handle.read(_ZIP64_EOCD.size)
         if len(record) < _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
             raise _Corrupt("the ZIP64 end-of-central-directory record is missing or damaged")
-        _, _, _, _, _, _, _, count, cd_size, cd_offset = _ZIP64_EOCD.unpack(record)
-        eocd_at = z64_offset
-    if cd_offset + cd_size > eocd_at or cd_size > _MAX_CENTRAL_DIRECTORY:
+        _, length, _, _, disk64, cd_disk64, on_disk64, count64, size64, offset64 = (
+            _ZIP64_EOCD.unpack(record)
+        )
+        if z64_offset + 12 + length != eocd_at - _ZIP64_LOCATOR.size:
+            raise _Corrupt("bytes between the ZIP64 end record and its locator are unaccounted")
+        if (
+            disk64
+            or cd_disk64
+            or on_disk64 != count64
+            or disk not in (0, _U16)
+            or cd_disk not in (0, _U16)
+        ):
+            raise _Corrupt("the ZIP64 end record describes a multi-disk archive")
+        for short, full, marker in (
+            (on_disk, on_disk64, _U16),
+            (count, count64, _U16),
+            (cd_size, size64, _U32),
+            (cd_offset, offset64, _U32),
+        ):
+            if short not in (marker, full):
+                raise _Corrupt("the end record and the ZIP64 end record disagree")
+        count, cd_size, cd_offset = count64, size64, offset64
+        records_at = z64_offset
+    elif disk or cd_disk or on_disk != count:
+        raise _Corrupt("the end record describes a multi-disk archive")
+    if cd_size > _MAX_CENTRAL_DIRECTORY or cd_offset + cd_size != records_at:
         raise _Corrupt(
-            f"the central directory (offset {cd_offset}, {cd_size} bytes) does not fit in the file"
+            f"the central directory (offset {cd_offset}, {cd_size} bytes) does not end where "
+            f"the end records begin (byte {records_at})"
         )
     handle.seek(cd_offset)
-    data = handle.read(cd_size)
+    rest = handle.read(size - cd_offset)
+    return ZipLayout(
+        entries=tuple(_parse_central(rest[:cd_size], cd_offset, count)),
+        cd_offset=cd_offset,
+        tail=rest,
+    )
+
+
+def _parse_central(data: bytes, cd_offset: int, count: int) -> list[ZipEntry]:
     entries: list[ZipEntry] = []
     at = 0
     while at < len(data):
         if data[at : at + 4] != b"PK\x01\x02" or at + _CENTRAL.size > len(data):
-            raise _Corrupt(f"damaged central directory entry at offset {cd_offset + at}")
-        (_, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _, _, offset) = (
-            _CENTRAL.unpack_from(data, at)
+            raise _Corrupt(f"damaged central directory entry at offset {cd_offset + at}", cd_offset)
+        (_, _, version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen, clen) = (
+            _CENTRAL.unpack_from(data, at)[:13]
         )
+        offset = _CENTRAL.unpack_from(data, at)[16]
+        end = at + _CENTRAL.size + nlen + xlen + clen
+        if end > len(data):
+            raise _Corrupt(
+                f"central directory entry at offset {cd_offset + at} runs past its end", cd_offset
+            )
         raw_name = data[at + 46 : at + 46 + nlen]
         extra = data[at + 46 + nlen : at + 46 + nlen + xlen]
-        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
         usize, csize, offset = _zip64_extra(extra, usize, csize, offset)
         entries.append(
             ZipEntry(
-                name=name,
+                name=raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace"),
+                raw_name=raw_name,
                 offset=offset,
+                version_needed=version,
                 method=method,
                 flags=flags,
+                mod_time=mtime,
+                mod_date=mdate,
                 crc=crc,
                 compressed_size=csize,
                 size=usize,
+                extra=extra,
             )
         )
-        at += 46 + nlen + xlen + clen
+        at = end
     if len(entries) != count:
-        raise _Corrupt(f"the central directory lists {len(entries)} entries but claims {count}")
+        raise _Corrupt(
+            f"the central directory lists {len(entries)} entries but claims {count}", cd_offset
+        )
     return entries
 
 
@@ -183,7 +291,7 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
             i = 0
             fields = []
             for value in (usize, csize, offset):
-                if value == 0xFFFFFFFF and i + 8 <= len(values):
+                if value == _U32 and i + 8 <= len(values):
                     fields.append(struct.unpack_from("<Q", values, i)[0])
                     i += 8
                 else:
@@ -193,7 +301,24 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
     return usize, csize, offset
 
 
-def member_set_problems(entries: list[ZipEntry]) -> tuple[list[Problem], list[int]]:
+def _extra_records(extra: bytes) -> list[tuple[int, bytes]] | None:
+    """An extra field as (tag, data) records; None when the records do not tile it."""
+    records = []
+    at = 0
+    while at < len(extra):
+        if at + 4 > len(extra):
+            return None
+        tag, length = struct.unpack_from("<HH", extra, at)
+        if at + 4 + length > len(extra):
+            return None
+        records.append((tag, extra[at + 4 : at + 4 + length]))
+        at += 4 + length
+    return records
+
+
+def member_set_problems(
+    entries: list[ZipEntry] | tuple[ZipEntry, ...],
+) -> tuple[list[Problem], list[int]]:
     """Names that are unsafe, stray or duplicated, and samples missing files."""
     problems: list[Problem] = []
     kinds: dict[int, set[str]] = {}
@@ -232,32 +357,65 @@ def member_set_problems(entries: list[ZipEntry]) -> tuple[list[Problem], list[in
 
 
 def check_zip(
-    handle: IO[bytes], size: int, *, quick: bool = False, want_md5: bool = False
+    handle: IO[bytes],
+    size: int,
+    *,
+    quick: bool = False,
+    want_md5: bool = False,
+    confirm: Confirm | None = None,
 ) -> ZipCheck:
     """Check a zip opened as a binary file of ``size`` bytes (see module docstring).
 
-    ``quick`` reads only the central directory (names, member set); otherwise every
-    byte is read once in order, hashed, and every member's CRC-32 compared.
+    ``quick`` reads only the end records and central directory (names, member set);
+    otherwise every byte is read once in order, hashed and checked. ``confirm`` reads
+    bytes again from the server: without it (a file already at rest), the central
+    directory and the header fields it does not repeat are covered by the SHA-256 only.
     """
+    problems: list[Problem] = []
+    layout: ZipLayout | None = None
+    sample_ids: list[int] = []
     try:
-        entries = read_central_directory(handle, size)
-        problems, sample_ids = member_set_problems(entries)
+        layout = read_layout(handle, size)
+        found, sample_ids = member_set_problems(layout.entries)
+        problems += found
     except (_Corrupt, struct.error) as exc:
         # Still hash the file (full mode): two downloads with one SHA-256 tell a corrupt
         # server copy from a transfer error.
-        entries, sample_ids = [], []
-        problems = [Problem(member="", problem=f"unreadable zip structure: {exc}")]
+        start = getattr(exc, "start", None)
+        start = (
+            max(0, size - TAIL_BYTES) if start is None else min(start, max(0, size - TAIL_BYTES))
+        )
+        problems.append(
+            Problem(member="", problem=f"unreadable zip structure: {exc}", start=start, end=size)
+        )
+    if layout is not None and confirm is not None:
+        again = confirm(layout.cd_offset, size - layout.cd_offset)
+        if again != layout.tail:
+            at = next(
+                (i for i, (a, b) in enumerate(zip(again, layout.tail, strict=False)) if a != b),
+                min(len(again), len(layout.tail)),
+            )
+            problems.append(
+                Problem(
+                    member="",
+                    problem="the central directory and end records differ between two reads "
+                    f"from the server (first at byte {layout.cd_offset + at})",
+                    start=layout.cd_offset,
+                    end=size,
+                )
+            )
     sha = md5 = None
     if not quick:
-        scan = _Scan(entries, md5=want_md5)
+        scan = _Scan(layout, size, md5=want_md5)
         handle.seek(0)
         for block in read_blocks(handle, size, _BLOCK):  # type: ignore[arg-type]
             scan.feed(block)
-        problems += scan.finish(size)
+        problems += scan.finish(confirm)
         sha = scan.sha.hexdigest()
         if scan.md5 is not None:
             md5 = base64.b64encode(scan.md5.digest()).decode()
     counts = Counter(facts.scenario_of(i) for i in sample_ids if 0 <= i < facts.NUM_SAMPLES)
+    entries = layout.entries if layout is not None else ()
     return ZipCheck(
         size=size,
         sha256=sha,
@@ -269,154 +427,273 @@ def check_zip(
     )
 
 
-class _Member:
-    """CRC-32 check of one member, fed its bytes (local header, then data) in order."""
+def _header_differences(header: bytes, entry: ZipEntry) -> tuple[list[str], bool]:
+    """Fields of a local header that differ from its central-directory entry, and
+    whether it holds bytes the central directory does not repeat (to read again)."""
+    (_, version, flags, method, mtime, mdate, crc, csize, usize, nlen, _) = _LOCAL.unpack_from(
+        header
+    )
+    wrong = []
+    if header[_LOCAL.size : _LOCAL.size + nlen] != entry.raw_name:
+        wrong.append("name")
+    if flags != entry.flags:
+        wrong.append("flags")
+    if method != entry.method:
+        wrong.append("compression method")
+    if (mtime, mdate) != (entry.mod_time, entry.mod_date):
+        wrong.append("modification time")
+    records = _extra_records(header[_LOCAL.size + nlen :])
+    if records is None:
+        wrong.append("extra field")
+        records = []
+    unrepeated = version != entry.version_needed
+    central = _extra_records(entry.extra) or []
+    z64: list[int] = []
+    for tag, data in records:
+        if tag == 0x0001 and len(data) % 8 == 0:
+            z64 = [struct.unpack_from("<Q", data, i)[0] for i in range(0, len(data), 8)]
+        elif (tag, data) not in central:
+            unrepeated = True
+    if flags & 0x08 and crc == csize == usize == 0 and not z64:
+        return wrong, unrepeated  # CRC and sizes follow the data, in the descriptor
+    if crc != entry.crc:
+        wrong.append("CRC-32")
+    sizes = iter(z64)
+    usize = next(sizes, -1) if usize == _U32 else usize
+    csize = next(sizes, -1) if csize == _U32 else csize
+    if usize != entry.size:
+        wrong.append("size")
+    if csize != entry.compressed_size:
+        wrong.append("compressed size")
+    if list(sizes):  # ZIP64 values the 32-bit fields did not call for
+        unrepeated = True
+    return wrong, unrepeated
 
-    def __init__(self, entry: ZipEntry) -> None:
-        self.entry = entry
+
+class _Member:
+    """One member's bytes, fed in order: local header, data, data descriptor.
+
+    ``limit`` is where the next member (or the central directory) starts: a member must
+    end exactly there, so every byte before the central directory belongs to one member.
+    """
+
+    def __init__(self, entry: ZipEntry, limit: int) -> None:
+        self.entry, self.limit = entry, limit
+        self.pos = entry.offset
+        self.stage = "header"
+        self.left = _LOCAL.size
         self.header = bytearray()
-        self.header_size = _LOCAL.size
-        self.data_left = -1
-        """Data bytes still to come; -1 while the local header is being read."""
-        self.problem: str | None = None
+        self.descriptor = bytearray()
+        self.problems: list[str] = []
+        self.unrepeated = False
+        self.data_ok = True
         self.crc = self.produced = 0
         self.inflater = zlib.decompressobj(-15) if entry.method == 8 else None
 
     @property
-    def wants(self) -> int:
-        """How many more bytes this member takes (0: finished)."""
-        if self.data_left < 0:
-            return self.header_size - len(self.header)
-        return self.data_left
+    def done(self) -> bool:
+        return self.stage == "done"
 
     def feed(self, data: memoryview) -> None:
-        if self.data_left < 0:
+        self.left -= len(data)
+        self.pos += len(data)
+        if self.stage == "header":
             self.header += data
-            if len(self.header) == _LOCAL.size:
-                self._parse_fixed_header()
-            elif len(self.header) == self.header_size:
-                self._compare_name()
-            return
-        self.data_left -= len(data)
-        if self.problem is not None:
-            return  # skip the rest of a member already known to be bad
+        elif self.stage == "data" and self.data_ok:
+            self._check_data(data)
+        elif self.stage == "descriptor":
+            self.descriptor += data
+        while self.left == 0 and self.stage != "done":
+            self._next_stage()
+
+    def _skip_to_limit(self, problem: str) -> None:
+        """A broken member: note it, and take everything up to the next member as its."""
+        self.problems.append(problem)
+        self.stage, self.left = "skip", self.limit - self.pos
+
+    def _next_stage(self) -> None:
+        if self.stage == "header" and len(self.header) == _LOCAL.size:
+            if self.header[:4] != b"PK\x03\x04":
+                self._skip_to_limit(f"no local file header at offset {self.entry.offset}")
+                return
+            nlen, xlen = struct.unpack_from("<HH", self.header, 26)
+            if self.pos + nlen + xlen > self.limit:
+                self._skip_to_limit("the local header runs into the next member")
+                return
+            self.left = nlen + xlen
+            if self.left:
+                return
+        if self.stage == "header":
+            wrong, self.unrepeated = _header_differences(bytes(self.header), self.entry)
+            if wrong:
+                self.problems.append(
+                    "local header differs from the central directory in: " + ", ".join(wrong)
+                )
+            if self.entry.method not in (0, 8):
+                self.problems.append(
+                    f"compression method {self.entry.method} is not supported, so its CRC-32 "
+                    "cannot be checked"
+                )
+                self.data_ok = False
+            if self.pos + self.entry.compressed_size > self.limit:
+                self._skip_to_limit("the data runs into the next member")
+                return
+            self.stage, self.left = "data", self.entry.compressed_size
+        elif self.stage == "data":
+            if self.data_ok:
+                self._check_result()
+            self.stage, self.left = "done", 0
+            if self.entry.flags & 0x08:
+                room = self.limit - self.pos
+                if room in _DESCRIPTOR_SIZES:
+                    self.stage, self.left = "descriptor", room
+                else:
+                    self.problems.append("its data descriptor is missing or of a wrong size")
+        elif self.stage == "descriptor":
+            self._check_descriptor()
+            self.stage = "done"
+        else:  # skip
+            self.stage = "done"
+
+    def _check_data(self, data: memoryview) -> None:
         if self.inflater is None:
             self.crc = zlib.crc32(data, self.crc)
             self.produced += len(data)
             return
         try:
             for at in range(0, len(data), _INFLATE_IN):
-                self._inflate(data[at : at + _INFLATE_IN])
+                chunk: memoryview | bytes = data[at : at + _INFLATE_IN]
+                while chunk:
+                    out = self.inflater.decompress(chunk, _INFLATE_OUT)
+                    self.crc, self.produced = zlib.crc32(out, self.crc), self.produced + len(out)
+                    chunk = self.inflater.unconsumed_tail
         except _ZlibError as exc:
-            self.problem = f"deflate data is corrupt ({exc})"
+            self.problems.append(f"deflate data is corrupt ({exc})")
+            self.data_ok = False
 
-    def _inflate(self, data: memoryview | bytes) -> None:
-        assert self.inflater is not None
-        while data:
-            out = self.inflater.decompress(data, _INFLATE_OUT)
-            self.crc, self.produced = zlib.crc32(out, self.crc), self.produced + len(out)
-            data = self.inflater.unconsumed_tail
-
-    def _parse_fixed_header(self) -> None:
-        if self.header[:4] != b"PK\x03\x04":
-            self._fail(f"no local file header at offset {self.entry.offset}")
-            return
-        nlen, xlen = struct.unpack_from("<HH", self.header, 26)
-        self.header_size = _LOCAL.size + nlen + xlen
-        if nlen + xlen == 0:
-            self._compare_name()
-
-    def _compare_name(self) -> None:
-        entry = self.entry
-        nlen = struct.unpack_from("<H", self.header, 26)[0]
-        raw = bytes(self.header[_LOCAL.size : _LOCAL.size + nlen])
-        if raw.decode("utf-8" if entry.flags & 0x800 else "cp437", errors="replace") != entry.name:
-            self._fail("local header name differs from the central directory")
-            return
-        self.data_left = entry.compressed_size
-        if entry.method not in (0, 8):
-            self.problem = (
-                f"compression method {entry.method} is not supported, so its CRC-32 cannot "
-                "be checked"
-            )
-
-    def _fail(self, problem: str) -> None:
-        """A broken header: the rest of the member is skipped (up to the next one)."""
-        self.problem, self.data_left = problem, 0
-
-    def result(self) -> str | None:
-        """The member's problem once all its bytes were fed (None: it is intact)."""
-        if self.problem is not None:
-            return self.problem
+    def _check_result(self) -> None:
         if self.inflater is not None:
             tail = self.inflater.flush()
             self.crc, self.produced = zlib.crc32(tail, self.crc), self.produced + len(tail)
         if self.produced != self.entry.size:
-            return f"size {self.produced} differs from the recorded {self.entry.size}"
-        if self.crc != self.entry.crc:
-            return f"CRC-32 mismatch (recorded {self.entry.crc:08x}, data gives {self.crc:08x})"
-        return None
+            self.problems.append(
+                f"size {self.produced} differs from the recorded {self.entry.size}"
+            )
+        elif self.crc != self.entry.crc:
+            self.problems.append(
+                f"CRC-32 mismatch (recorded {self.entry.crc:08x}, data gives {self.crc:08x})"
+            )
+
+    def _check_descriptor(self) -> None:
+        data = bytes(self.descriptor)
+        if len(data) in (16, 24) and data[:4] == b"PK\x07\x08":
+            data = data[4:]
+        fields = (
+            struct.unpack("<LLL" if len(data) == 12 else "<LQQ", data)
+            if len(data) in (12, 20)
+            else None
+        )
+        entry = self.entry
+        if fields != (entry.crc, entry.compressed_size, entry.size):
+            self.problems.append("its data descriptor differs from the central directory")
 
     def truncated(self) -> str:
-        if self.data_left < 0:
+        if self.stage == "header":
             return f"the file ends inside its local header (offset {self.entry.offset})"
-        done = self.entry.compressed_size - self.data_left
-        return f"data truncated ({done} of {self.entry.compressed_size} bytes)"
+        return f"the file ends inside it (at byte {self.pos})"
 
 
 class _Scan:
-    """The single sequential pass: whole-file hashes plus every member's CRC-32.
+    """The single sequential pass: whole-file hashes plus every member's checks.
 
     Blocks of any size are fed in file order; hashes see every block whole (large
     buffers, so hashlib and zlib run without the GIL) and members see their slices,
     never copied.
     """
 
-    def __init__(self, entries: list[ZipEntry], *, md5: bool) -> None:
+    def __init__(self, layout: ZipLayout | None, size: int, *, md5: bool) -> None:
         self.sha = hashlib.sha256()
         self.md5 = hashlib.md5() if md5 else None
-        self.todo = deque(sorted(entries, key=lambda e: e.offset))
+        self.size = size
         self.pos = 0
         self.member: _Member | None = None
         self.problems: list[Problem] = []
+        self.gaps: list[list[int]] = []
+        self.unrepeated: list[tuple[_Member, bytes]] = []
+        self.cd_offset = layout.cd_offset if layout is not None else size
+        kept: list[ZipEntry] = []
+        for entry in sorted(layout.entries if layout else (), key=lambda e: e.offset):
+            if entry.offset >= self.cd_offset:
+                where = "inside the central directory"
+            elif kept and entry.offset == kept[-1].offset:
+                where = f"where {kept[-1].name} starts"
+            else:
+                kept.append(entry)
+                continue
+            self.problems.append(
+                Problem(
+                    member=entry.name,
+                    problem=f"its local header offset {entry.offset} lies {where}",
+                    start=self.cd_offset,
+                    end=size,
+                )
+            )
+        limits = [e.offset for e in kept[1:]] + [self.cd_offset][: len(kept)]
+        self.todo = deque(zip(kept, limits, strict=True))
+        self.structure_known = layout is not None
 
     def feed(self, block: memoryview) -> None:
         self.sha.update(block)
         if self.md5 is not None:
             self.md5.update(block)
+        if not self.structure_known:
+            self.pos += len(block)
+            return
         at, end = 0, len(block)
         while at < end:
             if self.member is None:
-                while self.todo and self.todo[0].offset < self.pos:
-                    entry = self.todo.popleft()
-                    self.problems.append(
-                        Problem(member=entry.name, problem="overlaps the previous member")
-                    )
-                if not self.todo:
-                    break  # the rest is the central directory: hashed, nothing to check
-                gap = self.todo[0].offset - self.pos
-                if gap > 0:
-                    step = min(gap, end - at)
+                target = self.todo[0][0].offset if self.todo else self.cd_offset
+                if self.pos < target:
+                    step = min(target - self.pos, end - at)
+                    self._gap(self.pos, step)
                     at, self.pos = at + step, self.pos + step
                     continue
-                self.member = _Member(self.todo.popleft())
+                if not self.todo:
+                    self.pos += end - at  # the tail: compared with a second read
+                    return
+                self.member = _Member(*self.todo.popleft())
             member = self.member
-            step = min(member.wants, end - at)
+            step = min(member.left, end - at)
             member.feed(block[at : at + step])
             at, self.pos = at + step, self.pos + step
-            if member.wants == 0:
-                problem = member.result()
-                if problem:
-                    self.problems.append(Problem(member=member.entry.name, problem=problem))
+            if member.done:
+                self._close(member)
                 self.member = None
-        self.pos += end - at
 
-    def finish(self, size: int) -> list[Problem]:
-        """Problems found, plus those of members the data never reached."""
+    def _gap(self, start: int, length: int) -> None:
+        if self.gaps and self.gaps[-1][1] == start:
+            self.gaps[-1][1] += length
+        else:
+            self.gaps.append([start, start + length])
+
+    def _close(self, member: _Member) -> None:
+        entry = member.entry
+        for problem in member.problems:
+            self.problems.append(
+                Problem(member=entry.name, problem=problem, start=entry.offset, end=member.limit)
+            )
+        if member.unrepeated and not member.problems:
+            self.unrepeated.append((member, bytes(member.header)))
+
+    def finish(self, confirm: Confirm | None) -> list[Problem]:
+        """Problems found, plus those of members the data never reached, plus local
+        header bytes that a second read from the server does not repeat."""
         problems = self.problems
-        if self.pos < size:
+        if self.pos < self.size:
             problems.append(
-                Problem(member="", problem=f"the file ends at byte {self.pos}, before byte {size}")
+                Problem(
+                    member="", problem=f"the file ends at byte {self.pos}, before byte {self.size}"
+                )
             )
         if self.member is not None:
             problems.append(Problem(member=self.member.entry.name, problem=self.member.truncated()))
@@ -425,6 +702,26 @@ class _Scan:
                 member=entry.name,
                 problem=f"starts at byte {entry.offset}, beyond the end of the file",
             )
-            for entry in self.todo
+            for entry, _ in self.todo
         )
+        problems.extend(
+            Problem(
+                member="",
+                problem=f"{end - start} bytes at offset {start} belong to no member",
+                start=start,
+                end=end,
+            )
+            for start, end in self.gaps
+        )
+        if confirm is not None:
+            for member, header in self.unrepeated:
+                if confirm(member.entry.offset, len(header)) != header:
+                    problems.append(
+                        Problem(
+                            member=member.entry.name,
+                            problem="its local header differs between two reads from the server",
+                            start=member.entry.offset,
+                            end=member.limit,
+                        )
+                    )
         return problems

@@ -1,22 +1,20 @@
-"""Read, query and verify converted SynthHuman stores.
+"""Read and query converted SynthHuman stores (the reader of :mod:`david_data.format`).
 
 ``open_store(url)`` gives a :class:`SynthHumanStore`: ``len``, ``sample_ids``,
-``sample(id)``, ``read_batch(ids)``, ``query(sql)`` (DuckDB, table ``samples``),
+``sample(id)``, ``read_batch(ids)``, ``query(sql)`` (DuckDB, table ``samples``, read-only),
 ``subset(sql_or_ids)`` (a picklable map-style dataset with seeded stratified ``split``).
-``verify_store`` compares a store with its source sample by sample.
+Comparing a store with its source is :func:`david_data.convert.verify_store.verify_store`.
+This package never imports :mod:`david_data.convert` (nor OpenCV or OpenEXR).
 """
 
 from __future__ import annotations
 
 from .dataset import StoreDataset, split_ids
 from .store import SynthHumanStore, open_store
-from .verify import VerifyReport, verify_store
 
 __all__ = [
     "StoreDataset",
     "SynthHumanStore",
-    "VerifyReport",
     "open_store",
     "split_ids",
-    "verify_store",
 ]

@@ -1,65 +1,106 @@
-"""The ``samples`` metadata table: loaded from the per-shard Parquet files, queried with DuckDB.
+"""SQL over a store's metadata: one DuckDB connection per open store, locked read-only.
 
-The committed shards' Parquet files are fetched through fsspec (concurrently on object
-stores) into one Arrow table, which DuckDB queries in place as the view ``samples``.
+The ``samples`` table is an in-memory Arrow table (read by
+:func:`david_data.format.consolidated.read_metadata`) that DuckDB scans in place. The
+connection is created with external access disabled and its configuration locked, and
+only one ``SELECT`` (or ``EXPLAIN``) statement runs per call: SQL sees the store's table
+and nothing else (no ``read_text``/``read_csv`` of local files, no ``COPY ... TO``, no
+``ATTACH``, no ``INSTALL``/``LOAD``, no changes to the table). That holds for every SQL
+string that reaches a store: ``store.query``, ``store.subset``, ``query``, ``show --query``
+and ``infer --query``, deployment parameters included.
 """
 
 from __future__ import annotations
 
-import io
+import threading
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-from ..format.layout import METADATA_DIR, StoreLayout
-from ..format.metadata import SCHEMA
 from ..errors import ConfigError
-from ..fsutil import is_local, join
 
 TABLE = "samples"
+_LOCKED: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+_ALLOWED = ("SELECT", "EXPLAIN")
 
 
-def load_metadata(layout: StoreLayout) -> pa.Table:
-    """All committed metadata rows, sorted by sample id."""
-    folder = join(layout.root, METADATA_DIR)
-    try:
-        paths = sorted(p for p in layout.fs.ls(folder, detail=False) if p.endswith(".parquet"))
-    except FileNotFoundError:
-        paths = []
-    if not paths:
-        return SCHEMA.empty_table()
-    if is_local(layout.fs):
-        # Arrow reads the files on its own threads, ~10x faster than one by one.
-        return ds.dataset(paths, schema=SCHEMA, format="parquet").to_table().sort_by("sample_id")
-    blobs = layout.fs.cat(paths)
-    if isinstance(blobs, bytes):  # a single path comes back as bytes
-        blobs = {paths[0]: blobs}
-    tables = [pq.read_table(io.BytesIO(blobs[p]), schema=SCHEMA) for p in paths]
-    return pa.concat_tables(tables).sort_by("sample_id")
+def _one_line(exc: Exception) -> str:
+    """DuckDB's message without its multi-line caret drawing."""
+    lines = []
+    for line in str(exc).splitlines():
+        if not line.strip() or line.startswith("LINE "):
+            break
+        lines.append(line.strip())
+    return " ".join(lines) or type(exc).__name__
+
+
+class MetadataSQL:
+    """DuckDB SQL over one metadata table, exposed as ``samples``; safe to share
+    between threads (queries run one at a time)."""
+
+    def __init__(self, table: pa.Table) -> None:
+        import duckdb
+
+        self.columns = table.column_names
+        self._duckdb = duckdb
+        self._connection = duckdb.connect(config=_LOCKED)
+        self._connection.register(TABLE, table)
+        self._lock = threading.Lock()
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one read-only statement; its result as an Arrow table."""
+        duckdb = self._duckdb
+        with self._lock:
+            try:
+                statements = self._connection.extract_statements(sql)
+            except duckdb.Error as exc:
+                raise self._failed(exc) from exc
+            kinds = [s.type.name for s in statements]
+            if len(kinds) != 1 or kinds[0] not in _ALLOWED:
+                raise ConfigError(
+                    f"query refused: SQL over a store runs one SELECT over table '{TABLE}', "
+                    f"got {' + '.join(kinds) or 'no statement'}; writing, COPY, ATTACH, "
+                    "INSTALL/LOAD and settings are disabled"
+                )
+            try:
+                relation = self._connection.sql(sql)
+                return relation.to_arrow_table() if relation is not None else pa.table({})
+            except duckdb.PermissionException as exc:
+                raise ConfigError(
+                    f"query refused: {_one_line(exc)}; SQL over a store reads only its table "
+                    f"'{TABLE}' (file access, COPY, ATTACH and extensions are disabled)"
+                ) from exc
+            except duckdb.Error as exc:
+                raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> ConfigError:
+        return ConfigError(
+            f"query failed: {_one_line(exc)} (the table is '{TABLE}' with columns "
+            f"{', '.join(self.columns)})"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
 
 
 def run_query(table: pa.Table, sql: str) -> pa.Table:
-    """Run ``sql`` against ``table`` exposed as ``samples``."""
-    connection = duckdb.connect()
+    """Run ``sql`` against ``table`` exposed as ``samples`` (a one-off locked connection;
+    an open store keeps one: :meth:`SynthHumanStore.query`)."""
+    sql_view = MetadataSQL(table)
     try:
-        connection.register(TABLE, table)
-        try:
-            relation = connection.sql(sql)
-            return relation.to_arrow_table() if relation is not None else pa.table({})
-        except duckdb.Error as exc:
-            raise ConfigError(
-                f"query failed: {exc}\nThe table is '{TABLE}' with columns: {', '.join(table.column_names)}"
-            ) from exc
+        return sql_view.query(sql)
     finally:
-        connection.close()
+        sql_view.close()
 
 
-def ids_from(table: pa.Table, sql: str) -> Any:
+def ids_of(result: pa.Table) -> Any:
     """The ``sample_id`` column of a query result, as int64 numpy array."""
-    result = run_query(table, sql)
     if "sample_id" not in result.column_names:
         raise ConfigError(
             f"the query must return a sample_id column (got {', '.join(result.column_names)}); "

@@ -1,5 +1,6 @@
-"""Pictures of samples: one sample's panel (from a store, a mirror, a zip or an extracted
-folder) or a labelled grid of the samples an SQL query selects from a store."""
+"""Pictures of samples: one sample's panel or a labelled grid of the samples an SQL query
+selects from a store. (Drawing a sample straight from a mirror or zip is the CLI's job:
+it decodes with :mod:`david_data.convert`, which this package does not import.)"""
 
 from __future__ import annotations
 
@@ -7,36 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from .. import fsutil, vis
-from ..errors import ConfigError, StoreError
+from .. import vis
+from ..errors import ConfigError
+from .output import write_output
 
 
-def sample_arrays(
-    target: str, sample_id: int, storage_options: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A sample's arrays from a store, or decoded from a mirror, zip or extracted folder."""
-    from ..format.layout import open_layout
-
-    try:
-        open_layout(target, storage_options)
-    except StoreError:
-        from ..convert.decode import decode_sample
-        from ..convert.source import open_source
-
-        source = open_source(target, storage_options)
-        return decode_sample(sample_id, source.read_sample(sample_id)).arrays()
-    from . import open_store
-
-    return open_store(target, storage_options).sample(sample_id)
-
-
-def sample_picture(
-    target: str, sample_id: int, storage_options: dict[str, Any] | None = None
-) -> np.ndarray:
-    """The panel of one sample: RGB | depth | foreground | normals (BGR uint8)."""
-    s = sample_arrays(target, sample_id, storage_options)
+def sample_picture(arrays: dict[str, Any], sample_id: int) -> np.ndarray:
+    """The panel of one sample's arrays: RGB | depth | foreground | normals (BGR uint8)."""
     return vis.sample_panel(
-        s["rgb"], s["alpha"], s["depth"], s["normal"], title=f"sample {sample_id}"
+        arrays["rgb"], arrays["alpha"], arrays["depth"], arrays["normal"], title=f"sample {sample_id}"
     )
 
 
@@ -52,7 +32,9 @@ def query_picture(
     from . import open_store
 
     if limit < 1:
-        raise ConfigError("--limit must be at least 1")
+        raise ConfigError(f"--limit must be at least 1 (got {limit})")
+    if columns < 1:
+        raise ConfigError(f"--columns must be at least 1 (got {columns})")
     store = open_store(store_url, storage_options)
     ids = list(store.subset(sql).sample_ids[:limit])
     if not ids:
@@ -70,6 +52,4 @@ def write_picture(
     url: str, image: np.ndarray, storage_options: dict[str, Any] | None = None
 ) -> str:
     """Write ``image`` as a PNG, atomically, to a path or fsspec URL; return where it went."""
-    fs, path = fsutil.resolve(url, storage_options)
-    fsutil.atomic_write_bytes(fs, path, vis.encode_png(image))
-    return fsutil.to_url(fs, path)
+    return write_output(url, vis.encode_png(image), storage_options)

@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from .. import facts
+from ..errors import StoreError
+from ..format.codecs import ARRAYS
+from ..format.consolidated import read_metadata
 from ..format.layout import StoreLayout, open_layout
 from ..format.metadata import STATUS_OK
-from ..errors import StoreError
+from ..format.reader import ShardReader
 from .dataset import StoreDataset
-from .query import ids_from, load_metadata, run_query
-from .reader import FIELDS, ShardReader, check_sample_id
+from .query import MetadataSQL, ids_of
+
+FIELDS = ARRAYS
+
+if TYPE_CHECKING:
+    from ..loader import StoreLoader
 
 
 class SynthHumanStore:
     """A converted SynthHuman store (local path or fsspec URL).
 
     Opening reads only the small ``zarr.json`` files; the metadata table loads on first
-    use of ``len``, ``sample_ids``, ``query`` or ``subset``. Picklable: a copy in another
-    process reopens the store lazily.
+    use of ``len``, ``sample_ids``, ``query`` or ``subset`` (one consolidated file, plus
+    the shard files committed after it), and one locked DuckDB connection serves every
+    query of this object. Arrays come back writable. Picklable: a copy in another process
+    reopens the store lazily.
     """
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
@@ -32,6 +41,7 @@ class SynthHumanStore:
         self._reader: ShardReader | None = None
         self._metadata: pa.Table | None = None
         self._ok_ids: np.ndarray | None = None
+        self._sql: MetadataSQL | None = None
 
     # -- pickling: only the address travels ------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -64,7 +74,7 @@ class SynthHumanStore:
     def metadata(self) -> pa.Table:
         """Every metadata row (ok and error), sorted by sample id."""
         if self._metadata is None:
-            self._metadata = load_metadata(self.layout)
+            self._metadata = read_metadata(self.layout)
         return self._metadata
 
     @property
@@ -85,9 +95,9 @@ class SynthHumanStore:
         return bool(np.isin(int(sample_id), self.sample_ids))  # type: ignore[call-overload]
 
     def _missing(self, sample_id: int) -> StoreError:
-        rows = run_query(
-            self.metadata, f"SELECT status, error FROM samples WHERE sample_id = {sample_id}"
-        )
+        import pyarrow.compute as pc
+
+        rows = self.metadata.filter(pc.equal(self.metadata.column("sample_id"), sample_id))
         if rows.num_rows and rows.column("status")[0].as_py() != STATUS_OK:
             reason = rows.column("error")[0].as_py()
             return StoreError(
@@ -134,8 +144,11 @@ class SynthHumanStore:
         return out
 
     def query(self, sql: str) -> pa.Table:
-        """Run DuckDB SQL over the metadata, exposed as table ``samples``."""
-        return run_query(self.metadata, sql)
+        """Run one DuckDB SELECT over the metadata, exposed as table ``samples``. The
+        connection is read-only: no file access, COPY, ATTACH or extensions."""
+        if self._sql is None:
+            self._sql = MetadataSQL(self.metadata)
+        return self._sql.query(sql)
 
     def subset(self, sql_or_ids: str | Iterable[int] | None = None) -> StoreDataset:
         """A picklable map-style dataset over the samples a query selects (its ``sample_id``
@@ -144,11 +157,31 @@ class SynthHumanStore:
         if sql_or_ids is None:
             ids = self.sample_ids
         elif isinstance(sql_or_ids, str):
-            ids = ids_from(self.metadata, sql_or_ids)
+            ids = ids_of(self.query(sql_or_ids))
         else:
             ids = np.asarray([check_sample_id(s) for s in sql_or_ids], dtype=np.int64)
         ids = ids[np.isin(ids, self.sample_ids)]
         return StoreDataset(self.url, ids, self.storage_options, store=self)
+
+    def loader(self, batch_size: int, **options: Any) -> StoreLoader:
+        """A stateful, distributed-aware PyTorch loader over this store; options and
+        guarantees are documented on :class:`david_data.loader.StoreLoader`."""
+        from ..loader import StoreLoader
+
+        return StoreLoader(self, batch_size, **options)
+
+
+def check_sample_id(sample_id: Any) -> int:
+    """Coerce a sample id to int and check its range."""
+    try:
+        sid = int(sample_id)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"sample id {sample_id!r} is not an integer") from exc
+    if not 0 <= sid < facts.NUM_SAMPLES:
+        raise StoreError(
+            f"sample id {sid} is out of range; give one in 0 ... {facts.NUM_SAMPLES - 1}"
+        )
+    return sid
 
 
 def open_store(url: str, storage_options: dict[str, Any] | None = None) -> SynthHumanStore:

@@ -50,10 +50,13 @@ seconds)``                          that many bytes, go silent ``seconds``, then
 ``Fault.rate_cap(bytes_per_second)`` a ``GET`` with a body: pace it at ``bytes_per_second``.
                                     One connection carries one reply at a time, so
                                     ``times=None`` caps every connection (a remote server).
+``Fault.corrupt(offset, xor)``      a ``GET`` whose body carries file byte ``offset``: send
+                                    that byte XOR ``xor`` (default 0xFF), as a bit flipped in
+                                    flight; the file on disk is untouched.
 =================================  ===========================================================
 
-Groups: status; range (ignore/malformed/shifted); and each of reset, stall, rate cap, which
-combine with each other and with a range fault. ``host.replace(name, data)`` swaps a file's
+Groups: status; range (ignore/malformed/shifted); and each of reset, stall, rate cap and
+corrupt, which combine with each other and with a range fault. ``host.replace(name, data)`` swaps a file's
 content atomically between requests (replies in flight keep the old bytes) and returns its
 new ETag.
 
@@ -61,8 +64,16 @@ Stats: ``host.stats`` is a snapshot :class:`HostStats` with ``bytes_served`` (bo
 sent, per file) and ``requests`` (one :class:`RequestRecord` per reply: method, path, Range,
 If-Match, status, body bytes sent, faults applied). ``host.reset_stats()`` clears both.
 
+HTTPS: ``LocalHost(root, tls=context)`` serves over TLS with a server-side
+``ssl.SSLContext`` (its certificate must name ``127.0.0.1``); ``base_url`` is then
+``https://127.0.0.1:PORT/``.
+
 From another process: ``python -m david_data.synth.host DIR [--port N] [--rate B/S]
-[--content-md5]`` prints the base URL on stdout and serves until interrupted (SIGINT/SIGTERM).
+[--content-md5] [--fault SPEC ...]`` (also ``david-data serve``) prints the base URL on
+stdout and serves until interrupted (SIGINT/SIGTERM). A fault spec is
+``KIND[:KEY=VALUE,...]`` with the keyword arguments above plus ``times`` (a count, or
+``all``) and ``path``, e.g. ``reset:after_bytes=1000000,times=2`` or
+``status:code=503,retry_after=1``; see :func:`parse_fault`.
 """
 
 from __future__ import annotations
@@ -80,6 +91,7 @@ import posixpath
 import re
 import signal
 import socket
+import ssl
 import stat
 import struct
 import sys
@@ -105,13 +117,21 @@ __all__ = [
     "LocalHost",
     "RequestRecord",
     "main",
+    "parse_fault",
     "serve",
 ]
 
 log = logging.getLogger(__name__)
 
 FaultKind = Literal[
-    "status", "ignore_range", "malformed_range", "shifted_range", "reset", "stall", "rate_cap"
+    "status",
+    "ignore_range",
+    "malformed_range",
+    "shifted_range",
+    "reset",
+    "stall",
+    "rate_cap",
+    "corrupt",
 ]
 
 _RANGE_KINDS = frozenset({"ignore_range", "malformed_range", "shifted_range"})
@@ -133,6 +153,8 @@ class Fault:
     claim: Literal["asked", "true"] = "asked"
     content_range: str = "bytes garbage"
     bytes_per_second: int = 0
+    offset: int = 0
+    xor: int = 0xFF
 
     def __post_init__(self) -> None:
         if self.kind not in FaultKind.__args__:  # type: ignore[attr-defined]
@@ -151,6 +173,10 @@ class Fault:
             raise ConfigError(f"claim must be 'asked' or 'true', got {self.claim!r}")
         if self.kind == "rate_cap" and self.bytes_per_second <= 0:
             raise ConfigError(f"rate cap must be > 0 bytes/s, got {self.bytes_per_second}")
+        if self.kind == "corrupt" and (self.offset < 0 or not 1 <= self.xor <= 0xFF):
+            raise ConfigError(
+                f"corrupt needs offset >= 0 and xor in 1..255, got {self.offset} and {self.xor}"
+            )
 
     @classmethod
     def status(cls, code: int = 503, *, retry_after: int | None = 1) -> Fault:
@@ -186,6 +212,62 @@ class Fault:
     def rate_cap(cls, bytes_per_second: int) -> Fault:
         """Pace a reply body (hence its connection) at ``bytes_per_second``."""
         return cls(kind="rate_cap", bytes_per_second=bytes_per_second)
+
+    @classmethod
+    def corrupt(cls, offset: int, *, xor: int = 0xFF) -> Fault:
+        """Send file byte ``offset`` XOR ``xor`` in a reply that carries it (a flip in flight)."""
+        return cls(kind="corrupt", offset=offset, xor=xor)
+
+
+_FAULT_KEYS: dict[str, type] = {
+    "after_bytes": int,
+    "seconds": float,
+    "code": int,
+    "retry_after": int,
+    "shift": int,
+    "claim": str,
+    "content_range": str,
+    "bytes_per_second": int,
+    "offset": int,
+    "xor": int,
+}
+
+
+def parse_fault(spec: str) -> tuple[Fault, int | None, str | None]:
+    """``KIND[:KEY=VALUE,...]`` -> (fault, times, path), e.g. ``reset:after_bytes=1000,times=2``,
+    ``status:code=429,retry_after=1``, ``ignore_range:times=all``, ``corrupt:offset=4096``.
+
+    ``times`` is a count or ``all`` (default 1); ``path`` limits it to one file."""
+    kind, _, rest = spec.strip().partition(":")
+    kinds = ", ".join(FaultKind.__args__)  # type: ignore[attr-defined]
+    if kind not in FaultKind.__args__:  # type: ignore[attr-defined]
+        raise ConfigError(f"--fault {spec!r}: unknown kind {kind!r}; use one of {kinds}")
+    values: dict[str, object] = {}
+    times: int | None = 1
+    path: str | None = None
+    for item in filter(None, (i.strip() for i in rest.split(","))):
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError("no '='")
+            if key == "times":
+                times = None if value == "all" else int(value)
+            elif key == "path":
+                path = value
+            elif key in _FAULT_KEYS:
+                values[key] = _FAULT_KEYS[key](value)
+            else:
+                raise ValueError(f"unknown key {key!r}")
+        except ValueError as exc:
+            raise ConfigError(
+                f"--fault {spec!r}: cannot read {item!r} ({exc}); write KEY=VALUE with KEY one "
+                f"of times, path, {', '.join(_FAULT_KEYS)}"
+            ) from None
+    if kind == "status" and "retry_after" not in values:
+        values["retry_after"] = 1
+    if kind == "stall" and "seconds" not in values:
+        values["seconds"] = 5.0
+    return Fault(kind=kind, **values), times, path  # type: ignore[arg-type]
 
 
 @dataclass(kw_only=True, eq=False)
@@ -286,8 +368,16 @@ class HostStats:
 class LocalHost:
     """Serve ``root`` on loopback like the Azure static website; see the module docstring."""
 
-    def __init__(self, root: str | os.PathLike[str], *, content_md5: bool = False, port: int = 0):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        content_md5: bool = False,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.root = Path(root).resolve()
+        self.tls = tls
         if not self.root.is_dir():
             raise ConfigError(
                 f"cannot serve {self.root}: not a directory; give the folder holding the parts"
@@ -315,6 +405,10 @@ class LocalHost:
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", self.port), _Handler, self)
         self.port = self._server.server_address[1]
+        if self.tls is not None:  # handshakes happen in the handler threads
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -358,7 +452,8 @@ class LocalHost:
         """``http://127.0.0.1:PORT/``; valid once started."""
         if self._server is None:
             raise RuntimeError("LocalHost is not running: call start() or use it as a context")
-        return f"http://127.0.0.1:{self.port}/"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/"
 
     def url(self, name: str) -> str:
         """The URL of file ``name`` (relative to root)."""
@@ -520,6 +615,7 @@ class _Body:
     reset: Fault | None = None
     stall: Fault | None = None
     rate: Fault | None = None
+    corrupt: Fault | None = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -530,6 +626,9 @@ class _Handler(BaseHTTPRequestHandler):
     _entry: _Entry | None = None
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(_IDLE_TIMEOUT_S)
+            self.request.do_handshake()
         super().setup()
         self.server.host._track(self.connection, True)
         if self.server.host._stopping.is_set():  # accepted while stop() ran: end it now
@@ -650,14 +749,19 @@ class _Handler(BaseHTTPRequestHandler):
         def longer_than_after(fault: Fault) -> bool:
             return length > fault.after_bytes
 
+        def carries(fault: Fault) -> bool:
+            return offset <= fault.offset < offset + length
+
         body = _Body(
             offset=offset,
             length=length,
             reset=host.faults.take(frozenset({"reset"}), entry.path, longer_than_after),
             stall=host.faults.take(frozenset({"stall"}), entry.path, longer_than_after),
             rate=host.faults.take(frozenset({"rate_cap"}), entry.path),
+            corrupt=host.faults.take(frozenset({"corrupt"}), entry.path, carries),
         )
-        entry.faults.extend(f.kind for f in (body.reset, body.stall, body.rate) if f is not None)
+        faults = (body.reset, body.stall, body.rate, body.corrupt)
+        entry.faults.extend(f.kind for f in faults if f is not None)
         return body
 
     def _error(
@@ -682,6 +786,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Stream the body from disk with sendfile, applying reset/stall/rate-cap faults."""
         stall_at = body.stall.after_bytes if body.stall else None
         reset_at = body.reset.after_bytes if body.reset else None
+        flip_at = body.corrupt.offset - body.offset if body.corrupt else None
         bps = body.rate.bytes_per_second if body.rate else 0
         chunk = min(1 << 20, max(4096, bps // 20)) if bps else body.length
         sent = 0
@@ -695,8 +800,16 @@ class _Handler(BaseHTTPRequestHandler):
             if sent == reset_at:
                 self._reset_connection(host)
                 return
+            if sent == flip_at and body.corrupt is not None:
+                f.seek(body.offset + sent)
+                flipped = bytes([f.read(1)[0] ^ body.corrupt.xor])
+                host._count(entry, 1)
+                self.connection.sendall(flipped)
+                sent += 1
+                flip_at = None
+                continue
             n = min(body.length - sent, chunk)
-            for boundary in (stall_at, reset_at):
+            for boundary in (stall_at, reset_at, flip_at):
                 if boundary is not None and boundary > sent:
                     n = min(n, boundary - sent)
             if bps:
@@ -799,9 +912,12 @@ def serve(
     port: int = 0,
     content_md5: bool = False,
     rate: int | None = None,
+    faults: Sequence[str] = (),
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Serve ``root`` until SIGINT/SIGTERM; ``announce`` receives the base URL once listening."""
+    """Serve ``root`` until SIGINT/SIGTERM with the ``faults`` specs armed (see
+    :func:`parse_fault`); ``announce`` receives the base URL once listening."""
+    armed = [parse_fault(spec) for spec in faults]
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -812,12 +928,29 @@ def serve(
         with LocalHost(root, content_md5=content_md5, port=port) as host:
             if rate:
                 host.faults.add(Fault.rate_cap(rate), times=None)
+            for fault, times, path in armed:
+                host.faults.add(fault, times=times, path=path)
             announce(host.base_url)
             while not stop.wait(0.5):
                 pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def add_fault_option(parser: argparse.ArgumentParser) -> None:
+    """``--fault KIND[:KEY=VALUE,...]`` (repeatable), shared with ``david-data serve``."""
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, repeatable: KIND[:KEY=VALUE,...] with KIND one of "
+        + ", ".join(FaultKind.__args__)  # type: ignore[attr-defined]
+        + "; keys: times (a count or 'all', default 1), path (one file), after_bytes, seconds, "
+        "code, retry_after, shift, claim, content_range, bytes_per_second, offset, xor. "
+        "E.g. --fault reset:after_bytes=1000000,times=2 --fault status:code=503,retry_after=1",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -840,6 +973,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="send Content-MD5 (computed once per file) like blobs uploaded with an MD5",
     )
+    add_fault_option(parser)
     args = parser.parse_args(argv)
     try:
         serve(
@@ -847,6 +981,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             content_md5=args.content_md5,
             rate=args.rate,
+            faults=args.fault,
             announce=lambda url: print(url, flush=True),
         )
     except ConfigError as exc:

@@ -1,4 +1,5 @@
-"""Batch inference in the library (no Prefect): outputs, resume after a kill, bad inputs."""
+"""Batch inference in the library (no Prefect): outputs, resume after a kill, bad inputs,
+replaced inputs."""
 
 from __future__ import annotations
 
@@ -15,22 +16,23 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from batch_helpers import ROOT, preview_crops, write_images
+from batch_helpers import ROOT, infer, preview_crops, write_images
 
 from david_data.exr import read_depth_exr, read_normal_exr
 from david_data.fsutil import resolve
-from david_data.infer.batch import InferSettings, plan_inference, run_plan
+from david_data.infer.batch import InferSettings, plan_inference
 from david_data.infer.images import decode_image
-from david_data.infer.inputs import InputSource
 from david_data.infer.model import load_model
 from david_data.infer.outputs import decode_foreground, output_names, output_stem, parse_marker
 from david_data.infer.results import read_results
 
 
-def _settings(out: str | Path, model: Path, task: str = "multitask", **kw: Any) -> InferSettings:
+def _settings(
+    src: str | Path, out: str | Path, model: Path, task: str = "multitask", **kw: Any
+) -> InferSettings:
     kw.setdefault("images_per_task", 16)
     kw.setdefault("io_threads", 2)
-    return InferSettings(output=str(out), model_path=str(model), task=task, **kw)
+    return InferSettings(input=str(src), output=str(out), model_path=str(model), task=task, **kw)
 
 
 def _markers(fs: Any, root: str) -> dict[str, bytes]:
@@ -74,8 +76,8 @@ def test_batched_outputs_equal_one_image_at_a_time(
         rel = f"s{i}.png"
         cv2.imwrite(str(folder / rel), cv2.resize(crop, (w, h)))
         rels.append(rel)
-    settings = _settings(tmp_path / "out", models[name], task, batch_size=3, vis=True)
-    report = run_plan(plan_inference(InputSource(url=str(folder)), settings))
+    settings = _settings(folder, tmp_path / "out", models[name], task, batch_size=3, vis=True)
+    report = infer(settings)
     assert (report.ok, report.failed) == (len(shapes), 0)
     model = load_model(models[name], task)
     for rel in rels:
@@ -86,11 +88,12 @@ def test_batched_outputs_equal_one_image_at_a_time(
 
 KILL_SCRIPT = """
 import sys
-from david_data.infer.batch import InferSettings, plan_inference, run_plan
-from david_data.infer.inputs import InputSource
+from david_data.engine import make_executor
+from david_data.infer.batch import InferSettings, plan_inference, run_inference
 src, out, model = sys.argv[1:4]
-settings = InferSettings(output=out, model_path=model, task="multitask", images_per_task=16, batch_size=4, io_threads=2)
-run_plan(plan_inference(InputSource(url=src), settings))
+settings = InferSettings(input=src, output=out, model_path=model, task="multitask", images_per_task=16, batch_size=4, io_threads=2)
+with make_executor("threads", 1) as executor:
+    run_inference(plan_inference(settings), executor)
 """
 
 
@@ -136,11 +139,10 @@ def _check_resume(
     killed_rows = read_results(out, options)  # the killed run's per-batch files
     assert {output_stem(r) for r in killed_rows.column("input").to_pylist()} <= done_before
 
-    settings = _settings(out, model, storage_options=options or {})
-    source = InputSource(url=src, storage_options=options or {})
-    plan = plan_inference(source, settings)
+    settings = _settings(src, out, model, storage_options=options or {})
+    plan = plan_inference(settings)
     assert plan.skipped == len(before) and plan.todo == total - len(before)
-    report = run_plan(plan)
+    report = infer(settings)
     assert (report.ok, report.failed, report.skipped) == (total - len(before), 0, len(before))
 
     after = _markers(fs, root)
@@ -153,10 +155,10 @@ def _check_resume(
     assert len(redone) == total - len(before)
     assert not redone & done_before
     for rel in table.column("input").to_pylist():
-        for name in output_names(rel, settings.kinds).values():
+        for name in output_names(rel, plan.settings.kinds).values():
             assert fs.exists(f"{root}/{name}")
 
-    again = run_plan(plan_inference(source, settings))
+    again = infer(settings)
     assert (again.ok, again.failed, again.skipped, again.results_path) == (0, 0, total, None)
     assert _markers(fs, root) == after
 
@@ -203,12 +205,7 @@ def test_bad_inputs_are_recorded_and_the_rest_complete(
     for name, data in bad.items():
         (folder / name).write_bytes(data)
     (folder / "folder.jpg").mkdir()  # a directory that looks like an image
-    report = run_plan(
-        plan_inference(
-            InputSource(url=str(folder)),
-            _settings(tmp_path / "out", models["foreground"], "foreground"),
-        )
-    )
+    report = infer(_settings(folder, tmp_path / "out", models["foreground"], "foreground"))
     assert (report.ok, report.failed) == (len(good), len(bad))
     table = read_results(str(tmp_path / "out")).to_pylist()
     failed = {r["input"]: r["error"] for r in table if r["status"] == "failed"}
@@ -225,8 +222,7 @@ def test_bad_inputs_are_recorded_and_the_rest_complete(
     )
     # a rerun retries only the failures
     assert plan_inference(
-        InputSource(url=str(folder)),
-        _settings(tmp_path / "out", models["foreground"], "foreground"),
+        _settings(folder, tmp_path / "out", models["foreground"], "foreground")
     ).todo == len(bad)
 
 
@@ -236,22 +232,20 @@ def test_another_model_redoes_outputs_and_drops_the_old_markers(
     folder = tmp_path / "in"
     rels = write_images(folder, 6)
     out = tmp_path / "out"
-    first = _settings(out, models["multitask"])
-    run_plan(plan_inference(InputSource(url=str(folder)), first))
-    second = _settings(out, models["analytic"])
-    plan = plan_inference(InputSource(url=str(folder)), second)
+    first = _settings(folder, out, models["multitask"])
+    infer(first)
+    second = _settings(folder, out, models["analytic"])
+    plan = plan_inference(second)
     assert (plan.skipped, plan.todo) == (0, len(rels))
-    run_plan(plan)
+    infer(second)
     fs, root = resolve(str(out))
     markers = _markers(fs, root)
     assert {json.loads(v)["model_sha256"] for v in markers.values()} == {plan.job.model_sha256}
     assert len(markers) == len(rels)
-    assert plan_inference(InputSource(url=str(folder)), first).todo == len(rels)
+    assert plan_inference(first).todo == len(rels)
     # a deleted output makes its input due again
     os.unlink(out / output_names(rels[0], ("normal",))["normal"])
-    assert [
-        i.rel for b in plan_inference(InputSource(url=str(folder)), second).batches for i in b.items
-    ] == [rels[0]]
+    assert [i.rel for b in plan_inference(second).batches for i in b.items] == [rels[0]]
 
 
 def test_inputs_that_would_share_outputs_are_rejected(
@@ -262,11 +256,9 @@ def test_inputs_that_would_share_outputs_are_rejected(
     crop = preview_crops(1)[0]
     cv2.imwrite(str(folder / "x.jpg"), crop)
     cv2.imwrite(str(folder / "x.png"), crop)
-    plan = plan_inference(
-        InputSource(url=str(folder)),
-        _settings(tmp_path / "out", models["foreground"], "foreground"),
-    )
+    settings = _settings(folder, tmp_path / "out", models["foreground"], "foreground")
+    plan = plan_inference(settings)
     assert plan.todo == 1 and [r.input for r in plan.rejected] == ["x.png"]
     assert "x.jpg" in (plan.rejected[0].error or "")
-    report = run_plan(plan)
+    report = infer(settings)
     assert (report.ok, report.failed) == (1, 1)

@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from batch_helpers import cli, evaluate, infer
 
 from david_data.exr import encode_exr
 from david_data.facts import HEIGHT, WIDTH, member_name, scenario_of
-from david_data.infer.evaluate import evaluate_store, write_evaluation
+from david_data.infer.evaluate import EvalSettings
 
 PERFECT, OFFSET = 98_039, 98_040  # the last face sample and the first full-body one
 DEPTH_SCALE, DEPTH_SHIFT, DEPTH_ERROR = -100.0, 300.0, 2.0
@@ -88,8 +89,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_perfect_prediction_scores_zero_and_a_known_offset_its_error(
     store: str, models: dict[str, Path], tmp_path: Path
 ) -> None:
-    evaluation = evaluate_store(store, str(models["analytic"]), "multitask", batch_size=2)
-    assert not evaluation.failures
+    report = evaluate(
+        EvalSettings(
+            store=store,
+            output=str(tmp_path / "eval"),
+            model_path=str(models["analytic"]),
+            task="multitask",
+            batch_size=2,
+        )
+    )
+    evaluation = report.evaluation
+    assert not evaluation.failures and not report.interrupted
     by_id = {r["sample_id"]: r for r in evaluation.rows}
     assert set(by_id) == {PERFECT, OFFSET}
 
@@ -132,7 +142,7 @@ def test_perfect_prediction_scores_zero_and_a_known_offset_its_error(
     pooled = ANGLE * mask.sum() / (mask.sum() + n_perfect)  # angles pooled over pixels
     assert overall["normal_mean_deg"] == pytest.approx(pooled, abs=0.01)
 
-    paths = write_evaluation(evaluation, str(tmp_path / "eval"))
+    paths = report.paths
     table = pq.read_table(paths["per_sample"])
     assert table.column("sample_id").to_pylist() == [PERFECT, OFFSET]
     saved = json.loads(Path(paths["summary_json"]).read_text())
@@ -148,42 +158,43 @@ def test_perfect_prediction_scores_zero_and_a_known_offset_its_error(
     )
 
 
-def test_query_selects_the_samples(store: str, models: dict[str, Path]) -> None:
-    evaluation = evaluate_store(
-        store, str(models["analytic"]), "multitask", query="scenario = 'face'"
+def test_query_selects_the_samples(store: str, models: dict[str, Path], tmp_path: Path) -> None:
+    report = evaluate(
+        EvalSettings(
+            store=store,
+            output=str(tmp_path / "eval"),
+            model_path=str(models["analytic"]),
+            query="scenario = 'face'",
+        )
     )
-    assert [r["sample_id"] for r in evaluation.rows] == [PERFECT]
+    assert [r["sample_id"] for r in report.evaluation.rows] == [PERFECT]
+    assert report.evaluation.task == "multitask"  # read from the model's outputs
 
 
 def test_infer_from_store_converts_stored_rgb_to_bgr(
     store: str, models: dict[str, Path], tmp_path: Path
 ) -> None:
-    from david_data.infer.batch import InferSettings, plan_inference, run_plan
-    from david_data.infer.inputs import InputSource
+    from david_data.infer.batch import InferSettings
     from david_data.infer.outputs import decode_foreground
 
     settings = InferSettings(
-        output=str(tmp_path / "out"), model_path=str(models["analytic"]), task="multitask"
+        store=store,
+        query="scenario = 'face'",
+        output=str(tmp_path / "out"),
+        model_path=str(models["analytic"]),
+        task="multitask",
     )
-    report = run_plan(plan_inference(InputSource(store=store, query="scenario = 'face'"), settings))
+    report = infer(settings)
     assert (report.ok, report.failed, report.total) == (1, 0, 1)
     fg = decode_foreground((tmp_path / "out" / "rgb_0098039.foreground.png").read_bytes())
     # the analytic foreground reads the red channel: 1 exactly on the figure, 0 elsewhere
     assert np.array_equal(fg, (_image_bgr()[..., 2] == 255).astype(np.float32))
 
 
-def test_cli_evaluate_writes_tables(
-    store: str, models: dict[str, Path], tmp_path: Path, prefect_env: dict[str, str]
-) -> None:
-    import subprocess
-    import sys
-
+def test_cli_evaluate_writes_tables(store: str, models: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "eval"
-    proc = subprocess.run(
+    proc = cli(
         [
-            sys.executable,
-            "-c",
-            "import sys; from david_data.cli import main; sys.exit(main())",
             "evaluate",
             store,
             "--model-path",
@@ -193,16 +204,90 @@ def test_cli_evaluate_writes_tables(
             "-o",
             str(out),
             "--no-progress",
-        ],
-        env=prefect_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| scenario | samples |" in proc.stdout and "| full_body | 1 |" in proc.stdout
+    assert proc.stdout.count("| scenario | samples |") == 1  # the summary is printed once
+    assert "Traceback" not in proc.stderr
     saved = json.loads((out / "summary.json").read_text())
     assert saved["groups"]["face"]["metrics"]["depth_rmse"] == pytest.approx(0.0, abs=1e-4)
     assert saved["groups"]["full_body"]["metrics"]["normal_mean_deg"] == pytest.approx(
         ANGLE, abs=0.01
     )
+
+
+def test_evaluate_on_a_dask_cluster_gives_the_same_per_sample_metrics(
+    store: str, models: dict[str, Path], tmp_path: Path, dask_cluster: str
+) -> None:
+    import os
+    import shutil
+
+    client = tmp_path / "client"  # the user's working directory; the workers run elsewhere
+    client.mkdir()
+    shutil.copy(models["analytic"], client / "model.onnx")
+    common = [
+        "evaluate",
+        os.path.relpath(store, client),
+        "--model-path",
+        "model.onnx",
+        "--samples-per-task",
+        "1",
+        "--no-progress",
+    ]
+    local = cli([*common, "-o", "local"], cwd=client)
+    assert local.returncode == 0, local.stderr[-3000:]
+    remote = cli([*common, "-o", "rel/eval", "--dask-address", dask_cluster], cwd=client)
+    assert remote.returncode == 0, remote.stderr[-3000:]
+    assert f"Dask cluster {dask_cluster}" in remote.stderr
+    a = pq.read_table(client / "local" / "per_sample.parquet")
+    b = pq.read_table(client / "rel" / "eval" / "per_sample.parquet")
+    assert a.num_rows == 2 and a.schema == b.schema
+    assert json.dumps(a.to_pylist()) == json.dumps(b.to_pylist())  # NaN included
+    groups = [
+        json.dumps(json.loads((d / "summary.json").read_text())["groups"])
+        for d in (client / "local", client / "rel" / "eval")
+    ]
+    assert groups[0] == groups[1]
+
+
+def test_cli_evaluate_with_a_truncated_model_is_one_error(
+    store: str, models: dict[str, Path], tmp_path: Path
+) -> None:
+    good = models["analytic"].read_bytes()
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(good[: len(good) // 2])
+    out = tmp_path / "eval"
+    proc = cli(["evaluate", store, "--model-path", str(bad), "--task", "multitask", "-o", str(out)])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0], lines
+    assert not out.exists()
+
+
+def test_the_report_is_a_job_report(store: str, models: dict[str, Path], tmp_path: Path) -> None:
+    from david_data.engine import JobReport, exit_code
+
+    report = evaluate(
+        EvalSettings(store=store, output=str(tmp_path / "e"), model_path=str(models["analytic"]))
+    )
+    assert isinstance(report, JobReport) and exit_code(report) == 0
+    assert "| scenario | samples |" in report.markdown() and report.markdown() != report.summary()
+
+
+def test_cli_evaluate_with_prefect_runs_the_flow(
+    store: str,
+    models: dict[str, Path],
+    tmp_path: Path,
+    prefect_harness: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from david_data.cli import main
+
+    out = tmp_path / "eval"
+    code = main(["evaluate", store, "--model-path", str(models["analytic"]), "-o", str(out),
+                 "--prefect", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-3000:]
+    assert captured.out.count("| scenario | samples |") == 1
+    assert json.loads((out / "summary.json").read_text())["samples"] == 2

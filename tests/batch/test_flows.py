@@ -1,35 +1,21 @@
-"""The infer/evaluate flows: the CLI end to end, and the same job on a real Dask cluster."""
+"""``david-data infer`` end to end (in-process by default), and the same job as a Prefect
+flow run: its artifact, and a Failed state when an input failed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-from batch_helpers import ROOT, write_images
+from batch_helpers import cli, write_images
 
-from david_data.exr import read_depth_exr, read_normal_exr
-from david_data.infer.batch import InferSettings, plan_inference, run_plan
-from david_data.infer.inputs import InputSource
 from david_data.infer.results import read_results
-
-CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
-
-
-def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 def test_cli_infer_runs_resumes_and_reports_failures(
-    tmp_path: Path, models: dict[str, Path], prefect_env: dict[str, str]
+    tmp_path: Path, models: dict[str, Path]
 ) -> None:
     folder, out = tmp_path / "in", tmp_path / "out"
-    rels = write_images(folder, 16)
+    write_images(folder, 16)
     common = [
         "--model-path",
         str(models["multitask"]),
@@ -39,16 +25,17 @@ def test_cli_infer_runs_resumes_and_reports_failures(
         "--images-per-task",
         "8",
     ]
-    first = _cli(["infer", str(folder), str(out), *common], prefect_env)
+    first = cli(["infer", str(folder), str(out), *common])
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "16 done, 0 failed" in first.stdout
+    assert first.stdout.count("16 done, 0 failed") == 1  # the summary, printed once
+    assert "Prefect" not in first.stdout + first.stderr  # no flow run unless asked for
     assert read_results(str(out)).num_rows == 16
 
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    dry = _cli(["infer", str(folder), str(out), *common, "--dry-run"], prefect_env)
+    dry = cli(["infer", str(folder), str(out), *common, "--dry-run"])
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "already done: 16; to do: 1" in dry.stdout
-    second = _cli(["infer", str(folder), str(out), *common], prefect_env)
+    second = cli(["infer", str(folder), str(out), *common])
     assert second.returncode == 1, second.stderr[-3000:]
     assert (
         "0 done, 1 failed, 16 already done" in second.stdout
@@ -58,80 +45,54 @@ def test_cli_infer_runs_resumes_and_reports_failures(
     assert len(runs) == 17 and [r["input"] for r in runs if r["status"] == "failed"] == [
         "broken.png"
     ]
-    assert len(rels) == 16
 
-    bad_usage = _cli(
-        ["infer", str(folder), str(out), "--model-path", str(models["multitask"]), "--query", "x"],
-        prefect_env,
+    bad_usage = cli(
+        ["infer", str(folder), str(out), "--model-path", str(models["multitask"]), "--query", "x"]
     )
     assert bad_usage.returncode == 2 and "--from-store" in bad_usage.stderr
 
 
-def _read_all(out: Path) -> dict[str, object]:
-    """Every output file's content: EXR pixels, PNG bytes (the markers hold run times)."""
-    found: dict[str, object] = {}
-    for path in sorted(out.rglob("*")):
-        rel = str(path.relative_to(out))
-        if rel.endswith(".depth.exr"):
-            found[rel] = read_depth_exr(path.read_bytes()).pixels
-        elif rel.endswith(".normal.exr"):
-            found[rel] = read_normal_exr(path.read_bytes()).pixels
-        elif rel.endswith(".png"):
-            found[rel] = path.read_bytes()
-    return found
-
-
-def test_dask_cluster_run_gives_identical_outputs(
-    tmp_path: Path,
-    models: dict[str, Path],
-    prefect_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
+def test_flow_run_publishes_the_report_and_fails_when_an_input_failed(
+    tmp_path: Path, models: dict[str, Path], prefect_harness: None
 ) -> None:
-    from distributed import Client, LocalCluster
+    from prefect.artifacts import Artifact
 
-    from flows.infer import run_infer
+    from flows._executor import report_of_state
+    from flows.infer import infer_flow
 
-    folder = tmp_path / "in"
-    write_images(folder, 20, seed=5)
-    local_out, dask_out = tmp_path / "local", tmp_path / "dask"
-    settings = InferSettings(  # the same job: same batches as the cluster run below
-        output=str(local_out),
-        model_path=str(models["multitask"]),
-        task="multitask",
-        vis=True,
-        images_per_task=5,
+    folder, out = tmp_path / "in", tmp_path / "out"
+    write_images(folder, 6)
+    (folder / "broken.jpg").write_bytes(b"not a picture")
+    state = infer_flow(
+        input=str(folder),
+        output=str(out),
+        model_path=str(models["foreground"]),
+        images_per_task="4",  # deployment parameters arrive as text
+        return_state=True,
     )
-    local = run_plan(plan_inference(InputSource(url=str(folder)), settings))
-    assert local.ok == 20
+    assert state.is_failed(), state
+    report = report_of_state(state)
+    assert (report.ok, report.failed, report.task) == (6, 1, "foreground")
+    assert "FAILED broken.jpg" in (state.message or "")
+    artifact = Artifact.get("infer-run")
+    assert artifact is not None and "| failed | 1 |" in str(artifact.data)
 
-    # worker processes inherit the environment: point them at the test's Prefect server
-    monkeypatch.setenv("PREFECT_API_URL", prefect_env["PREFECT_API_URL"])
-    with (
-        LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        report = run_infer(
-            output=str(dask_out),
-            model_path=str(models["multitask"]),
-            task="multitask",
-            input=str(folder),
-            images_per_task=5,
-            dask_address=cluster.scheduler_address,
-            vis=True,
-            progress=False,
-        )
-        loaded = client.run(
-            lambda: len(__import__("david_data.infer.model", fromlist=["_models"])._models)
-        )
-    assert (report.ok, report.failed) == (20, 0), report.failures
-    assert sorted(loaded.values()) in ([0, 1], [1, 1]), loaded  # at most one model load per worker
-    a, b = _read_all(local_out), _read_all(dask_out)
-    assert sorted(a) == sorted(b) and len(a) == 20 * 4
-    for key in a:
-        if isinstance(a[key], np.ndarray):
-            assert np.array_equal(a[key], b[key]), key
-        else:
-            assert a[key] == b[key], key
-    assert cv2.imdecode(np.frombuffer(b[sorted(b)[-1]], np.uint8), cv2.IMREAD_UNCHANGED) is not None
+    (folder / "broken.jpg").unlink()
+    again = infer_flow(input=str(folder), output=str(out), model_path=str(models["foreground"]),
+                       return_state=True)
+    assert again.is_completed() and report_of_state(again).skipped == 6
+
+
+def test_cli_with_prefect_runs_the_flow_and_prints_the_summary_once(
+    tmp_path: Path, models: dict[str, Path], prefect_harness: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from david_data.cli import main
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    write_images(folder, 4)
+    code = main(["infer", str(folder), str(out), "--model-path", str(models["foreground"]),
+                 "--prefect", "--no-progress", "--workers", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-3000:]
+    assert captured.out.count("4 input(s): 4 done, 0 failed") == 1
+    assert len(list(out.glob("**/*.done"))) == 4

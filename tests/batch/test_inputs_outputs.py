@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from david_data.errors import ConfigError
+from david_data.errors import ConfigError, NoInputsError
 from david_data.exr import read_depth_exr, read_normal_exr
 from david_data.infer.inputs import InputSource, list_inputs, open_reader
 from david_data.infer.outputs import (
@@ -70,6 +70,9 @@ def test_single_file_and_missing_input(tmp_path: Path) -> None:
     assert [i.rel for i in listing.items] == ["one.webp"]
     with pytest.raises(ConfigError, match="does not exist"):
         list_inputs(InputSource(url=str(tmp_path / "missing")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NoInputsError, match="no images found under"):
+        list_inputs(InputSource(url=str(tmp_path / "empty")))
     with pytest.raises(ConfigError, match="either"):
         InputSource(url=str(tmp_path), store="s")
 
@@ -97,9 +100,10 @@ def test_output_names_and_markers() -> None:
         "vis": "a/b/photo.v2.vis.png",
     }
     sha = "0123456789abcdef" * 4
-    marker = marker_name("a/b/photo.v2.jpg", sha)
-    assert marker == "a/b/photo.v2.0123456789ab.done"
-    assert parse_marker(marker) == ("a/b/photo.v2", "0123456789ab")
+    marker = marker_name("a/b/photo.v2.jpg", sha, "5f3c2a1b")
+    assert marker == "a/b/photo.v2.0123456789ab.5f3c2a1b.done"
+    assert parse_marker(marker) == ("a/b/photo.v2", "0123456789ab", "5f3c2a1b")
+    assert parse_marker("a/b/photo.v2.0123456789ab.done") == ("a/b/photo.v2", "0123456789ab", None)
     assert parse_marker("a/b/photo.v2.depth.exr") is None
 
 

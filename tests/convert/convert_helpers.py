@@ -66,3 +66,27 @@ def independent_decode(files: dict[str, bytes]) -> dict[str, np.ndarray]:
     normal = np.stack([normal_exr[n].pixels for n in names], axis=-1)
     cam = np.loadtxt(io.StringIO(files["cam"].decode()))
     return {"rgb": rgb, "alpha": alpha, "depth": depth, "normal": normal, "intrinsics": cam}
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``root``: bytes and mtime (equal snapshots: nothing was written)."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def store_content(root: Path) -> dict[str, bytes]:
+    """A store's arrays and per-shard metadata files (what two equal conversions share;
+    ``zarr.json`` holds the creation time, the consolidated file the shard files' mtimes)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and (p.parts[len(root.parts)] in FIELDS or p.name.startswith("shard-"))
+        and p.name != "zarr.json"
+    }
+
+
+FIELDS = ("rgb", "alpha", "depth", "normal", "intrinsics")

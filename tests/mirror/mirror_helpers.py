@@ -35,3 +35,9 @@ def flip_byte(path: Path, offset: int) -> None:
 
 def same_bytes(a: Path, b: Path) -> bool:
     return a.read_bytes() == b.read_bytes()
+
+
+def tail_size(path: Path) -> int:
+    """Bytes from the central directory to the end of the zip at ``path``."""
+    with zipfile.ZipFile(path) as archive:
+        return path.stat().st_size - archive.start_dir  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import pytest
 from mirror_helpers import FAST, PARTS, SEGMENT, flip_byte, member_data_offset
 
 from david_data.errors import InsufficientSpaceError, LockedError, UnsafeMemberError
-from david_data.mirror import MirrorSettings, plan_mirror, run_mirror
+from david_data.mirror import MirrorSettings, mirror, plan_mirror
 from david_data.mirror.fetch import part_paths
 from david_data.mirror.lock import hold_lock
 from david_data.mirror.manifest import compact_ranges, expand_ranges
@@ -146,7 +146,7 @@ def test_plan_actions_and_dry_run_numbers(tmp_path: Path, host: LocalHost, serve
     assert [p.action for p in plan.parts] == ["fetch"] * 3
     assert plan.bytes_to_fetch == sum(sizes.values()) and plan.bytes_present == 0
     assert plan.disk_needed == sum(sizes.values())
-    assert run_mirror(MirrorSettings(**{**settings.__dict__, "parts": PARTS[:1]})).failed == ()
+    assert mirror(MirrorSettings(**{**settings.__dict__, "parts": PARTS[:1]})).failed == ()
     # A partial download of part 1 (half its segments done), part 2 copied in by hand.
     dest.joinpath(PARTS[2]).write_bytes((served / PARTS[2]).read_bytes())
     part, state_path = part_paths(dest / PARTS[1])
@@ -212,7 +212,7 @@ def test_lock_keeps_a_second_run_out(tmp_path: Path) -> None:
 
 def test_manifest_contents(tmp_path: Path, host: LocalHost, served: Path) -> None:
     dest = tmp_path / "d"
-    report = run_mirror(
+    report = mirror(
         MirrorSettings(
             dest=str(dest),
             parts=PARTS[:2],

@@ -125,14 +125,18 @@ async def _flow_run_state(env: dict[str, str], run_id: str):
             return run.state, logs
 
 
+@pytest.fixture(scope="module")
+def deployed(prefect_server) -> dict:
+    """``prefect deploy --all`` of deployments/prefect.yaml into a process work pool."""
+    _prefect(prefect_server, "work-pool", "create", "david-data", "--type", "process")
+    _prefect(prefect_server, "deploy", "--all", timeout=300)
+    return dict(asyncio.run(_deployments(prefect_server)))
+
+
 def test_deploy_all_registers_every_deployment_and_a_worker_runs_inference(
-    prefect_server, tmp_path
+    prefect_server, deployed, tmp_path
 ):
     env = prefect_server
-    _prefect(env, "work-pool", "create", "david-data", "--type", "process")
-    _prefect(env, "deploy", "--all", timeout=300)
-
-    deployed = dict(asyncio.run(_deployments(env)))
     assert set(deployed) == EXPECTED
     nightly = deployed["infer/infer-incremental"]
     assert [s.schedule.cron for s in nightly.schedules] == ["0 2 * * *"]
@@ -189,3 +193,108 @@ def test_deploy_all_registers_every_deployment_and_a_worker_runs_inference(
         stem = name.rsplit(".", 1)[0]
         assert (output / f"{stem}.depth.exr").stat().st_size > 0
     assert list((output / "_runs").glob("*.parquet"))
+
+
+async def _runs_of(env: dict[str, str], deployment_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        async with get_client() as client:
+            return await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            )
+
+
+async def _set_parameters(env: dict[str, str], deployment_id, parameters: dict) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        async with get_client() as client:
+            await client.update_deployment(deployment_id, DeploymentUpdate(parameters=parameters))
+
+
+def _wait_final(env: dict[str, str], run_id, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while True:
+        state, _ = asyncio.run(_flow_run_state(env, run_id))
+        if state is not None and state.is_final():
+            return state
+        assert time.monotonic() < deadline, f"flow run {run_id} still {state}"
+        time.sleep(1)
+
+
+def test_a_completed_mirror_run_triggers_a_convert_of_its_own_dest_a_failed_one_does_not(
+    prefect_server, deployed, tmp_path
+):
+    from david_data.store import open_store
+    from david_data.synth import SynthOptions, write_part
+    from david_data.synth.host import LocalHost
+
+    env = {**prefect_server, "PREFECT_WORKER_QUERY_SECONDS": "1"}
+    mirror = deployed["mirror/mirror-synthhuman"]
+    convert = deployed["convert/convert-synthhuman"]
+    store = tmp_path / "store"
+    asyncio.run(
+        _set_parameters(
+            env,
+            convert.id,
+            {"source_url": "/nonexistent", "store_url": str(store), "workers": 1},
+        )
+    )
+    served = tmp_path / "served"
+    served.mkdir()
+    write_part(served / "SynthHuman_0000.zip", [0, 1], SynthOptions(folder="SynthHuman"))
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "david-data"],
+        cwd=env["DAVID_DATA_ROOT"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with LocalHost(served) as host:
+            # Part 1 is not served: that run ends Failed and must not trigger convert.
+            bad = asyncio.run(
+                _trigger(
+                    env,
+                    mirror.id,
+                    {"dest": str(tmp_path / "bad"), "parts": "0-1", "base_url": host.base_url},
+                )
+            )
+            state = _wait_final(env, bad)
+            assert state.is_failed(), state
+            assert "SynthHuman_0001.zip" in (state.message or "")
+
+            # A good run, started as a user would (`--param parts=0`: a number for a string).
+            good_dest = tmp_path / "good"
+            started = _prefect(
+                env, "deployment", "run", "mirror/mirror-synthhuman",
+                "--param", f"dest={good_dest}", "--param", "parts=0",
+                "--param", f"base_url={host.base_url}",
+            )  # fmt: skip
+            good = started.stdout.split("UUID:")[1].split()[0]
+            state = _wait_final(env, good)
+            assert state.is_completed(), f"{state}\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
+
+        deadline = time.monotonic() + 120
+        while not (runs := asyncio.run(_runs_of(env, convert.id))):
+            assert time.monotonic() < deadline, "no convert run was triggered"
+            time.sleep(1)
+        state = _wait_final(env, runs[0].id)
+        time.sleep(5)  # let a (wrong) trigger of the failed mirror run show up, if any
+        runs = asyncio.run(_runs_of(env, convert.id))
+        assert [r.parameters["source_url"] for r in runs] == [str(good_dest)]
+        assert state.is_completed(), f"{state}\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
+        assert open_store(str(store)).sample_ids.tolist() == [0, 1]
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()

@@ -10,13 +10,9 @@ import pytest
 
 from david_data.infer.testmodels import build_tiny_model
 
-PREVIEW = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "synthhuman"
-    / "preview"
-    / "SynthHuman-F.jpg"
-)
+# Real renders shipped in the package (cut from the SynthHuman preview grids), so the
+# tests need nothing beside the repository.
+TILES = Path(__file__).resolve().parents[2] / "david_data" / "synth" / "assets"
 
 
 @pytest.fixture(scope="session")
@@ -52,24 +48,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def real_tiles() -> list[np.ndarray]:
-    """Six 512 x 384 BGR uint8 renders cut from the SynthHuman preview grid.
-
-    Without ../shared, smooth synthetic images with edges stand in (the tests never require it).
-    """
-    grid = cv2.imread(str(PREVIEW), cv2.IMREAD_COLOR) if PREVIEW.is_file() else None
-    if grid is not None and grid.shape[0] >= 1024 and grid.shape[1] >= 3 * 384:
-        tile_w = grid.shape[1] // 3
-        return [
-            np.ascontiguousarray(grid[r * 512 : r * 512 + 512, c * tile_w : c * tile_w + 384])
-            for r in range(2)
-            for c in range(3)
-        ]
-    rng = np.random.default_rng(7)
-    tiles = []
-    for _ in range(6):
-        noise = rng.random((512, 384, 3)).astype(np.float32)
-        smooth = cv2.GaussianBlur(noise, (0, 0), 6)
-        smooth = (smooth - smooth.min()) / (np.ptp(smooth) + 1e-6)
-        smooth[200:320, 100:260] = rng.random(3)  # a hard-edged block
-        tiles.append((smooth * 255).astype(np.uint8))
+    """Six 512 x 384 BGR uint8 renders (two per scenario) from ``david_data/synth/assets``."""
+    files = [TILES / f"{scenario}_{i}.png" for scenario in ("face", "full_body", "upper_body") for i in (0, 1)]
+    tiles = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in files]
+    assert all(t is not None and t.shape == (512, 384, 3) for t in tiles), f"tiles missing under {TILES}"
     return tiles

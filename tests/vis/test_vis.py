@@ -10,7 +10,7 @@ import pytest
 
 from david_data import vis
 
-PREVIEW = Path(__file__).resolve().parents[3] / "shared" / "synthhuman" / "preview"
+TILES = Path(__file__).resolve().parents[2] / "david_data" / "synth" / "assets"
 H, W = 512, 384
 
 
@@ -20,12 +20,8 @@ def luminance(bgr: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def sample() -> dict[str, np.ndarray]:
-    """A real render when the previews are there (else noise), with a synthetic person."""
-    path = PREVIEW / "SynthHuman-FB.jpg"
-    if path.exists():
-        rgb = cv2.imread(str(path))[:H, :W, ::-1].copy()
-    else:
-        rgb = np.random.default_rng(0).integers(0, 256, (H, W, 3), np.uint8)
+    """A real render (shipped in the package), with a synthetic person."""
+    rgb = cv2.imread(str(TILES / "full_body_0.png"))[:H, :W, ::-1].copy()
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     r = np.hypot((xx - 192) / 110, (yy - 256) / 200)
     alpha = np.clip((1.2 - r) * 5, 0, 1)

@@ -4,6 +4,13 @@ For each chosen sample the source files are decoded afresh and the metadata row 
 recomputed; the store must hold the same bits in every array and the same metadata
 values (``part_sha256`` is not rehashed: that would reread whole parts). A sample the
 source cannot decode must be recorded with ``status = 'error'`` and absent from the arrays.
+An empty (zero-byte) object anywhere in the store, or a damaged metadata file, stops
+the check before it starts with a :class:`~david_data.errors.StoreError` naming them and
+the fix; a shard object cut short or failing its checksum is reported as a difference
+of each sample it holds.
+
+It reads the store through :mod:`david_data.format` (layout, metadata, shard reader), as
+:mod:`david_data.store` does, and decodes the source with this package's decoder.
 """
 
 from __future__ import annotations
@@ -15,13 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from ..convert.decode import decode_sample
-from ..convert.metadata import STATUS_ERROR, STATUS_OK, sample_row
-from ..convert.source import open_source
-from ..errors import SampleDecodeError
+from ..errors import ConfigError, SampleDecodeError, StoreError
+from ..format.codecs import ARRAYS
+from ..format.consolidated import read_metadata
+from ..format.layout import open_layout
+from ..format.metadata import STATUS_ERROR, STATUS_OK
+from ..format.reader import ShardReader
 from ..progress import NullProgress, Progress
-from .reader import FIELDS
-from .store import SynthHumanStore
+from .decode import decode_sample
+from .metadata import sample_row
+from .source import open_source
 
 _SKIP_COLUMNS = {"part_sha256", "shard", "error"}
 
@@ -71,7 +81,11 @@ def verify_store(
 ) -> VerifyReport:
     """Check ``sample`` random samples of the source (all when None) against the store."""
     progress = progress or NullProgress()
-    store = SynthHumanStore(store_url, storage_options)
+    if sample is not None and sample < 1:
+        raise ConfigError(f"--sample must be at least 1 (got {sample}); leave it out to check all")
+    layout = open_layout(store_url, storage_options)
+    _refuse_empty_objects(layout)
+    reader = ShardReader(layout)
     source = open_source(source_url, source_options)
     by_part = {p.name: p.sample_ids for p in source.parts}
     everything = sorted((sid, name) for name, ids in by_part.items() for sid in ids)
@@ -81,12 +95,12 @@ def verify_store(
     chosen: dict[str, list[int]] = defaultdict(list)
     for sid, name in everything:
         chosen[name].append(sid)
-    rows = {r["sample_id"]: r for r in store.metadata.to_pylist()}
+    rows = {r["sample_id"]: r for r in read_metadata(layout).to_pylist()}
     differences: list[tuple[int, str, str]] = []
     handle = progress.task("verifying", total=len(everything), unit="samples")
     for name, ids in chosen.items():
         for sid, files in source.part(name).read_samples(ids):
-            differences += _check(store, rows.get(sid), sid, name, files)
+            differences += _check(reader, rows.get(sid), sid, name, files)
             handle.advance()
     handle.finish("ok" if not differences else "differences")
     return VerifyReport(
@@ -97,14 +111,41 @@ def verify_store(
     )
 
 
+def _refuse_empty_objects(layout: Any) -> None:
+    """A zero-byte object is never a valid shard or metadata file: name them all at once."""
+    empty: list[str] = []
+    for name in ARRAYS:
+        folder = f"{layout.root.rstrip('/')}/{name}/c"
+        try:
+            found = layout.fs.find(folder, detail=True)
+        except FileNotFoundError:
+            continue
+        empty += sorted(path for path, info in found.items() if info.get("size") == 0)
+    if empty:
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise StoreError(
+            f"store {layout.root} holds {len(empty)} empty shard object(s): {shown}; delete "
+            "them and the metadata files of their shards (metadata/shard-NNNNNN.parquet), then "
+            "rerun 'david-data convert' to rewrite them"
+        )
+
+
 def _check(
-    store: SynthHumanStore, row: dict[str, Any] | None, sid: int, part: str, files: Any
+    reader: ShardReader, row: dict[str, Any] | None, sid: int, part: str, files: Any
 ) -> list:
     if row is None:
         return [(sid, "metadata", "no row in the store (shard not converted?)")]
-    (arrays,) = store.reader.read([sid])
     try:
-        sample = decode_sample(sid, files)
+        (arrays,) = reader.read([sid])
+    except StoreError as exc:
+        return [(sid, "arrays", str(exc))]
+    try:  # decoded as the store holds it (float16 EXRs of a float32 store widened exactly)
+        sample = decode_sample(
+            sid,
+            files,
+            depth_dtype=reader.layout.dtypes["depth"],
+            normal_dtype=reader.layout.dtypes["normal"],
+        )
     except SampleDecodeError as exc:
         found = []
         if row["status"] != STATUS_ERROR:
@@ -127,7 +168,7 @@ def _check(
             )
         ]
     found = []
-    for name in FIELDS:
+    for name in ARRAYS:
         want, got = sample.arrays()[name], arrays[name]
         if want.dtype != got.dtype or want.shape != got.shape:
             found.append(

@@ -1,0 +1,330 @@
+"""Run a fetch plan: coalesced ranged requests in parallel, every member verified, files
+written atomically, the manifest kept up to date.
+
+The unit of work (:func:`fetch_unit`) fetches its ranges one after the other on one
+connection; each range's bytes are routed, as they stream, to the members inside it
+(:class:`~.member.MemberStream` checks header, size and CRC-32), and a member is written
+to ``DEST/SynthHuman/<name>`` the moment it verifies. A member that fails verification is
+fetched once more on its own, then reported by name. A part that changed on the server
+(412, new ETag or size) ends the unit early; :func:`run_fetch` then reads that part's
+central directory again, keeps the files whose CRC-32 the new version still lists, and
+fetches the rest in another round. A server that ignores ranges stops the run with
+:class:`~david_data.errors.RangeNotSupportedError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .. import facts
+from ..engine import Executor, run_units
+from ..engine.report import INTERRUPTED_HINT
+from ..errors import DavidDataError, RangeNotSupportedError
+from ..fsutil import atomic_write_bytes, join, resolve
+from ..mirror.plan import human_bytes
+from ..progress import NullProgress, Progress
+from .catalog import load_part, replace_part
+from .manifest import SampleRecord, load_fetch_manifest, save_fetch_manifest
+from .member import MemberTask
+from .plan import FetchPlan, FetchUnit, SampleWork, make_units, part_work
+from .reader import read_members
+
+logger = logging.getLogger(__name__)
+
+_SAVE_EVERY = 10.0
+"""Seconds between manifest saves during a run (a killed run loses at most that much
+bookkeeping, never data: the next plan finds the files and checks them)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Written:
+    sample_id: int
+    file_name: str
+    size: int
+    crc32: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnitResult:
+    """What one unit did."""
+
+    part: str
+    version: str | None
+    written: tuple[Written, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+    """``(file name, reason)`` of members that failed twice or could not be read."""
+    changed: bool = False
+    """The part changed on the server; members not written are left for the next round."""
+    bytes_received: int = 0
+
+
+def fetch_unit(unit: FetchUnit) -> UnitResult:
+    """Fetch a unit's ranges, verify and write their members (see the module docstring)."""
+    fs, folder = resolve(unit.dest, unit.storage_options)
+    written: list[Written] = []
+
+    def write(task: MemberTask, data: bytes) -> None:
+        atomic_write_bytes(fs, join(folder, task.file_name), data)
+        written.append(
+            Written(
+                sample_id=task.sample_id, file_name=task.file_name, size=task.size, crc32=task.crc32
+            )
+        )
+
+    outcome = read_members(
+        unit.url,
+        unit.version,
+        unit.ranges,
+        on_member=write,
+        policy=unit.policy,
+        storage_options=unit.storage_options,
+    )
+    if outcome.changed:
+        logger.warning("%s changed on the server; its catalog is read again", unit.url)
+    return UnitResult(
+        part=unit.part,
+        version=unit.version.version,
+        written=tuple(written),
+        failed=tuple((task.file_name, reason) for task, reason in outcome.failed),
+        changed=outcome.changed,
+        bytes_received=outcome.received,
+    )
+
+
+def _unit_failed(unit: FetchUnit, exc: BaseException) -> UnitResult:
+    reason = exc.message if isinstance(exc, DavidDataError) else f"{type(exc).__name__}: {exc}"
+    names = [m.file_name for r in unit.ranges for m in r.members]
+    return UnitResult(
+        part=unit.part, version=unit.version.version, failed=tuple((n, reason) for n in names)
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchReport:
+    """Outcome of a fetch (what the CLI prints and a flow publishes)."""
+
+    dest: str
+    source: str
+    samples: int
+    complete: int
+    """Chosen samples whose every member is now on disk and verified."""
+    fetched_samples: int
+    """Samples this run completed."""
+    bytes_fetched: int
+    """Bytes received from the server (retries and gaps included)."""
+    failures: tuple[tuple[str, str], ...]
+    """``(member file name, reason)``."""
+    reread: tuple[str, ...]
+    """Parts whose catalog was read again because they changed on the server."""
+    interrupted: bool
+    seconds: float
+
+    @property
+    def failure_count(self) -> int:
+        return len(self.failures)
+
+    def summary(self) -> str:
+        rate = self.bytes_fetched / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"fetch into {self.dest}: {self.complete} of {self.samples} samples complete "
+            f"({self.fetched_samples} fetched now), {human_bytes(self.bytes_fetched)} received "
+            f"in {self.seconds:.1f}s ({human_bytes(rate)}/s), {len(self.failures)} member(s) failed"
+        ]
+        if self.reread:
+            lines.append(f"  changed on the server, catalog read again: {', '.join(self.reread)}")
+        for name, reason in self.failures[:20]:
+            lines.append(f"  FAILED {name}: {reason}")
+        if len(self.failures) > 20:
+            lines.append(f"  ... and {len(self.failures) - 20} more")
+        if self.failures:
+            lines.append("rerun the same command to try the failed members again")
+        if self.interrupted:
+            lines.append(INTERRUPTED_HINT)
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        head = (
+            f"# Fetch into `{self.dest}`\n\nFrom `{self.source}`: {self.complete} of "
+            f"{self.samples} samples complete, {self.fetched_samples} fetched by this run, "
+            f"{human_bytes(self.bytes_fetched)} received in {self.seconds:.1f}s"
+            f"{' (interrupted)' if self.interrupted else ''}.\n"
+        )
+        if self.reread:
+            head += f"\nRead again after a change on the server: {', '.join(self.reread)}.\n"
+        if not self.failures:
+            return head
+        rows = ["| member | reason |", "| --- | --- |"]
+        rows += [f"| {n} | {r.replace('|', '/')} |" for n, r in self.failures]
+        return head + "\n" + "\n".join(rows) + "\n"
+
+
+class _Fold:
+    """The client's bookkeeping: what each sample still misses, the manifest, failures."""
+
+    def __init__(self, plan: FetchPlan, progress: Progress) -> None:
+        self.plan = plan
+        self.catalog = plan.catalog
+        fs, self.root = resolve(plan.dest_url, plan.settings.storage_options)
+        self.fs = fs
+        self.manifest = load_fetch_manifest(fs, self.root, plan.source.base)
+        self.samples: dict[int, SampleWork] = {s.sample_id: s for s in plan.samples}
+        self.missing = {s.sample_id: set(s.missing) for s in plan.samples}
+        self.by_file = {m.file_name: s.sample_id for s in plan.samples for m in s.members}
+        self.known: dict[str, tuple[int, int]] = {
+            m.file_name: (m.size, m.crc32)
+            for s in plan.samples
+            for m in s.members
+            if m.file_name not in s.missing
+        }
+        self.failures: dict[str, str] = {}
+        self.changed: set[str] = set()
+        self.fatal: BaseException | None = None
+        self.received = 0
+        self.completed_now = 0
+        self.bar = progress.task("fetch", total=sum(u.nbytes for u in plan.units), unit="bytes")
+        self.saved_at = time.monotonic()
+        self.dirty = False
+        _remove_stale_temps(fs, join(self.root, facts.EXTRACT_FOLDER))
+        for sid, missing in self.missing.items():
+            if not missing:
+                self._record(sid)
+
+    def _record(self, sid: int) -> None:
+        sample = self.samples[sid]
+        version = self.catalog.part(sample.part).version.version
+        files = {m.file_name: (m.size, m.crc32) for m in sample.members}
+        old = self.manifest.samples.get(sid)
+        if old is None or (old.part, old.version, old.files) != (sample.part, version, files):
+            self.manifest.samples[sid] = SampleRecord(
+                part=sample.part, version=version, files=files
+            )
+            self.dirty = True
+
+    def add(self, unit: FetchUnit, result: UnitResult) -> None:
+        self.received += result.bytes_received
+        self.bar.advance(result.bytes_received)
+        for w in result.written:
+            self.known[w.file_name] = (w.size, w.crc32)
+            self.failures.pop(w.file_name, None)
+            missing = self.missing.get(w.sample_id)
+            if missing is None or w.file_name not in missing:
+                continue
+            missing.discard(w.file_name)
+            if not missing:
+                self.completed_now += 1
+                self._record(w.sample_id)
+        for name, reason in result.failed:
+            self.failures[name] = reason
+        if result.changed:
+            self.changed.add(unit.part)
+        if time.monotonic() - self.saved_at > _SAVE_EVERY:
+            self.save()
+
+    def error(self, unit: FetchUnit, exc: BaseException) -> UnitResult:
+        if isinstance(exc, RangeNotSupportedError):
+            self.fatal = exc
+            return UnitResult(part=unit.part, version=unit.version.version)
+        return _unit_failed(unit, exc)
+
+    def save(self) -> None:
+        if self.dirty:
+            save_fetch_manifest(self.fs, self.root, self.manifest)
+            self.dirty = False
+        self.saved_at = time.monotonic()
+
+    def replan(self, parts: set[str]) -> tuple[FetchUnit, ...]:
+        """Read the changed parts again and plan what their samples now miss."""
+        settings, source = self.plan.settings, self.plan.source
+        again: list[SampleWork] = []
+        for name in sorted(parts):
+            fresh = load_part(source, name, policy=settings.policy, use_cache=False)
+            self.catalog = replace_part(self.catalog, fresh)
+            ids = [sid for sid, s in self.samples.items() if s.part == name]
+            for work in part_work(fresh, ids, self.known):
+                self.samples[work.sample_id] = work
+                self.missing[work.sample_id] = set(work.missing)
+                if not work.members:
+                    self.failures[f"sample {work.sample_id}"] = f"no longer in {name}"
+                elif not work.missing:
+                    self._record(work.sample_id)
+                else:
+                    again.append(work)
+        return make_units(settings, source, self.catalog, again, self.plan.files_dir)
+
+
+_STALE = re.compile(r"^[a-z]+_\d{7}\.(png|exr|txt)\.[0-9a-f]{8}\.tmp$")
+"""A temp file a killed run left (:func:`david_data.fsutil.atomic_write_bytes` names them so)."""
+
+
+def _remove_stale_temps(fs: Any, folder: str) -> None:
+    try:
+        names = fs.ls(folder, detail=False)
+    except FileNotFoundError:
+        return
+    for path in names:
+        if _STALE.match(path.rstrip("/").rsplit("/", 1)[-1]):
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(path)
+
+
+def run_fetch(
+    plan: FetchPlan,
+    executor: Executor,
+    *,
+    progress: Progress = NullProgress(),  # noqa: B008
+) -> FetchReport:
+    """Run the plan's units on ``executor`` and return the report (see module docstring)."""
+    start = time.monotonic()
+    fold = _Fold(plan, progress)
+    units = plan.units
+    reread: list[str] = []
+    interrupted = False
+    rounds = 0
+    while units:
+        outcome = run_units(
+            executor,
+            fetch_unit,
+            units,
+            label=lambda u: u.label,
+            on_error=fold.error,
+            on_result=fold.add,
+        )
+        interrupted = outcome.interrupted
+        changed, fold.changed = fold.changed, set()
+        if interrupted or fold.fatal is not None or not changed:
+            break
+        rounds += 1
+        if rounds > plan.settings.policy.max_restarts:
+            for name in sorted(changed):
+                fold.failures[name] = (
+                    f"changed on the server {rounds} times during the run; rerun later"
+                )
+            break
+        reread += sorted(changed)
+        units = fold.replan(changed)
+    fold.save()
+    fold.bar.finish("interrupted" if interrupted else "done")
+    if fold.fatal is not None:
+        raise fold.fatal
+    complete = sum(1 for m in fold.missing.values() if not m)
+    for sid, missing in fold.missing.items():
+        if missing and not interrupted:
+            for name in sorted(missing):
+                fold.failures.setdefault(name, f"not fetched (sample {sid})")
+    return FetchReport(
+        dest=plan.dest_url,
+        source=plan.source.base,
+        samples=len(plan.samples),
+        complete=complete,
+        fetched_samples=fold.completed_now,
+        bytes_fetched=fold.received,
+        failures=tuple(sorted(fold.failures.items())),
+        reread=tuple(reread),
+        interrupted=interrupted,
+        seconds=time.monotonic() - start,
+    )

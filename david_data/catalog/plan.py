@@ -1,0 +1,424 @@
+"""Plan a sample-level fetch: which members to fetch, in which ranged requests.
+
+:func:`plan_fetch` catalogues the parts (cached, :mod:`.catalog`), picks the samples
+(:mod:`.select`), looks at DEST (the manifest and the files), and groups the members
+still missing into work units: per part, members sorted by offset, neighbours whose
+records are less than ``max_gap`` bytes apart merged into one request, requests packed
+into units of about ``unit_bytes`` (small enough that all ``jobs`` connections get
+work). Nothing is transferred but HEADs and central directories; ``describe()`` is the
+``--dry-run`` output, and resuming is planning again.
+
+A file counts as present when the manifest records it with the catalog's size and
+CRC-32 and it has that size on disk, or, not recorded (a killed run), when its bytes
+give that CRC-32.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import facts
+from ..errors import ConfigError, DownloadError, NoInputsError
+from ..fsutil import join, resolve, to_url
+from ..mirror.plan import human_bytes
+from ..mirror.retry import RetryPolicy
+from ..settings import data_base_url
+from .catalog import Catalog, CatalogSource, load_catalog, open_catalog_source
+from .directory import PartCatalog
+from .manifest import MANIFEST_NAME, load_fetch_manifest
+from .member import MemberTask
+from .reader import FetchRange, coalesce
+from .remote import PartVersion
+from .select import Selection, parts_for_ids, select_samples
+
+try:
+    from isal import isal_zlib as zlib
+except ImportError:  # pragma: no cover
+    import zlib  # type: ignore[no-redef]
+
+logger = logging.getLogger(__name__)
+
+KiB, MiB = 1 << 10, 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchSettings:
+    """Everything a fetch needs (plain values; what the CLI and the flow build)."""
+
+    dest: str
+    base_url: str
+    parts: tuple[str, ...] | None = None
+    """None: the parts expected to hold ``--ids``, else every part of the source."""
+    selection: Selection = field(default_factory=Selection)
+    jobs: int = 8
+    """Requests in flight at once."""
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+    """fsspec options for DEST (and for the source when it is a mirror)."""
+    max_gap: int = 128 * KiB
+    """Members closer than this are fetched in one request (the gap is downloaded)."""
+    max_unit: int = 16 * MiB
+    """Most bytes one work unit fetches."""
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.jobs <= 64:
+            raise ConfigError(f"--jobs must be between 1 and 64 (got {self.jobs})")
+        if self.parts is None and self.selection.empty:
+            raise ConfigError(
+                "choose samples with --where, --ids, --limit or --parts; fetching every sample "
+                "of every part is the whole dataset: use 'david-data mirror --extract' for that"
+            )
+        if self.max_gap < 0 or self.max_unit < 1:
+            raise ConfigError("max_gap must be >= 0 and max_unit positive")
+
+
+def fetch_settings(
+    dest: str,
+    *,
+    base_url: str | None = None,
+    parts: str | None = None,
+    where: str | None = None,
+    ids: str | None = None,
+    limit: str | int | None = None,
+    seed: str | int = 0,
+    jobs: str | int = 8,
+    storage_options: dict[str, Any] | None = None,
+) -> FetchSettings:
+    """Settings from the plain values the CLI and the flow take (numbers may be strings)."""
+    return FetchSettings(
+        dest=dest,
+        base_url=base_url or data_base_url(),
+        parts=tuple(facts.parse_parts(parts)) if parts else None,
+        selection=Selection(
+            where=where,
+            ids=ids,
+            limit=None if limit is None else _integer("--limit", limit),
+            seed=_integer("--seed", seed),
+        ),
+        jobs=_integer("--jobs", jobs),
+        storage_options=dict(storage_options or {}),
+    )
+
+
+def _integer(option: str, value: str | int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{option} must be a whole number (got {value!r})") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchUnit:
+    """Work unit: some ranges of one part, fetched one after the other on one connection."""
+
+    part: str
+    url: str
+    version: PartVersion
+    dest: str
+    """Absolute URL of ``DEST/SynthHuman``."""
+    ranges: tuple[FetchRange, ...]
+    policy: RetryPolicy
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"fetch {self.part} {self.ranges[0].start}-{self.ranges[-1].end}"
+
+    @property
+    def nbytes(self) -> int:
+        return sum(r.end - r.start + 1 for r in self.ranges)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleWork:
+    """One chosen sample: its members in the catalogued part, and those still missing."""
+
+    sample_id: int
+    part: str
+    members: tuple[MemberTask, ...]
+    missing: frozenset[str]
+    """File names (``rgb_0000123.png``) to fetch."""
+
+    @property
+    def scenario(self) -> str:
+        return facts.scenario_of(self.sample_id) if self.sample_id < facts.NUM_SAMPLES else "?"
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(m.compressed_size for m in self.members)
+
+    @property
+    def bytes_missing(self) -> int:
+        return sum(m.compressed_size for m in self.members if m.file_name in self.missing)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchPlan:
+    settings: FetchSettings
+    source: CatalogSource
+    catalog: Catalog = field(repr=False)
+    dest_url: str
+    samples: tuple[SampleWork, ...]
+    units: tuple[FetchUnit, ...]
+
+    @property
+    def files_dir(self) -> str:
+        return join(self.dest_url, facts.EXTRACT_FOLDER)
+
+    @property
+    def bytes_to_fetch(self) -> int:
+        return sum(s.bytes_missing for s in self.samples)
+
+    @property
+    def bytes_present(self) -> int:
+        return sum(s.bytes_total - s.bytes_missing for s in self.samples)
+
+    @property
+    def requests(self) -> int:
+        return sum(len(u.ranges) for u in self.units)
+
+    def describe(self) -> str:
+        """Samples, bytes to fetch and bytes present, per scenario (the dry run)."""
+        rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for s in self.samples:
+            row = rows[s.scenario]
+            row[0] += 1
+            row[1] += bool(s.missing)
+            row[2] += s.bytes_missing
+            row[3] += s.bytes_total - s.bytes_missing
+        lines = [
+            f"fetch {len(self.samples)} samples from {self.source.base} into {self.dest_url}",
+            "",
+            f"{'scenario':<12}{'samples':>9}{'to fetch':>10}{'bytes to fetch':>16}{'present':>12}",
+        ]
+        for scenario in sorted(rows):
+            n, todo, missing, present = rows[scenario]
+            lines.append(
+                f"{scenario:<12}{n:>9}{todo:>10}{human_bytes(missing):>16}{human_bytes(present):>12}"
+            )
+        todo_samples = sum(bool(s.missing) for s in self.samples)
+        lines += [
+            f"{'total':<12}{len(self.samples):>9}{todo_samples:>10}"
+            f"{human_bytes(self.bytes_to_fetch):>16}{human_bytes(self.bytes_present):>12}",
+            "",
+            f"{len(self.catalog.parts)} part(s) catalogued, {self.requests} ranged request(s) "
+            f"in {len(self.units)} unit(s), {self.settings.jobs} at once",
+        ]
+        return "\n".join(lines)
+
+
+def plan_fetch(settings: FetchSettings) -> FetchPlan:
+    """Catalogue, select, compare with DEST and group the missing members into units."""
+    source = open_catalog_source(settings.base_url, settings.storage_options)
+    parts = _parts(settings, source)
+    catalog = load_catalog(source, parts, policy=settings.policy)
+    if catalog.errors:
+        reasons = "; ".join(f"{name}: {why}" for name, why in catalog.errors)
+        raise DownloadError(
+            f"cannot catalogue {len(catalog.errors)} part(s) of {source.base}: {reasons}; "
+            "check --base-url and --parts, then rerun"
+        )
+    chosen = select_samples(catalog, settings.selection)
+    if chosen.num_rows == 0:
+        raise NoInputsError(
+            f"the selection matches no sample of {', '.join(p.name for p in catalog.parts)}; "
+            "try the condition with 'david-data catalog \"SELECT * FROM samples WHERE ...\"' "
+            "and check --parts"
+        )
+    fs, root = resolve(settings.dest, settings.storage_options)
+    if fs.isfile(root):
+        raise ConfigError(f"DEST {settings.dest} is a file; give a folder (it may not exist yet)")
+    dest_url = to_url(fs, root)
+    manifest = load_fetch_manifest(fs, root, source.base)
+    on_disk = _listing(fs, join(root, facts.EXTRACT_FOLDER))
+    wanted = _by_part(chosen)
+    recorded: dict[str, tuple[int, int]] = {}
+    for record in manifest.samples.values():
+        recorded.update(record.files)
+    samples: list[SampleWork] = []
+    for part in catalog.parts:
+        if part.name in wanted:
+            members = members_of(part, wanted[part.name])
+            names = {m.file_name for tasks in members.values() for m in tasks}
+            folder = join(root, facts.EXTRACT_FOLDER)
+            known = _known_files(fs, folder, recorded, on_disk, names)
+            samples += part_work(part, wanted[part.name], known, members)
+    plan_samples = tuple(sorted(samples, key=lambda s: s.sample_id))
+    return FetchPlan(
+        settings=settings,
+        source=source,
+        catalog=catalog,
+        dest_url=dest_url,
+        samples=plan_samples,
+        units=make_units(
+            settings, source, catalog, plan_samples, join(dest_url, facts.EXTRACT_FOLDER)
+        ),
+    )
+
+
+def _parts(settings: FetchSettings, source: CatalogSource) -> list[str]:
+    if settings.parts is not None:
+        return list(settings.parts)
+    if settings.selection.ids is not None:
+        expected = parts_for_ids(settings.selection.ids)
+        if source.http:
+            return expected
+        present = set(source.default_parts())
+        return [p for p in expected if p in present] or sorted(present)
+    return source.default_parts()
+
+
+def _by_part(chosen: pa.Table) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = defaultdict(list)
+    for sid, part in zip(
+        chosen.column("sample_id").to_pylist(), chosen.column("part").to_pylist(), strict=True
+    ):
+        out[part].append(sid)
+    return out
+
+
+def _listing(fs: Any, folder: str) -> dict[str, int]:
+    try:
+        entries = fs.ls(folder, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {
+        e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0)
+        for e in entries
+        if e.get("type") == "file"
+    }
+
+
+def members_of(part: PartCatalog, sample_ids: list[int]) -> dict[int, list[MemberTask]]:
+    """The catalogued members of these samples in one part, by sample."""
+    table = part.table.filter(pc.is_in(part.table.column("sample_id"), pa.array(sample_ids)))
+    out: dict[int, list[MemberTask]] = defaultdict(list)
+    for row in table.to_pylist():
+        out[row["sample_id"]].append(
+            MemberTask(
+                sample_id=row["sample_id"],
+                name=row["member"],
+                offset=row["offset"],
+                end_offset=row["end_offset"],
+                compressed_size=row["compressed_size"],
+                size=row["size"],
+                crc32=row["crc32"],
+                method=row["method"],
+            )
+        )
+    return out
+
+
+def _known_files(
+    fs: Any,
+    folder: str,
+    recorded: dict[str, tuple[int, int]],
+    on_disk: dict[str, int],
+    names: set[str],
+) -> dict[str, tuple[int, int]]:
+    """(size, CRC-32) of the files ``names`` that are on disk."""
+    known: dict[str, tuple[int, int]] = {}
+    for name in sorted(names):
+        size = on_disk.get(name)
+        if size is None:
+            continue
+        if name in recorded and recorded[name][0] == size:
+            known[name] = recorded[name]
+            continue
+        try:  # on disk but not recorded (a killed run): check the bytes themselves
+            data = fs.cat_file(join(folder, name))
+        except OSError:
+            continue
+        known[name] = (len(data), zlib.crc32(data))
+    return known
+
+
+def part_work(
+    part: PartCatalog,
+    sample_ids: list[int],
+    known: dict[str, tuple[int, int]],
+    members: dict[int, list[MemberTask]] | None = None,
+) -> list[SampleWork]:
+    """What each sample of ``part`` still needs, given the (size, CRC-32) of files known
+    to be on disk."""
+    members = members if members is not None else members_of(part, sample_ids)
+    work = []
+    for sid in sample_ids:
+        tasks = tuple(members.get(sid, ()))
+        missing = frozenset(
+            t.file_name for t in tasks if known.get(t.file_name) != (t.size, t.crc32)
+        )
+        work.append(SampleWork(sample_id=sid, part=part.name, members=tasks, missing=missing))
+    return work
+
+
+def unit_bytes(settings: FetchSettings, total: int) -> int:
+    """Target size of a unit: enough units for every connection, at most ``max_unit``."""
+    return max(min(MiB, settings.max_unit), min(settings.max_unit, total // (settings.jobs * 4)))
+
+
+def make_units(
+    settings: FetchSettings,
+    source: CatalogSource,
+    catalog: Catalog,
+    samples: tuple[SampleWork, ...] | list[SampleWork],
+    dest: str,
+) -> tuple[FetchUnit, ...]:
+    """Group the missing members into coalesced ranges, and ranges into units."""
+    todo: dict[str, list[MemberTask]] = defaultdict(list)
+    for s in samples:
+        todo[s.part] += [m for m in s.members if m.file_name in s.missing]
+    total = sum(m.end_offset - m.offset for tasks in todo.values() for m in tasks)
+    target = unit_bytes(settings, total)
+    units: list[FetchUnit] = []
+    for part in catalog.parts:
+        if not todo.get(part.name):
+            continue
+        ranges = coalesce(todo[part.name], settings.max_gap, target)
+        batch: list[FetchRange] = []
+        for rng in ranges:
+            if batch and sum(r.end - r.start + 1 for r in batch) + rng.end - rng.start + 1 > target:
+                units.append(_unit(settings, source, part, dest, batch))
+                batch = []
+            batch.append(rng)
+        if batch:
+            units.append(_unit(settings, source, part, dest, batch))
+    return tuple(units)
+
+
+def _unit(
+    settings: FetchSettings,
+    source: CatalogSource,
+    part: PartCatalog,
+    dest: str,
+    ranges: list[FetchRange],
+) -> FetchUnit:
+    return FetchUnit(
+        part=part.name,
+        url=part.url,
+        version=part.version,
+        dest=dest,
+        ranges=tuple(ranges),
+        policy=settings.policy,
+        storage_options=settings.storage_options,
+    )
+
+
+__all__ = [
+    "MANIFEST_NAME",
+    "FetchPlan",
+    "FetchRange",
+    "FetchSettings",
+    "FetchUnit",
+    "SampleWork",
+    "fetch_settings",
+    "make_units",
+    "part_work",
+    "plan_fetch",
+]

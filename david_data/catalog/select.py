@@ -1,0 +1,129 @@
+"""Choosing samples from a catalog: ``--where``, ``--ids``, ``--limit`` with ``--seed``.
+
+The three combine: the predicate and the id list filter the ``samples`` view, then
+``--limit N`` draws N of what is left at random, the same seed giving the same samples
+for the same catalog. Ids are compact lists such as ``0-999,120000``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from .. import facts
+from ..errors import ConfigError
+from .catalog import Catalog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """How samples are picked (all None: every sample of the catalogued parts)."""
+
+    where: str | None = None
+    ids: str | None = None
+    limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1 (got {self.limit})")
+        if self.ids is not None:
+            parse_ids(self.ids)
+        if self.where is not None and not self.where.strip():
+            raise ConfigError("--where is empty; give an SQL condition, e.g. \"scenario = 'face'\"")
+
+    @property
+    def empty(self) -> bool:
+        return self.where is None and self.ids is None and self.limit is None
+
+
+def parse_ids(spec: str) -> list[tuple[int, int]]:
+    """``"0-999,120000"`` -> ``[(0, 999), (120000, 120000)]`` (inclusive ranges)."""
+    ranges: list[tuple[int, int]] = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
+        if match is None:
+            raise ConfigError(
+                f"cannot read sample ids {spec!r}: use ids and ranges such as '0-999,120000'"
+            )
+        lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
+        if lo > hi:
+            raise ConfigError(f"id range {item!r} runs backwards; write it as '{hi}-{lo}'")
+        if hi >= facts.NUM_SAMPLES:
+            raise ConfigError(
+                f"sample id {hi} is out of range: SynthHuman has ids 0 to {facts.NUM_SAMPLES - 1}"
+            )
+        ranges.append((lo, hi))
+    if not ranges:
+        raise ConfigError(f"sample ids {spec!r} select nothing")
+    return ranges
+
+
+def parts_for_ids(spec: str) -> list[str]:
+    """The parts expected to hold these ids (5000 consecutive ids per part)."""
+    indices: set[int] = set()
+    for lo, hi in parse_ids(spec):
+        indices.update(range(lo // facts.SAMPLES_PER_PART, hi // facts.SAMPLES_PER_PART + 1))
+    return [facts.part_name(i) for i in sorted(indices)]
+
+
+def _ids_predicate(spec: str) -> str:
+    terms = [
+        f"sample_id = {lo}" if lo == hi else f"sample_id BETWEEN {lo} AND {hi}"
+        for lo, hi in parse_ids(spec)
+    ]
+    return "(" + " OR ".join(terms) + ")"
+
+
+def select_samples(catalog: Catalog, selection: Selection) -> pa.Table:
+    """``sample_id``, ``part``, ``scenario``, ``bytes``, ``complete`` of the chosen
+    samples, by id. A sample listed by two parts is taken from the first."""
+    conditions = []
+    if selection.where is not None:
+        conditions.append(f"({selection.where})")
+    if selection.ids is not None:
+        conditions.append(_ids_predicate(selection.ids))
+    sql = (
+        "SELECT sample_id, part, scenario, bytes, complete FROM samples"
+        + (" WHERE " + " AND ".join(conditions) if conditions else "")
+        + " QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY part) = 1"
+        + " ORDER BY sample_id"
+    )
+    table = catalog.query(sql)
+    if selection.ids is not None:
+        _check_ids_found(catalog, selection.ids)
+    if selection.limit is not None and selection.limit < table.num_rows:
+        rng = np.random.default_rng(selection.seed)
+        chosen = np.sort(rng.choice(table.num_rows, size=selection.limit, replace=False))
+        table = table.take(pa.array(chosen))
+    elif selection.limit is not None:
+        logger.info(
+            "--limit %d: only %d samples match, taking them all", selection.limit, table.num_rows
+        )
+    return table
+
+
+def _check_ids_found(catalog: Catalog, spec: str) -> None:
+    found = set(
+        catalog.query(f"SELECT sample_id FROM samples WHERE {_ids_predicate(spec)}")
+        .column("sample_id")
+        .to_pylist()
+    )
+    wanted = {i for lo, hi in parse_ids(spec) for i in range(lo, hi + 1)}
+    missing = sorted(wanted - found)
+    if missing:
+        shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise ConfigError(
+            f"{len(missing)} requested sample id(s) are in none of the catalogued parts "
+            f"({', '.join(p.name for p in catalog.parts) or 'none'}): {shown}; "
+            "name the parts holding them with --parts (or --parts all)"
+        )

@@ -1,0 +1,214 @@
+"""``david-data catalog`` (SQL over every sample of the parts, from their zip directories)
+and ``david-data fetch`` (any subset of samples, member by member, verified)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+
+from .. import settings
+from ..errors import ConfigError
+from ..facts import parse_parts
+from ..fsutil import parse_storage_options
+from ._options import add_no_progress, add_run_options, add_storage_option
+
+EXIT_OK, EXIT_FAILURES = 0, 1
+
+_BASE_URL_HELP = (
+    "where the parts are: the data host's base URL (default: $DAVID_DATA_BASE_URL or the "
+    "official host), or a mirror folder (local or fsspec URL such as az://container/mirror)"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    catalog = subparsers.add_parser(
+        "catalog",
+        help="list every sample of the parts from their zip directories; SQL over them",
+        description=(
+            "Read each part's zip central directory with a few ranged requests (cached per part "
+            "version in the user cache: a second call sends only HEAD requests) and print "
+            "per-part and per-scenario counts and bytes, or run SQL over the tables 'samples' "
+            "(sample_id, part, scenario, bytes, members, complete) and 'members' (sample_id, "
+            "part, member, kind, offset, end_offset, compressed_size, size, crc32, method)."
+        ),
+    )
+    catalog.add_argument(
+        "sql",
+        metavar="SQL",
+        nargs="?",
+        default=None,
+        help='e.g. "SELECT scenario, count(*) FROM samples GROUP BY 1" (default: an overview)',
+    )
+    catalog.add_argument("--base-url", default=None, help=_BASE_URL_HELP)
+    catalog.add_argument(
+        "--parts",
+        default=None,
+        help="'all', 'sample' or e.g. '0-3,7' (default: all parts; a mirror's own parts)",
+    )
+    catalog.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "parquet"),
+        default="table",
+        help="output format of a query (default: table)",
+    )
+    catalog.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="write a query's result to this file (parquet needs it)",
+    )
+    add_storage_option(catalog, "a mirror given as --base-url")
+    catalog.set_defaults(func=run_catalog_command)
+
+    fetch = subparsers.add_parser(
+        "fetch",
+        help="fetch any subset of samples, member by member, verified, without whole parts",
+        description=(
+            "Pick samples from the catalog and fetch only their files into DEST/SynthHuman/ (the "
+            "official extracted layout): neighbouring members in one ranged request, requests in "
+            "parallel, each member's local header and CRC-32 checked as it streams, every file "
+            "written atomically, the samples recorded in DEST/fetch-manifest.json. A rerun fetches "
+            "only what is missing; a part that changed on the server is catalogued again."
+        ),
+    )
+    fetch.add_argument("dest", metavar="DEST", help="folder or fsspec URL to write into")
+    fetch.add_argument(
+        "--where",
+        default=None,
+        metavar="SQL_PREDICATE",
+        help="condition on the 'samples' view, e.g. \"scenario = 'face'\"",
+    )
+    fetch.add_argument(
+        "--ids", default=None, metavar="SPEC", help="sample ids and ranges, e.g. 0-999,120000"
+    )
+    fetch.add_argument(
+        "--limit", type=int, default=None, help="draw this many of the matching samples at random"
+    )
+    fetch.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of --limit: the same seed, the same samples (default 0)",
+    )
+    fetch.add_argument(
+        "--parts",
+        default=None,
+        help="'all', 'sample' or e.g. '0-3,7' (default: the parts holding --ids, else all)",
+    )
+    fetch.add_argument("--base-url", default=None, help=_BASE_URL_HELP)
+    fetch.add_argument("--jobs", type=int, default=8, help="requests in flight at once (default 8)")
+    fetch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print samples, bytes to fetch and bytes present per scenario, and exit",
+    )
+    add_no_progress(fetch)
+    add_storage_option(fetch, "DEST (and a mirror given as --base-url)")
+    add_run_options(fetch, dask=True)
+    fetch.set_defaults(func=run_fetch_command)
+
+
+def run_catalog_command(args: argparse.Namespace) -> int:
+    from ..catalog import load_catalog, open_catalog_source, overview
+    from ..store.query import format_table
+
+    if args.format == "parquet" and not args.output:
+        raise ConfigError("--format parquet writes binary: give -o FILE")
+    if args.sql is None and (args.output or args.format != "table"):
+        raise ConfigError("--format and -o apply to a query: give SQL too")
+    options = parse_storage_options(args.storage_option)
+    source = open_catalog_source(args.base_url or settings.data_base_url(), options)
+    parts = parse_parts(args.parts) if args.parts else None
+    catalog = load_catalog(source, parts)
+    for name, reason in catalog.errors:
+        print(f"warning: {name} is left out: {reason}", file=sys.stderr)
+    if args.sql is not None:
+        write_result(catalog.query(args.sql), args.format, args.output)
+    else:
+        by_part, by_scenario = overview(catalog)
+        samples = sum(by_part.column("samples").to_pylist())
+        print(f"catalog of {source.base}: {len(catalog.parts)} part(s), {samples:,} samples")
+        sys.stdout.write(format_table(by_part))
+        sys.stdout.write(format_table(by_scenario))
+    return EXIT_FAILURES if catalog.errors else EXIT_OK
+
+
+def write_result(table: pa.Table, fmt: str, output: str | None) -> None:
+    """Print or write a query result as ``query`` does (table, csv, json, parquet)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ..store.query import format_table
+
+    if fmt == "parquet":
+        assert output is not None
+        pq.write_table(table, output)
+        print(f"wrote {table.num_rows} rows to {output}", file=sys.stderr)
+        return
+    if fmt == "csv":
+        import io
+
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer)
+        text = buffer.getvalue().decode()
+    elif fmt == "json":
+        import json
+
+        text = json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
+    else:
+        text = format_table(table)
+    if output:
+        Path(output).write_text(text)
+        print(f"wrote {table.num_rows} rows to {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def run_fetch_command(args: argparse.Namespace) -> int:
+    from ..catalog.plan import fetch_settings, plan_fetch
+
+    if args.seed is not None and args.limit is None:
+        raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
+    options = parse_storage_options(args.storage_option)
+    params = {
+        "dest": args.dest,
+        "base_url": args.base_url or settings.data_base_url(),
+        "parts": args.parts,
+        "where": args.where,
+        "ids": args.ids,
+        "limit": args.limit,
+        "seed": args.seed or 0,
+        "jobs": args.jobs,
+    }
+    fetch = fetch_settings(**params, storage_options=options)  # validates before anything runs
+    if args.dry_run:
+        print(plan_fetch(fetch).describe())
+        return EXIT_OK
+
+    def run_local():  # type: ignore[no-untyped-def]
+        from ..catalog.fetch import run_fetch
+        from ..engine import make_executor
+        from ..progress import progress_for
+
+        plan = plan_fetch(fetch)
+        with (
+            progress_for(not args.no_progress) as progress,
+            make_executor("threads", fetch.jobs, dask_address=args.dask_address) as ex,
+        ):
+            return run_fetch(plan, ex, progress=progress)
+
+    from ._run import run_job
+
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="fetch",
+        flow_params={
+            **params,
+            "dask_address": args.dask_address,
+            "storage_options": options or None,
+        },
+    )

@@ -1,0 +1,318 @@
+"""``StoreLoader``: the stateful, distributed-aware PyTorch loader over a store.
+
+Each rank builds one loader (``store.loader(batch_size, ...)``); the main process plans
+the rank's batches (:mod:`.order`) and a ``torch.utils.data.DataLoader`` with
+``batch_size=None`` runs them on ``num_workers`` worker processes, each reading whole
+batches through a :class:`~.batch.BatchSource` and handing tensors back through shared
+memory. Each planned batch also names the next few shards of the rank, which the worker
+starts fetching into the shard cache (object stores only).
+
+State: ``state_dict()`` returns plain data (JSON-safe): the order's parameters (seed,
+shuffle, shard size, window, a digest of the selected ids), the epoch and the segments
+consumed so far. It is the same on every rank and restores on any number of ranks. It
+follows the ``state_dict``/``load_state_dict`` protocol of torchdata's ``Stateful`` (so
+``torch.distributed.checkpoint`` and trainers that checkpoint a ``StatefulDataLoader``
+take it as is), but unlike ``StatefulDataLoader``'s own state (per-worker snapshots,
+restorable only with the same number of workers) it holds the global position only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ConfigError, NoInputsError
+from ..format.metadata import STATUS_OK
+from ..fsutil import is_local
+from .batch import BatchSource, Transform, parse_fields
+from .cache import DEFAULT_CACHE_LIMIT, default_cache_dir
+from .order import (
+    SHUFFLE_WINDOW,
+    Batch,
+    Segment,
+    epoch_order,
+    rank_batches,
+    replay,
+    selection_digest,
+    steps_per_rank,
+)
+
+if TYPE_CHECKING:
+    from ..store.store import SynthHumanStore
+
+STATE_FORMAT = "david_data.loader/1"
+PREFETCH_SHARDS = 4
+"""Shards beyond the current batch's that a worker starts fetching (object stores)."""
+
+
+def require_torch() -> Any:
+    """Import torch, or explain how to install the optional extra."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise ConfigError(
+            "store.loader() needs PyTorch, which is not installed: pip install 'david-data[torch]'"
+        ) from exc
+    return torch
+
+
+def _positive(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``rank``/``world_size``, defaulting to torch.distributed's when it is initialised."""
+    import torch.distributed as dist
+
+    active = dist.is_available() and dist.is_initialized()
+    if world_size is None:
+        world_size = dist.get_world_size() if active else 1
+    if rank is None:
+        rank = dist.get_rank() if active else 0
+    world_size = _positive("world_size", world_size)
+    rank = _positive("rank", rank, minimum=0)
+    if rank >= world_size:
+        raise ConfigError(
+            f"rank {rank} is out of range for world_size {world_size} (0 ... {world_size - 1})"
+        )
+    return rank, world_size
+
+
+def select_ids(store: SynthHumanStore, where: str | None) -> np.ndarray:
+    """Ids of the store's converted samples that ``where`` (SQL over ``samples``) keeps."""
+    if where is None:
+        return np.asarray(store.sample_ids, dtype=np.int64)
+    table = store.query(
+        f"SELECT sample_id FROM samples WHERE status = '{STATUS_OK}' AND ({where}) ORDER BY sample_id"
+    )
+    return np.asarray(table.column("sample_id").to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+class _BatchDataset:
+    """Map-style dataset whose index is a planned batch; returns a dict of tensors."""
+
+    def __init__(self, source: BatchSource) -> None:
+        self.source = source
+
+    def __getitem__(self, item: tuple[Batch, tuple[int, ...]]) -> dict[str, Any]:
+        import torch
+
+        batch, ahead = item
+        self.source.prefetch(ahead)
+        arrays = self.source.read(batch.sample_ids)
+        out = {name: torch.from_numpy(array) for name, array in arrays.items()}
+        out["sample_id"] = torch.from_numpy(np.array(batch.sample_ids, dtype=np.int64))
+        out["padding"] = torch.from_numpy(np.array(batch.padding, dtype=bool))
+        return out
+
+
+def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
+    return batch
+
+
+class StoreLoader:
+    """Batches of one rank over a store, deterministic in (seed, epoch) and resumable.
+
+    Iterating yields dicts of tensors: the ``fields`` (or what ``transform`` returns),
+    ``sample_id`` (int64) and ``padding`` (bool, True for entries that repeat a sample
+    to fill a rank's final batch when ``drop_last`` is False). Every batch has
+    ``batch_size`` entries. Each iteration continues where the last one stopped; when an
+    epoch is complete the next iteration starts the next epoch. ``set_epoch(e)`` moves to
+    the start of epoch ``e`` (keeping the position when ``e`` is the current epoch, so a
+    resumed job may call it as usual).
+
+    Options: ``shuffle``/``seed`` fix the order (:mod:`.order`); ``rank``/``world_size``
+    default to torch.distributed's when it is initialised, else 0/1; ``num_workers``
+    worker processes read whole batches; ``fields`` picks store arrays (default all);
+    ``transform`` maps each sample dict (fields + ``sample_id``, numpy) to a dict of
+    arrays and must pickle (see :mod:`david_data.transforms`); ``drop_last`` drops the
+    tail instead of padding; ``where`` is an SQL predicate over the ``samples`` metadata
+    table (``status = 'ok'`` always applies); ``cache_dir``/``cache_limit`` (bytes) set
+    the shard cache used for stores on object storage (:mod:`.cache`).
+    """
+
+    def __init__(
+        self,
+        store: SynthHumanStore,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        num_workers: int = 0,
+        fields: Sequence[str] | None = None,
+        transform: Transform | None = None,
+        drop_last: bool = False,
+        where: str | None = None,
+        cache_dir: str | Path | None = None,
+        cache_limit: int = DEFAULT_CACHE_LIMIT,
+    ) -> None:
+        self._torch = require_torch()
+        self.batch_size = _positive("batch_size", batch_size)
+        self.seed = _positive("seed", seed, minimum=0)
+        self.num_workers = _positive("num_workers", num_workers, minimum=0)
+        _positive("cache_limit", cache_limit)
+        self.rank, self.world_size = _distributed(rank, world_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.fields = parse_fields(fields)
+        self.store = store
+        self.sample_ids = select_ids(store, where)
+        if self.sample_ids.size == 0:
+            raise NoInputsError(
+                f"the loader's selection is empty: no converted sample of {store.url} "
+                f"matches where={where!r}; loosen the predicate or convert more parts"
+            )
+        self.shard_size = store.layout.shard_size
+        self._remote = not is_local(store.layout.fs)
+        self._source = BatchSource(
+            store.url,
+            store.storage_options,
+            self.fields,
+            transform,
+            Path(cache_dir) if cache_dir is not None else default_cache_dir(),
+            cache_limit,
+        )
+        self._digest = selection_digest(self.sample_ids)
+        self._epoch = 0
+        self._segments: list[Segment] = []
+        self._steps = 0  # batches yielded in the current segment
+        self._token: object | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"StoreLoader({self.store.url!r}, {self.sample_ids.size} samples, batch_size={self.batch_size}, "
+            f"rank={self.rank}/{self.world_size}, epoch={self._epoch})"
+        )
+
+    # -- position ------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def _history(self) -> list[Segment]:
+        current = Segment(self.world_size, self.batch_size, self.drop_last, self._steps)
+        return [*self._segments, current] if self._steps else list(self._segments)
+
+    def _order(self, epoch: int) -> np.ndarray:
+        return epoch_order(
+            self.sample_ids, self.shard_size, seed=self.seed, epoch=epoch, shuffle=self.shuffle
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Go to the start of ``epoch`` (no change when it is the current epoch)."""
+        epoch = _positive("epoch", epoch, minimum=0)
+        if epoch != self._epoch:
+            self._epoch, self._segments, self._steps, self._token = epoch, [], 0, None
+
+    def __len__(self) -> int:
+        """Batches this rank yields in a whole epoch."""
+        return steps_per_rank(
+            self.sample_ids.size, self.world_size, self.batch_size, self.drop_last
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The global position (the same on every rank): plain, JSON-safe data."""
+        return {
+            "format": STATE_FORMAT,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "shard_size": self.shard_size,
+            "window": SHUFFLE_WINDOW,
+            "selection": {"count": int(self.sample_ids.size), "digest": self._digest},
+            "epoch": self._epoch,
+            "segments": [
+                [s.world_size, s.batch_size, s.drop_last, s.steps] for s in self._history()
+            ],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a position saved by ``state_dict()`` (on any number of ranks)."""
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise ConfigError(
+                f"not a loader state (expected format {STATE_FORMAT!r}, found "
+                f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}); "
+                "pass what StoreLoader.state_dict() returned"
+            )
+        mine = self.state_dict()
+        for key in ("seed", "shuffle", "shard_size", "window", "selection"):
+            if state.get(key) != mine[key]:
+                raise ConfigError(
+                    f"the loader state was saved with {key}={state.get(key)!r}, this loader has "
+                    f"{mine[key]!r}; restore it into a loader over the same store, where= and seed"
+                )
+        try:
+            segments = [
+                Segment(int(w), int(b), bool(d), int(k)) for w, b, d, k in state.get("segments", [])
+            ]
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"the loader state's segments are malformed: {exc}") from exc
+        epoch = _positive("epoch", state.get("epoch"), minimum=0)
+        replay(self._order(epoch), segments)  # raises if the segments do not fit the selection
+        self._epoch, self._segments, self._steps, self._token = epoch, segments, 0, None
+
+    # -- iteration -----------------------------------------------------------------------
+    def _plan(self) -> list[tuple[Batch, tuple[int, ...]]]:
+        """This rank's batches still to come in the current epoch, with shards to prefetch."""
+        order = self._order(self._epoch)
+        remaining = replay(order, self._segments)
+        if steps_per_rank(remaining.size, self.world_size, self.batch_size, self.drop_last) == 0:
+            self._epoch, self._segments = self._epoch + 1, []  # epoch complete: start the next
+            order = remaining = self._order(self._epoch)
+        batches = list(
+            rank_batches(
+                remaining,
+                order,
+                world_size=self.world_size,
+                rank=self.rank,
+                batch_size=self.batch_size,
+                drop_last=self.drop_last,
+            )
+        )
+        if not self._remote:
+            return [(b, ()) for b in batches]
+        # Shards in the order this rank first needs them, with the batch that first needs each:
+        # batch i prefetches the next PREFETCH_SHARDS shards first needed after it.
+        firsts: list[tuple[int, int]] = []
+        seen: set[int] = set()
+        for i, batch in enumerate(batches):
+            for shard in (batch.sample_ids // self.shard_size).tolist():
+                if shard not in seen:
+                    seen.add(shard)
+                    firsts.append((i, shard))
+        plan, j = [], 0
+        for i, batch in enumerate(batches):
+            while j < len(firsts) and firsts[j][0] <= i:
+                j += 1
+            plan.append((batch, tuple(shard for _, shard in firsts[j : j + PREFETCH_SHARDS])))
+        return plan
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._segments, self._steps = self._history(), 0
+        plan = self._plan()
+        token = self._token = object()
+        loader = self._torch.utils.data.DataLoader(
+            _BatchDataset(self._source),
+            batch_size=None,
+            sampler=plan,
+            num_workers=self.num_workers,
+            collate_fn=_as_is,
+            prefetch_factor=2 if self.num_workers else None,
+        )
+        batches = iter(loader)
+        try:
+            for batch in batches:
+                if self._token is not token:  # a newer iteration or set_epoch took over
+                    return
+                self._steps += 1
+                yield batch
+            if self._token is token:
+                self._epoch, self._segments, self._steps = self._epoch + 1, [], 0
+        finally:
+            del batches  # shuts the workers down now, not at garbage collection

@@ -1,0 +1,35 @@
+"""The mirror flow is thin and honest: a failed part ends the run Failed (with the
+report), and ``parts`` accepts what ``--param parts=59`` gives (an int)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mirror_helpers import PARTS, same_bytes
+
+from david_data.synth.host import LocalHost
+
+
+def test_a_failed_part_ends_the_flow_run_failed(
+    prefect_harness: None, tmp_path: Path, served: Path, host: LocalHost
+) -> None:
+    from flows._executor import report_of_state
+    from flows.mirror import mirror_flow
+
+    (served / PARTS[3]).unlink()
+    state = mirror_flow(
+        dest=str(tmp_path / "bad"), parts="0,3", base_url=host.base_url, progress=False,
+        return_state=True,
+    )  # fmt: skip
+    assert state.is_failed()
+    report = report_of_state(state)
+    assert [o.name for o in report.failed] == [PARTS[3]] and "404" in report.failed[0].error
+    assert same_bytes(served / PARTS[0], tmp_path / "bad" / PARTS[0])
+
+    state = mirror_flow(
+        dest=str(tmp_path / "good"), parts=2, base_url=host.base_url, progress=False,
+        return_state=True,
+    )  # fmt: skip
+    assert state.is_completed()
+    assert [o.status for o in report_of_state(state).outcomes] == ["ok"]
+    assert same_bytes(served / PARTS[2], tmp_path / "good" / PARTS[2])
