@@ -1,37 +1,62 @@
-"""Mirror benchmark: our mirror vs the official way (sequential ``wget --continue``) vs aria2c.
+"""Mirror benchmark: our mirror, before and after a change, vs aria2c and a bare ranged client.
 
-All three download the same synthetic parts from the same local host, which caps every
-connection at the same rate (as a remote server does), in the same run. Each tool runs as
-a child process; we report the median wall time over repeats, throughput, ratios, CPU
-seconds per GB and peak RSS (polled from /proc). Our mirror also verifies every part
-(SHA-256, every member's CRC-32, member set) as it downloads and writes a manifest; wget
-and aria2c verify nothing. Our mirror runs through the library (``mirror``) in the
-child, not the Prefect CLI, so the ~10 s Prefect start-up (a constant) does not blur the
-transfer figures; the child's interpreter start-up and imports are in its wall time, and
-its own ``mirror`` time (plan, download, verify, manifest) is reported beside it.
+Every client downloads the same synthetic parts from the same local host
+(``david_data/synth/host.py``), which caps every connection at the same rate, as a remote
+server does; all run in the same session, interleaved, and the figures are medians over
+the repeats. The table printed at the end holds issue 10's ratios, before and after:
 
-    .venv/bin/python benchmarks/bench_mirror.py [--quick]
+- **link**: bytes ÷ (connections × cap × seconds), ``jobs × segments`` connections (16 by
+  default; fewer when there are fewer parts than jobs). For our mirror the seconds are ``mirror()``'s own (plan, download, verify,
+  manifest; as the issue measured ``run_mirror``); whole-process figures are printed too.
+  The host paces each reply after sending its first chunk (``cap / 20`` bytes) at once,
+  so a client that makes more requests gets a little more than the cap: the line
+  "credited" counts those chunks as link capacity, so more requests buy nothing.
+- **CPU per GB vs aria2c**: user + system CPU of each client process (``wait4``). Ours is
+  given for ``mirror()`` alone (its CPU net of interpreter start-up and imports, which
+  the child measures itself) and for the whole process. Ours also verifies every byte
+  (SHA-256, every member's CRC-32, local headers, the central directory read twice) and
+  flushes the data to disk before it takes its final name; aria2c and the bare client
+  check and flush nothing.
+- **re-fetched after SIGKILL**: a mirror is killed with SIGKILL once the host has served
+  half of the bytes, then run again to the end; re-fetched = bytes served by both runs −
+  the parts' sizes − the central-directory second reads (by design); divided by the bytes
+  served before the kill.
+
+"before" is the code of ``--before`` (a git revision, default the last commit before the
+mirror's performance work), extracted with ``git archive`` into a temporary folder and run
+the same way. Each child gets a private bytecode cache (``PYTHONPYCACHEPREFIX``, warmed
+first), so its start-up is what a user's is. The disk is synced between runs, so no run
+pays for another's dirty pages.
+
+    .venv/bin/python benchmarks/bench_mirror.py [--quick] [--wget] [--before REV]
+
+aria2c reads URIs on one command line as mirrors of ONE file, so it is given one URI per
+line with ``-i`` (``apt-get install -y aria2``); the bare client is a few lines of
+``http.client`` (one thread per connection, one equal range each, no checks), what
+Python can do at best.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+BEFORE = "08ab91e"
+"""The last commit before the mirror's performance work (issue 10)."""
 
-# The parent stays small (no numpy/OpenCV import): Linux carries a parent's peak RSS
-# into a forked child's ru_maxrss, which would hide the children's real peaks. Parts
-# are generated and served by separate processes.
+# The parent stays small (no numpy/OpenCV import); parts are generated and served by
+# separate processes.
 GENERATE = """
 import shutil, sys
 from pathlib import Path
@@ -42,196 +67,358 @@ for name in names[1:]:  # same bytes under each name: valid parts, cheap to make
     shutil.copyfile(root / names[0], root / name)
 """
 
+HOST = """
+import json, sys, zipfile
+from pathlib import Path
+from david_data.synth.host import Fault, LocalHost
+root, rate = Path(sys.argv[1]), int(sys.argv[2])
+first = min(1 << 20, max(4096, rate // 20))  # host.py sends this much of a reply unpaced
+tails = {}
+for p in root.glob("*.zip"):
+    with zipfile.ZipFile(p) as archive:
+        tails[p.name] = "bytes=%d-%d" % (archive.start_dir, p.stat().st_size - 1)
+with LocalHost(root) as host:
+    host.faults.add(Fault.rate_cap(rate), times=None)
+    print(host.base_url, flush=True)
+    for line in sys.stdin:
+        if line.strip() == "reset":
+            host.reset_stats()
+        gets = [r for r in host.stats.requests if r.method == "GET"]
+        print(json.dumps({
+            "bytes": sum(r.bytes_sent for r in gets),
+            "gets": len(gets),
+            "unpaced": sum(min(first, r.bytes_sent) for r in gets),
+            "second_reads": sum(r.bytes_sent for r in gets if r.range == tails.get(r.path)),
+        }), flush=True)
+"""
+
 OURS = """
-import sys
+import resource, sys, time
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 from david_data.mirror import MirrorSettings, mirror
+startup = cpu()
 report = mirror(MirrorSettings(dest=sys.argv[1], base_url=sys.argv[2], parts=tuple(sys.argv[5:]),
-                                   jobs=int(sys.argv[3]), segments=int(sys.argv[4])))
-print(report.seconds)
-sys.exit(1 if report.failed else 0)
+                               jobs=int(sys.argv[3]), segments=int(sys.argv[4])))
+print(report.seconds, cpu() - startup, startup)
+sys.exit(1 if report.failed or report.interrupted else 0)
+"""
+
+BARE = """
+import http.client, os, sys, threading, urllib.parse
+dest, k, urls = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def connect(url):
+    parts = urllib.parse.urlsplit(url)
+    return parts.path, http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+def get(url, fd, start, end):
+    path, conn = connect(url)
+    conn.request("GET", path, headers={"Range": f"bytes={start}-{end}"})
+    reply, view, at = conn.getresponse(), memoryview(bytearray(1 << 20)), start
+    while at <= end:
+        n = reply.readinto(view[: end - at + 1])
+        if not n:
+            raise SystemExit("short reply")
+        done = 0
+        while done < n:
+            done += os.pwrite(fd, view[done:n], at + done)
+        at += n
+threads = []
+for url in urls:
+    path, conn = connect(url)
+    conn.request("HEAD", path)
+    size = int(conn.getresponse().getheader("Content-Length"))
+    fd = os.open(os.path.join(dest, url.rsplit("/", 1)[1]), os.O_RDWR | os.O_CREAT, 0o644)
+    os.ftruncate(fd, size)
+    step = -(-size // k)
+    threads += [threading.Thread(target=get, args=(url, fd, a, min(a + step, size) - 1))
+                for a in range(0, size, step)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
 """
 
 
-def _peak_rss(root: int) -> int:
-    """Largest VmHWM among ``root`` and its descendants (bytes)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    peak, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]) * 1024)
-        except OSError:
-            pass
-    return peak
+@dataclass
+class Run:
+    """One client run: wall seconds, CPU seconds, peak RSS bytes, what the host saw."""
+
+    wall: float
+    cpu: float
+    rss: int
+    host: dict[str, int]
+    own: tuple[float, float, float] | None = None
+    """Ours: mirror() seconds, mirror() CPU, CPU before mirror() (start-up, imports)."""
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+@dataclass
+class Client:
+    name: str
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, key: str) -> float:
+        return statistics.median(_value(r, key) for r in self.runs)
 
 
-def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
-    """Run ``cmd``; return (wall s, CPU s, peak RSS bytes, its stdout).
+def _value(run: Run, key: str) -> float:
+    if key in ("wall", "cpu", "rss"):
+        return float(getattr(run, key))
+    if key in ("own_wall", "own_cpu", "startup"):
+        assert run.own is not None
+        return run.own[("own_wall", "own_cpu", "startup").index(key)]
+    return float(run.host[key])
 
-    Peak RSS is polled from /proc (VmHWM is fresh after exec, unlike ru_maxrss, which
-    Linux carries over from the parent).
-    """
-    cpu_before = _children_cpu()
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _peak_rss(proc.pid))
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    out, err = proc.communicate()
+
+class Host:
+    """The capped host in a child process; ``stats()`` asks it what it served."""
+
+    def __init__(self, served: Path, rate: int, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOST, str(served), str(rate)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+
+    def stats(self, reset: bool = False) -> dict[str, int]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("reset\n" if reset else "stats\n")
+        self.proc.stdin.flush()
+        return dict(json.loads(self.proc.stdout.readline()))
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def _run(cmd: list[str], env: dict[str, str], host: Host) -> Run:
+    """Run ``cmd`` to the end; its CPU and peak RSS come from ``wait4``."""
+    host.stats(reset=True)
+    with tempfile.TemporaryFile("w+") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
-    return wall, _children_cpu() - cpu_before, peak, out
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {text[-2000:]}")
+    own = None
+    if cmd[1:2] == ["-c"] and cmd[2] == OURS:
+        seconds, cpu, startup = (float(x) for x in text.split()[-3:])
+        own = (seconds, cpu, startup)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, host.stats(), own)
+
+
+def _killed_then_resumed(
+    cmd: list[str], env: dict[str, str], host: Host, served: Path, names: list[str], total: int
+) -> float:
+    """Re-fetched bytes ÷ bytes fetched before a SIGKILL at half of ``total``."""
+    dest = Path(cmd[3])
+    host.stats(reset=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    while proc.poll() is None and host.stats()["bytes"] < total // 2:
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        raise SystemExit("the mirror ended before it could be killed half-way")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.3)  # replies in flight end (the host counts what it sent)
+    first = host.stats()
+    second = _run(cmd, env, host).host
+    _same_files(dest, served, names)
+    refetched = first["bytes"] + second["bytes"] - total
+    refetched -= first["second_reads"] + second["second_reads"]
+    shutil.rmtree(dest)
+    return refetched / (first["bytes"] - first["second_reads"])
+
+
+def _same_files(dest: Path, served: Path, names: list[str]) -> None:
+    for name in names:
+        a, b = dest / name, served / name
+        if a.stat().st_size != b.stat().st_size or a.read_bytes() != b.read_bytes():
+            raise SystemExit(f"{a} differs from the served file")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="small run (< 2 minutes)")
-    parser.add_argument("--parts", type=int, default=None, help="number of parts")
-    parser.add_argument("--samples", type=int, default=None, help="samples per part")
+    parser.add_argument("--quick", action="store_true", help="small run (~1 minute)")
+    parser.add_argument("--parts", type=int, default=None, help="number of parts (default 4)")
+    parser.add_argument("--samples", type=int, default=None, help="samples per part (200)")
     parser.add_argument("--rate", type=float, default=None, help="per-connection cap, MB/s")
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="repeats (default 3)")
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--segments", type=int, default=4)
+    parser.add_argument("--before", default=BEFORE, help=f"git revision of 'before' ({BEFORE})")
+    parser.add_argument("--wget", action="store_true", help="also time sequential wget -c")
     args = parser.parse_args()
     n_parts = args.parts or (3 if args.quick else 4)
     samples = args.samples or (40 if args.quick else 200)
-    rate = (args.rate or (8.0 if args.quick else 10.0)) * 1e6
-    repeats = args.repeats or 3
-    wget, aria2c = shutil.which("wget"), shutil.which("aria2c")
-    with tempfile.TemporaryDirectory(prefix="bench-mirror-") as tmp:
-        served = Path(tmp) / "served"
+    rate = int((args.rate or 10.0) * 1e6)
+    repeats = args.repeats or (1 if args.quick else 3)
+    connections = min(n_parts, args.jobs) * args.segments
+    aria2c, wget = shutil.which("aria2c"), shutil.which("wget") if args.wget else None
+    with tempfile.TemporaryDirectory(prefix="bench-mirror-") as tmp_name:
+        tmp = Path(tmp_name)
+        base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        base_env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        env = {**base_env, "PYTHONPATH": str(ROOT)}
+        before_root = tmp / "before"
+        before_root.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.before, "david_data"],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(before_root)], input=archive.stdout, check=True)
+        revision = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", args.before],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        versions = {"after": env, "before": {**base_env, "PYTHONPATH": str(before_root)}}
+        for version_env in versions.values():  # warm each version's bytecode cache
+            subprocess.run([sys.executable, "-c", "import david_data.mirror"], env=version_env)
+
+        served = tmp / "served"
         served.mkdir()
         names = [f"SynthHuman_{i:04d}.zip" for i in range(n_parts)]
         print(f"generating {n_parts} parts x {samples} samples ...", flush=True)
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
         subprocess.run(
             [sys.executable, "-c", GENERATE, str(served), str(samples), *names], check=True, env=env
         )
         total = sum((served / n).stat().st_size for n in names)
         print(
-            f"{n_parts} parts, {total / 1e6:.1f} MB; per-connection cap {rate / 1e6:.1f} MB/s; "
-            f"{repeats} repeats; ours: --jobs {args.jobs} --segments {args.segments}"
+            f"{n_parts} parts, {total / 1e6:.1f} MB; {connections} connections capped at "
+            f"{rate / 1e6:.1f} MB/s each ({connections * rate / 1e6:.0f} MB/s); {repeats} "
+            f"repeats; ours: --jobs {args.jobs} --segments {args.segments}; before = {revision}",
+            flush=True,
         )
-        results: dict[str, list[tuple[float, float, int, str]]] = {
-            "ours": [],
-            "wget": [],
-            "aria2c": [],
-        }
-        host = subprocess.Popen(
-            [sys.executable, "-m", "david_data.synth.host", str(served), "--rate", str(int(rate))],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
+        clients = {name: Client(name) for name in ("after", "before", "aria2c", "bare", "wget")}
+        refetch: dict[str, list[float]] = {"after": [], "before": []}
+        host = Host(served, rate, env)
         try:
-            assert host.stdout is not None
-            base_url = host.stdout.readline().strip()
-            base_url = base_url[base_url.index("http") :].split()[0]
-            urls = [base_url.rstrip("/") + "/" + n for n in names]
+            urls = [host.base_url.rstrip("/") + "/" + n for n in names]
+            uris = tmp / "uris.txt"
+            uris.write_text("".join(u + "\n" for u in urls))
+            dest = tmp / "dest"
             for r in range(repeats):
-                dest = Path(tmp) / f"ours{r}"
-                results["ours"].append(
-                    run_child(
-                        [
-                            sys.executable,
-                            "-c",
-                            OURS,
-                            str(dest),
-                            base_url,
-                            str(args.jobs),
-                            str(args.segments),
-                            *names,
-                        ],
-                        env,
-                    )
-                )
-                for n in names:
-                    assert (dest / n).read_bytes() == (served / n).read_bytes()
-                shutil.rmtree(dest)
-                if wget:
-                    dest = Path(tmp) / f"wget{r}"
-                    dest.mkdir()
-                    script = " && ".join(f"wget --continue -q -P {dest} {u}" for u in urls)
-                    results["wget"].append(run_child(["bash", "-c", script]))
+                for version, version_env in versions.items():
+                    ours = [sys.executable, "-c", OURS, str(dest), host.base_url,
+                            str(args.jobs), str(args.segments), *names]  # fmt: skip
+                    os.sync()
+                    clients[version].runs.append(_run(ours, version_env, host))
+                    _same_files(dest, served, names)
                     shutil.rmtree(dest)
-                if aria2c:
-                    dest = Path(tmp) / f"aria{r}"
-                    results["aria2c"].append(
-                        run_child(
-                            [
-                                aria2c,
-                                "-q",
-                                "-d",
-                                str(dest),
-                                f"-j{args.jobs}",
-                                f"-x{args.segments}",
-                                f"-s{args.segments}",
-                                "--min-split-size=1M",
-                                "--file-allocation=none",
-                                "--allow-overwrite=true",
-                                *urls,
-                            ]
-                        )
+                    os.sync()
+                    refetch[version].append(
+                        _killed_then_resumed(ours, version_env, host, served, names, total)
                     )
+                others = {
+                    "aria2c": [aria2c, "-q", "-d", str(dest), f"-j{args.jobs}",
+                               f"-x{args.segments}", f"-s{args.segments}",
+                               "--min-split-size=1M", "--file-allocation=none",
+                               "--allow-overwrite=true", "-i", str(uris)] if aria2c else None,
+                    "bare": [sys.executable, "-c", BARE, str(dest), str(args.segments), *urls],
+                    "wget": ["bash", "-c", " && ".join(
+                        f"wget --continue -q -P {dest} {u}" for u in urls)] if wget else None,
+                }  # fmt: skip
+                for name, cmd in others.items():
+                    if cmd is None:
+                        continue
+                    dest.mkdir()
+                    os.sync()
+                    clients[name].runs.append(_run(cmd, env, host))  # type: ignore[arg-type]
+                    _same_files(dest, served, names)
                     shutil.rmtree(dest)
                 print(f"  repeat {r + 1}/{repeats} done", flush=True)
         finally:
-            host.terminate()
-            host.wait()
-        startup = run_child([sys.executable, "-c", "import david_data.mirror"], env)
+            host.close()
+    _report(clients, refetch, total, rate, connections, revision)
+
+
+def _report(
+    clients: dict[str, Client],
+    refetch: dict[str, list[float]],
+    total: int,
+    rate: int,
+    connections: int,
+    revision: str,
+) -> None:
+    link = connections * rate
+    gb = total / 1e9
     print()
-    print(f"{'client':<8}{'median s':>10}{'MB/s':>10}{'CPU s/GB':>10}{'peak RSS MB':>13}")
-    medians = {}
-    for name, runs in results.items():
-        if not runs:
-            print(f"{name:<8} (not installed)")
+    print(
+        f"{'client':<8}{'wall s':>8}{'link':>7}{'credited':>10}{'CPU s/GB':>10}"
+        f"{'GETs':>6}{'peak RSS MB':>13}   (medians; whole process)"
+    )
+    for client in clients.values():
+        if not client.runs:
             continue
-        wall = statistics.median(r[0] for r in runs)
-        cpu = statistics.median(r[1] for r in runs)
-        rss = max(r[2] for r in runs)
-        medians[name] = wall
+        wall = client.median("wall")
+        credited = total / (link * wall + client.median("unpaced"))
         print(
-            f"{name:<8}{wall:>10.2f}{total / wall / 1e6:>10.1f}{cpu / (total / 1e9):>10.2f}{rss / 1e6:>13.1f}"
+            f"{client.name:<8}{wall:>8.2f}{total / (link * wall):>7.3f}{credited:>10.3f}"
+            f"{client.median('cpu') / gb:>10.2f}{client.median('gets'):>6.0f}"
+            f"{max(r.rss for r in client.runs) / 1e6:>13.1f}"
         )
-    ours_cpu = statistics.median(r[1] for r in results["ours"]) - startup[1]
-    ours_run = statistics.median(float(r[3].split()[-1]) for r in results["ours"])
-    print(
-        f"ours, CPU net of interpreter start-up and imports ({startup[1]:.2f} s CPU, "
-        f"{startup[0]:.2f} s wall): {ours_cpu / (total / 1e9):.2f} s/GB "
-        "(download + SHA-256 + CRC-32 verification)"
-    )
-    print(
-        f"ours, mirror() alone (no interpreter start-up/imports): {ours_run:.2f} s, "
-        f"{total / ours_run / 1e6:.1f} MB/s"
-    )
     print()
-    for other in ("wget", "aria2c"):
-        if other in medians:
-            print(
-                f"ours vs {other}: {medians[other] / medians['ours']:.2f}x faster (median wall "
-                f"time); mirror() alone: {medians[other] / ours_run:.2f}x"
-            )
+    print("ours, mirror() alone (no interpreter start-up and imports):")
+    for name in ("before", "after"):
+        c = clients[name]
+        print(
+            f"  {name:<7}{c.median('own_wall'):.2f} s, {c.median('own_cpu') / gb:.2f} CPU s/GB "
+            f"(start-up and imports {c.median('startup'):.2f} CPU s), "
+            f"re-fetched after SIGKILL {', '.join(f'{x:.3f}' for x in refetch[name])}"
+        )
+    aria = clients["aria2c"].median("cpu") / gb if clients["aria2c"].runs else None
+    bare = clients["bare"]
+
+    def row(name: str) -> list[str]:
+        c = clients[name]
+        own = c.median("own_wall")
+        cells = [
+            f"{total / (link * own):.3f}",
+            f"{total / (link * own + c.median('unpaced')):.3f}",
+            f"{total / (link * c.median('wall')):.3f}",
+        ]
+        for cpu in (c.median("own_cpu"), c.median("cpu")):
+            cells.append(f"{cpu / gb / aria:.2f}" if aria else "n/a")
+        cells.append(f"{statistics.median(refetch[name]):.3f}")
+        return cells
+
+    before, after = row("before"), row("after")
+    measures = [
+        ("mirror vs the capped link, mirror() time", "≥ 0.95"),
+        ("  the same, first chunks credited", "≥ 0.95"),
+        ("  the same, whole process", ""),
+        ("client CPU per GB vs aria2c, mirror() alone", "≤ 1.0"),
+        ("  the same, whole process", ""),
+        ("bytes re-fetched after SIGKILL ÷ before", "≤ 0.03"),
+    ]
+    print()
+    print(f"| measure (same run, medians; before = {revision}) | before | after | goal |")
+    print("| --- | ---: | ---: | --- |")
+    for (label, goal), b, a in zip(measures, before, after, strict=True):
+        print(f"| {label} | {b} | {a} | {goal} |")
+    if bare.runs:
+        print(
+            f"\nreference: the bare Python client reaches {total / (link * bare.median('wall')):.3f} "
+            f"of the link ({total / (link * bare.median('wall') + bare.median('unpaced')):.3f} "
+            f"credited), whole process; aria2c {aria:.2f} CPU s/GB"
+            if aria
+            else ""
+        )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-
 from . import facts
 from .progress import NullProgress, Progress
 
@@ -61,6 +59,8 @@ def build_stand_in_model(work: Path) -> Path:
 
 def export_sample_image(store_url: str, sample_id: int, dest: Path) -> Path:
     """Write one store sample's RGB as a PNG (the input of the ``predict`` panel)."""
+    import cv2
+
     from .store import open_store
 
     sample = open_store(store_url).sample(sample_id)

@@ -17,9 +17,10 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
 from prefect.states import Failed, State
 
-from david_data.engine import Executor, JobReport, make_executor
+from david_data.engine import Executor, JobReport, handle_signals, make_executor, stop_requested
 
 
 def _call(fn: Callable[..., Any], inner: Executor | None, args: tuple[Any, ...]) -> Any:
@@ -71,7 +72,21 @@ def flow_executor(
     kind: str, workers: int, *, dask_address: str | None = None, retries: int = 0
 ) -> Iterator[Executor]:
     """The executor a flow runs its units on: the Dask cluster at ``dask_address``, or
-    Prefect tasks (over a process pool when ``kind == 'processes'``)."""
+    Prefect tasks (over a process pool when ``kind == 'processes'``).
+
+    While it is open, SIGINT and SIGTERM get the engine's two-step handling: during a
+    flow run Prefect turns SIGTERM into an exception that aborts the run at once (no
+    checkpoint, no report); with ours the units stop cleanly and the run ends Failed
+    with the report saying "interrupted", from a terminal, a pod stop or a Prefect
+    cancel alike."""
+    with handle_signals(reset=False), _executor(kind, workers, dask_address, retries) as ex:
+        yield ex
+
+
+@contextlib.contextmanager
+def _executor(
+    kind: str, workers: int, dask_address: str | None, retries: int
+) -> Iterator[Executor]:
     if dask_address:
         with make_executor(kind, workers, dask_address=dask_address) as executor:
             yield executor
@@ -93,8 +108,12 @@ def publish(report: JobReport, *, key: str, description: str) -> Any:
 
 
 def report_of_state(state: State) -> JobReport:
-    """The report a flow run returned, whether it ended Completed or Failed."""
+    """The report a flow run returned, whether it ended Completed or Failed. A run that
+    raised re-raises its error; one a signal ended before it could report raises
+    KeyboardInterrupt (the CLI then says "interrupted" and exits 130)."""
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
+        if isinstance(result, TerminationSignal) or (state.is_crashed() and stop_requested()):
+            raise KeyboardInterrupt(f"flow run ended {state.type.value}") from result
         raise result
     return result  # type: ignore[no-any-return]

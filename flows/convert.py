@@ -24,12 +24,18 @@ def convert_flow(
     shard_size: str | int | None = None,
     workers: str | int = 1,
     retry_errors: bool = False,
+    where: str | None = None,
+    ids: str | int | None = None,
+    limit: str | int | None = None,
+    seed: str | int = 0,
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,
     source_options: SecretDict | None = None,
 ) -> ConversionReport:
-    """Convert ``parts`` of ``source_url`` into the store at ``store_url``. Storage options
-    (credentials) are kept secret in the Prefect UI."""
+    """Convert ``parts`` of ``source_url`` (a mirror, an extracted folder or the data host's
+    base URL) into the store at ``store_url``, only the samples ``where``, ``ids`` and
+    ``limit``/``seed`` select when given. Storage options (credentials) are kept secret in
+    the Prefect UI."""
     plan = plan_convert(
         convert_settings(
             source_url,
@@ -41,6 +47,10 @@ def convert_flow(
             retry_errors=retry_errors,
             storage_options=storage_options.get_secret_value() if storage_options else None,
             source_options=source_options.get_secret_value() if source_options else None,
+            where=where,
+            ids=ids,
+            limit=limit,
+            seed=seed,
         )
     )
     print(plan.describe())

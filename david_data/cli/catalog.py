@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from .. import settings
 from ..errors import ConfigError
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 

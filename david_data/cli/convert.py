@@ -18,10 +18,11 @@ EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     convert = subparsers.add_parser(
         "convert",
-        help="convert mirrored parts into a sharded Zarr v3 + Parquet store",
+        help="convert parts (mirrored, or straight from the host) into a sharded Zarr v3 + Parquet store",
         description=(
             "Convert SynthHuman parts (a mirror folder of zips, one zip, or an extracted SynthHuman/ "
-            "folder; local or any fsspec URL) into STORE: Zarr v3 arrays rgb, alpha, depth, normal, "
+            "folder, local or any fsspec URL; or the data host's http(s) base URL, read by verified "
+            "ranged requests with no local copy) into STORE: Zarr v3 arrays rgb, alpha, depth, normal, "
             "intrinsics indexed by sample id (one chunk per sample, shards of --shard-size samples), "
             "plus Parquet metadata per shard, written last as its commit marker. Lossless: depth and "
             "normal keep the EXRs' pixel type (float16 parts join a float32 store exactly). "
@@ -29,12 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "and shards of a part that changed since they were written are converted again. STORE "
             "must not exist yet, be an empty folder or a david-data store, outside SRC. Samples or "
             "parts that cannot be read are recorded and reported by name, the rest converts, and "
-            "the run exits 1. Runs in this process (no Prefect) unless --prefect or a configured "
-            "Prefect server asks for a flow run."
+            "the run exits 1. --where, --ids and --limit/--seed convert only some samples (the "
+            "store is then sparse: its metadata rows are exactly those samples). Runs in this "
+            "process (no Prefect) unless --prefect or a configured Prefect server asks for a flow run."
         ),
     )
     convert.add_argument(
-        "src", metavar="SRC", help="mirror folder, part zip or extracted SynthHuman/ folder"
+        "src",
+        metavar="SRC",
+        help="mirror folder, part zip, extracted SynthHuman/ folder, or the data host's "
+        "http(s) base URL (e.g. https://.../iccv-2025/data/)",
     )
     convert.add_argument(
         "store", metavar="STORE", help="store path or fsspec URL (e.g. az://container/store)"
@@ -42,7 +47,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     convert.add_argument(
         "--parts",
         default=None,
-        help="parts to convert: 'all', 'sample', or '0-3,7' (default: all parts in SRC)",
+        help="parts to convert: 'all', 'sample', or '0-3,7' (default: the parts holding --ids, "
+        "else all parts in SRC; on a host, its 60 numbered parts)",
+    )
+    convert.add_argument(
+        "--where",
+        default=None,
+        metavar="SQL_PREDICATE",
+        help="convert only the samples this condition on the catalog's 'samples' view keeps "
+        "(sample_id, part, scenario, bytes, members, complete), e.g. \"scenario = 'face'\"",
+    )
+    convert.add_argument(
+        "--ids", default=None, metavar="SPEC", help="convert only these ids, e.g. 0-999,120000"
+    )
+    convert.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="convert this many of the selected samples, drawn at random",
+    )
+    convert.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of --limit: the same seed, the same samples (default 0)",
     )
     convert.add_argument(
         "--workers",
@@ -161,6 +189,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run_convert_command(args: argparse.Namespace) -> int:
     from ..convert.plan import convert_settings, plan_convert
 
+    if args.seed is not None and args.limit is None:
+        raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
     options = parse_storage_options(args.storage_option) or None
     plan = plan_convert(
         convert_settings(
@@ -173,6 +203,10 @@ def run_convert_command(args: argparse.Namespace) -> int:
             retry_errors=args.retry_errors,
             storage_options=options,
             source_options=options,
+            where=args.where,
+            ids=args.ids,
+            limit=args.limit,
+            seed=args.seed or 0,
         )
     )
     if args.dry_run:
@@ -205,6 +239,10 @@ def run_convert_command(args: argparse.Namespace) -> int:
             "shard_size": args.shard_size,
             "workers": settings.workers,
             "retry_errors": settings.retry_errors,
+            "where": settings.where,
+            "ids": settings.ids,
+            "limit": settings.limit,
+            "seed": settings.seed,
             "dask_address": args.dask_address,
             "storage_options": options,
             "source_options": options,

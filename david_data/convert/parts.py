@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -69,12 +70,14 @@ def _cached(layout: StoreLayout | None, part: PartSource, fingerprint: str) -> s
     return None
 
 
-def pixel_types(part: PartSource) -> dict[str, np.dtype] | None:
-    """Pixel types of depth and normal from the part's first decodable sample (None when
-    none of the first few decodes: the part's samples are then recorded as errors)."""
+def pixel_types(part: PartSource, *, first: Sequence[int] = ()) -> dict[str, np.dtype] | None:
+    """Pixel types of depth and normal from the part's first decodable sample, trying the
+    ids in ``first`` (those about to be converted) first (None when none of the first few
+    decodes: the part's samples are then recorded as errors)."""
     from .decode import decode_sample  # OpenCV and OpenEXR: only when a part is probed
 
-    for sid in part.sample_ids[:FIRST_SAMPLE_TRIES]:
+    order = list(dict.fromkeys([*first, *part.sample_ids]))
+    for sid in order[:FIRST_SAMPLE_TRIES]:
         for _, files in part.read_samples([sid]):
             try:
                 sample = decode_sample(sid, files)

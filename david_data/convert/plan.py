@@ -3,13 +3,18 @@
 :func:`plan_convert` validates the settings, the source and the STORE (see
 :mod:`.destination`) before anything is written, reads the parts' zip directories, and
 decides per shard: new, committed (skipped), or written again because a part it came
-from changed since (its recorded ``part_sha256`` differs from the part's checksum), it
-lacks ids the source now holds, or it holds ``status='error'`` samples and
-``retry_errors`` is set. A part whose zip cannot be read is listed as bad; the rest is
+from changed since (its recorded ``part_sha256`` differs from the part's checksum, or
+from its ETag for a part read from an HTTP host), it lacks ids the source now holds, or
+it holds ``status='error'`` samples and ``retry_errors`` is set. A part whose zip cannot be read is listed as bad; the rest is
 planned. A sample id held by two parts with different content is a conflict: recorded
 as an error naming both parts, kept from neither. The store's pixel types are chosen
 here from the first sample of every part to write (widest wins; a store that already
 exists must be at least as wide).
+
+A selection (``where``, ``ids``, ``limit``/``seed``, :mod:`.selection`) keeps only the
+chosen samples of the selected parts: the store is sparse, its metadata rows are exactly
+the samples converted. A committed shard written again keeps the samples it holds, so a
+store converted in several selections holds all of them.
 
 A shard covers sample ids ``K*S ... K*S+S-1`` and normally lies inside one part (S
 divides 5000). Should two parts hold ids of one shard, the plan makes ONE job reading
@@ -25,20 +30,30 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import facts
-from ..errors import ConfigError, StoreError, VerificationError
+from ..errors import (
+    ConfigError,
+    DownloadError,
+    RangeNotSupportedError,
+    StoreError,
+    VerificationError,
+)
 from ..format.codecs import DEFAULT_PROFILE, PROFILES
 from ..format.layout import DEFAULT_SHARD_SIZE, StoreLayout
 from ..format.metadata import STATUS_ERROR, STATUS_OK
 from ..fsutil import resolve, to_url
 from .destination import Destination, check_destination
 from .parts import checksums, pixel_types, widest
-from .source import PartRef, PartSource, Source, open_source
+from .selection import describe_selection, make_selection, parts_for, select_ids
+from .source import PartRef, PartSource, Source, is_http, open_source
 from .units import ShardGroup, ShardJob
+
+if TYPE_CHECKING:
+    from ..mirror.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +79,20 @@ class ConvertSettings:
     """fsspec options for the STORE."""
     source_options: dict[str, Any] | None = None
     """fsspec options for the source."""
+    where: str | None = None
+    """SQL condition on the catalog's ``samples`` view: convert only the samples it keeps."""
+    ids: str | None = None
+    """Sample ids and ranges to convert, e.g. ``0-999,120000``."""
+    limit: int | None = None
+    """Convert this many of the selected samples, drawn at random with ``seed``."""
+    seed: int = 0
+    policy: RetryPolicy | None = None
+    """Retries of requests to an HTTP source (None: the default :class:`RetryPolicy`)."""
+
+    @property
+    def selection(self) -> str:
+        """The selection as options (empty: every sample of the parts)."""
+        return describe_selection(self.where, self.ids, self.limit, self.seed)
 
 
 def convert_settings(
@@ -77,9 +106,15 @@ def convert_settings(
     retry_errors: bool = False,
     storage_options: dict[str, Any] | None = None,
     source_options: dict[str, Any] | None = None,
+    where: str | None = None,
+    ids: str | int | None = None,
+    limit: str | int | None = None,
+    seed: str | int = 0,
+    policy: RetryPolicy | None = None,
 ) -> ConvertSettings:
     """Settings from parameters as a command line or a deployment gives them: numbers may
-    be strings, ``parts`` a selection such as ``'0-3,7'``, ``'sample'`` or ``'all'``."""
+    be strings, ``parts`` a selection such as ``'0-3,7'``, ``'sample'`` or ``'all'``;
+    ``policy``: retries of requests to an HTTP source (default: :class:`RetryPolicy`)."""
     if isinstance(parts, str | int):
         spec = str(parts)
         names: tuple[str, ...] | None = (
@@ -97,6 +132,11 @@ def convert_settings(
         retry_errors=bool(retry_errors),
         storage_options=dict(storage_options) if storage_options else None,
         source_options=dict(source_options) if source_options else None,
+        where=where if where not in (None, "") else None,
+        ids=str(ids) if ids not in (None, "") else None,
+        limit=_integer("--limit", limit) if limit not in (None, "") else None,
+        seed=_integer("--seed", seed) if seed not in (None, "") else 0,
+        policy=policy,
     )
 
 
@@ -128,8 +168,20 @@ class ConvertPlan:
     committed: tuple[int, ...] = ()
     """Shards already committed and up to date (skipped)."""
     samples_in_parts: int = 0
+    selected: int | None = None
+    """How many samples of the selected parts the selection keeps (None: no selection)."""
     checksum_records: dict[str, bytes] = field(default_factory=dict, repr=False)
     """``parts/NAME.json`` records of checksums computed while planning (written by the run)."""
+
+    @property
+    def selection_line(self) -> str:
+        """``N of M samples selected (--ids ...)``; empty without a selection."""
+        if self.selected is None:
+            return ""
+        return (
+            f"{self.selected:,} of {self.samples_in_parts:,} samples selected "
+            f"({self.settings.selection})"
+        )
 
     @property
     def samples_to_write(self) -> int:
@@ -181,6 +233,8 @@ class ConvertPlan:
             f"store, profile {self.profile}, {self.shard_size} samples/shard{', ' + types if types else ''})",
             f"parts: {len(self.parts)}, samples in them: {self.samples_in_parts:,}",
         ]
+        if self.selection_line:
+            lines.append(f"selection: {self.selection_line}; the store holds only those")
         if self.bad_parts:
             lines.append(f"unreadable parts (not converted): {len(self.bad_parts)}")
             lines += [f"  {name}: {reason}" for name, reason in self.bad_parts]
@@ -213,15 +267,31 @@ def plan_convert(settings: ConvertSettings) -> ConvertPlan:
     """Validate ``settings`` and plan the shards to write (see the module docstring).
     Raises ConfigError/StoreError for anything that makes the run impossible; writes nothing."""
     settings = _checked(settings)
-    source = open_source(settings.source_url, settings.source_options)
+    selection = make_selection(settings.where, settings.ids, settings.limit, settings.seed)
+    source = open_source(settings.source_url, settings.source_options, policy=settings.policy)
     dest = check_destination(
         settings.store_url, settings.source_url, settings.storage_options, settings.source_options
     )
     profile, shard_size = _store_settings(settings, dest)
-    selected = source.select(settings.parts)
+    selected = source.select(_part_names(settings, source, parts_for(selection)))
     bad = _read_directories(selected)
     good = [p for p in selected if p.name not in bad]
-    neighbours = _neighbours(source, good)
+    if source.kind == "http" and bad and not good:
+        name, reason = next(iter(bad.items()))
+        raise DownloadError(
+            f"cannot read any part from {source.url} ({name}: {reason}); check the URL and "
+            "--parts, then rerun",
+            url=source.url,
+        )
+    wanted: set[int] | None = None
+    if selection is not None:
+        unreadable = "".join(f"; {n} is unreadable ({why})" for n, why in bad.items())
+        wanted = set(select_ids(good, selection, settings.source_url, unreadable))
+    layout = dest.layout
+    committed = layout.committed_shards() if layout is not None else set()
+    # A selection never takes a neighbour's samples; they matter only to keep those a
+    # committed shard already holds.
+    neighbours = _neighbours(source, good) if wanted is None or committed else []
     bad_neighbours = _read_directories(neighbours)
     for name, reason in bad_neighbours.items():
         logger.warning(
@@ -229,12 +299,12 @@ def plan_convert(settings: ConvertSettings) -> ConvertPlan:
         )
     readable = good + [p for p in neighbours if p.name not in bad_neighbours]
     assignment = _assign(readable, {p.name for p in good}, shard_size, settings.source_url)
+    rows = _committed_rows(layout, sorted(committed & assignment.shards))
+    if wanted is not None:
+        assignment = _keep_selected(assignment, wanted, rows)
     by_name = {p.name: p for p in readable}
     involved = [p for p in readable if p.name in assignment.parts_used]
-    layout = dest.layout
     shas, records = checksums(involved, layout)
-    committed = layout.committed_shards() if layout is not None else set()
-    rows = _committed_rows(layout, sorted(committed & assignment.shards))
     jobs: list[ShardJob] = []
     skipped: list[int] = []
     for shard in sorted(assignment.shards):
@@ -243,7 +313,12 @@ def plan_convert(settings: ConvertSettings) -> ConvertPlan:
         reason = ""
         if shard in committed:
             reason = _rewrite_reason(
-                rows.get(shard, []), sources, conflicts, shas, settings.retry_errors
+                rows.get(shard, []),
+                sources,
+                conflicts,
+                shas,
+                settings.retry_errors,
+                selecting=wanted is not None,
             )
             if not reason:
                 skipped.append(shard)
@@ -259,7 +334,11 @@ def plan_convert(settings: ConvertSettings) -> ConvertPlan:
             )
         )
     writing = sorted({n for j in jobs for n in j.parts})
-    dtypes = _pixel_types([by_name[n] for n in writing], dest)
+    first: dict[str, list[int]] = defaultdict(list)
+    for job in jobs:
+        for name, samples in job.sources:
+            first[name] += [s.sample_id for s in samples]
+    dtypes = _pixel_types([by_name[n] for n in writing], dest, first)
     return ConvertPlan(
         settings=settings,
         profile=profile,
@@ -272,12 +351,55 @@ def plan_convert(settings: ConvertSettings) -> ConvertPlan:
         jobs=tuple(jobs),
         committed=tuple(skipped),
         samples_in_parts=assignment.samples_in_selected,
+        selected=len(wanted) if wanted is not None else None,
         checksum_records=records,
+    )
+
+
+def _part_names(
+    settings: ConvertSettings, source: Source, expected: list[str] | None
+) -> list[str] | None:
+    """The parts to read: ``--parts``; else those expected to hold ``--ids`` (the ones the
+    source has); else all (on a host: the 60 numbered parts). None: all of the source."""
+    if settings.parts is not None:
+        return list(settings.parts)
+    if source.kind == "http":
+        return expected or facts.all_part_names()
+    present = {p.name for p in source.parts}
+    chosen = [n for n in expected or () if n in present]
+    return chosen or None
+
+
+def _keep_selected(
+    assignment: _Assignment, wanted: set[int], rows: dict[int, list[dict[str, Any]]]
+) -> _Assignment:
+    """Only the selected ids, plus those a committed shard already holds (a shard written
+    again keeps them); shards left without ids are dropped."""
+
+    def keep(shard: int, sid: int) -> bool:
+        return sid in wanted or sid in held.get(shard, set())
+
+    held = {shard: {r["sample_id"] for r in shard_rows} for shard, shard_rows in rows.items()}
+    by_shard: dict[int, dict[str, list[int]]] = {}
+    for shard, sources in assignment.by_shard.items():
+        kept = {n: [i for i in ids if keep(shard, i)] for n, ids in sources.items()}
+        kept = {n: ids for n, ids in kept.items() if ids}
+        if kept:
+            by_shard[shard] = kept
+    conflicts = {
+        shard: [c for c in items if keep(shard, c[0])]
+        for shard, items in assignment.conflicts.items()
+    }
+    return _Assignment(
+        by_shard=by_shard,
+        conflicts={shard: items for shard, items in conflicts.items() if items},
+        samples_in_selected=assignment.samples_in_selected,
     )
 
 
 def _checked(settings: ConvertSettings) -> ConvertSettings:
     """Check the plain values and make both URLs absolute (units run on other machines)."""
+    make_selection(settings.where, settings.ids, settings.limit, settings.seed)
     if settings.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {settings.workers}")
     size = settings.shard_size
@@ -290,9 +412,14 @@ def _checked(settings: ConvertSettings) -> ConvertSettings:
         raise ConfigError(
             f"unknown profile {settings.profile!r}; choose one of {', '.join(PROFILES)}"
         )
+    source_url = settings.source_url
+    if not is_http(source_url):
+        source_url = to_url(*resolve(source_url, settings.source_options))
+    elif not source_url.lower().endswith(".zip"):
+        source_url = source_url.rstrip("/") + "/"
     return replace(
         settings,
-        source_url=to_url(*resolve(settings.source_url, settings.source_options)),
+        source_url=source_url,
         store_url=to_url(*resolve(settings.store_url, settings.storage_options)),
     )
 
@@ -323,6 +450,8 @@ def _read_directories(parts: list[PartSource]) -> dict[str, str]:
     def read(part: PartSource) -> str | None:
         try:
             part.load()
+        except RangeNotSupportedError:
+            raise  # the whole source is unusable, not this part
         except (VerificationError, OSError) as exc:
             return str(exc)
         return None
@@ -432,6 +561,8 @@ def _rewrite_reason(
     conflicts: list[tuple[int, str, str]],
     shas: dict[str, str | None],
     retry_errors: bool,
+    *,
+    selecting: bool = False,
 ) -> str:
     """Why a committed shard must be written again ('' when it is up to date)."""
     recorded = {r["sample_id"]: r for r in rows}
@@ -441,7 +572,7 @@ def _rewrite_reason(
         if sha and any(r["part"] == name and r["part_sha256"] != sha for r in rows):
             return f"{name} changed since the shard was written"
     if planned - set(recorded):
-        return "it lacks samples the source now holds"
+        return "it lacks selected samples" if selecting else "it lacks samples the source now holds"
     if any(recorded[sid]["status"] == STATUS_OK for sid, _, _ in conflicts):
         return "it holds a sample now found in two parts with different content"
     if retry_errors and any(r["status"] == STATUS_ERROR for r in rows):
@@ -449,13 +580,21 @@ def _rewrite_reason(
     return ""
 
 
-def _pixel_types(parts: list[PartSource], dest: Destination) -> dict[str, np.dtype]:
+def _pixel_types(
+    parts: list[PartSource], dest: Destination, first: dict[str, list[int]]
+) -> dict[str, np.dtype]:
     """The store's depth/normal pixel types: the existing store's (which must hold every
-    part to write exactly) or, for a new store, the widest the parts need."""
+    part to write exactly) or, for a new store, the widest the parts need (probed on the
+    ids in ``first`` before the parts' first samples: with a selection, samples that are
+    read anyway)."""
     if not parts:
         return {a: dest.layout.dtypes[a] for a in ("depth", "normal")} if dest.layout else {}
+
+    def probe(part: PartSource) -> dict[str, np.dtype] | None:
+        return pixel_types(part, first=first.get(part.name, ()))
+
     with cf.ThreadPoolExecutor(max(1, min(8, len(parts)))) as pool:
-        found = dict(zip([p.name for p in parts], pool.map(pixel_types, parts), strict=True))
+        found = dict(zip([p.name for p in parts], pool.map(probe, parts), strict=True))
     needed = {name: types for name, types in found.items() if types is not None}
     if dest.layout is not None:
         have = dest.layout.dtypes

@@ -30,6 +30,8 @@ class ConversionReport:
     interrupted: bool = False
     bytes_written: int = 0
     seconds: float = 0.0
+    selection: str = ""
+    """``N of M samples selected (--ids ...)`` when a selection made the store sparse."""
 
     @property
     def failure_count(self) -> int:
@@ -47,6 +49,8 @@ class ConversionReport:
             f"committed; {self.samples_ok:,} samples converted, {len(self.sample_failures)} failed "
             f"({self.bytes_written / 1e6:,.1f} MB, {self.seconds:.1f} s, {rate:.1f} samples/s)"
         ]
+        if self.selection:
+            lines.append(f"  {self.selection}: the store holds only those")
         if self.interrupted:
             lines.append(f"  interrupted: {self.shards_not_run} shard(s) left for the next run")
         for part, reason in self.bad_parts:
@@ -73,6 +77,8 @@ class ConversionReport:
             f"| {len(self.sample_failures)} | {len(self.shard_failures)} | {len(self.bad_parts)} "
             f"| {self.bytes_written / 1e6:.1f} | {self.seconds:.1f} |",
         ]
+        if self.selection:
+            rows += ["", f"Selection: {self.selection}."]
         if self.interrupted:
             rows += ["", f"**Interrupted**: {self.shards_not_run} shard(s) left for the next run."]
         if self.sample_failures or self.shard_failures or self.bad_parts:

@@ -146,6 +146,7 @@ def _fold(
         interrupted=interrupted,
         bytes_written=sum(r.bytes_written for r in good),
         seconds=seconds,
+        selection=plan.selection_line,
     )
 
 

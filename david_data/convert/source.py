@@ -1,4 +1,5 @@
-"""Where SynthHuman samples come from: a mirror of part zips, one zip, or an extracted folder.
+"""Where SynthHuman samples come from: a mirror of part zips, one zip, an extracted
+folder, or the data host itself.
 
 ``open_source(url)`` accepts
 
@@ -6,7 +7,10 @@
   parts, as ``david-data mirror`` leaves them: members are read straight out of the zips;
 - one part zip;
 - an extracted ``SynthHuman/`` folder (or its parent), members as loose files, in any
-  sub-folders.
+  sub-folders;
+- an ``http(s)://`` base URL of the parts (or of one part zip): members are known from the
+  sample catalog and read by verified ranged requests, with no local copy
+  (:mod:`david_data.catalog.remote_source`).
 
 Sample ids come from member names (``rgb_0001234.png`` -> 1234), never from the part's
 name: which ids a part holds is only known once its directory has been read.
@@ -23,7 +27,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from fsspec import AbstractFileSystem
 
@@ -32,14 +36,24 @@ from ..errors import ConfigError, SampleDecodeError
 from ..fsutil import join, resolve, to_url
 from .zipread import ZipMember, list_members, read_members
 
+if TYPE_CHECKING:
+    from ..catalog.member import MemberTask
+    from ..mirror.retry import RetryPolicy
+
 logger = logging.getLogger(__name__)
 
 RawFiles = dict[str, "bytes | SampleDecodeError | None"]
 """One sample's files by kind (``rgb``, ``alpha``, ``depth``, ``normal``, ``cam``):
 bytes, the error met reading them, or None when the member is missing."""
 
-Member = ZipMember | str
-"""Where one file of a sample is: a zip directory entry, or a loose file's path."""
+Member: TypeAlias = "ZipMember | MemberTask | str"
+"""Where one file of a sample is: a zip directory entry, a catalogued member of a part on
+an HTTP host, or a loose file's path."""
+
+
+def is_http(url: str) -> bool:
+    """True for an ``http(s)://`` URL (a part or the parts' base on a data host)."""
+    return url.lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +65,12 @@ class PartRef:
     is_zip: bool
     size: int
     sha256: str | None = None
+    """The part's identity recorded in each row's ``part_sha256``: its SHA-256, or for a
+    part read from an HTTP host its version there (see :mod:`david_data.catalog.remote_source`)."""
+    version: str | None = None
+    """ETag of a part on an HTTP host: every ranged read carries it in ``If-Match``."""
+    policy: RetryPolicy | None = None
+    """Retries of ranged reads from an HTTP host (None: the default policy)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,25 +88,33 @@ class PartSource:
     name: str
     """The part's file name (``SynthHuman_0003.zip``) or the extracted folder's name."""
     url: str
-    fs: AbstractFileSystem = field(repr=False)
+    fs: AbstractFileSystem | None = field(default=None, repr=False)
+    """None for a part on an HTTP host (read through :mod:`david_data.catalog`)."""
     path: str
     is_zip: bool
     size: int = 0
     recorded_sha256: str | None = None
-    """SHA-256 from the mirror's ``manifest.json``, when it lists this part at this size."""
+    """The part's identity known without reading it whole: the SHA-256 from the mirror's
+    ``manifest.json`` when it lists this part at this size; for a part on an HTTP host,
+    its version there (set when its catalog is loaded)."""
     _members: dict[int, dict[str, Member]] | None = field(default=None, repr=False)
+    _sizes: dict[str, int] = field(default_factory=dict, repr=False)
+    """Sizes of loose files by path (an extracted folder)."""
+
+    def _entries(self) -> Iterable[tuple[str, Member]]:
+        """``(member name, locator)`` of every file of the part."""
+        assert self.fs is not None
+        if self.is_zip:
+            return ((m.name, m) for m in list_members(self.fs, self.path))
+        found = self.fs.find(self.path, detail=True)
+        self._sizes = {p: int(info.get("size") or 0) for p, info in found.items()}
+        return ((p, p) for p in sorted(found))
 
     def _index(self) -> dict[int, dict[str, Member]]:
         """Members by sample id and kind. Raises VerificationError for an unreadable zip."""
         if self._members is None:
             index: dict[int, dict[str, Member]] = {}
-            if self.is_zip:
-                entries: Iterable[tuple[str, Member]] = (
-                    (m.name, m) for m in list_members(self.fs, self.path)
-                )
-            else:
-                entries = ((p, p) for p in self.fs.find(self.path))
-            for name, locator in entries:
+            for name, locator in self._entries():
                 ref = facts.parse_member_name(name)
                 if ref is None:
                     continue
@@ -110,9 +138,28 @@ class PartSource:
     def member_names(self, sample_id: int) -> dict[str, str]:
         """Member names present for one sample, by kind."""
         found = self._index().get(sample_id, {})
-        return {
-            kind: (loc.name if isinstance(loc, ZipMember) else loc) for kind, loc in found.items()
-        }
+        return {kind: (loc if isinstance(loc, str) else loc.name) for kind, loc in found.items()}
+
+    def member_rows(self) -> Iterator[dict[str, Any]]:
+        """One row per member as the sample catalog lists them (``sample_id``, ``kind``,
+        ``member``, ``compressed_size``, ``size``, ``crc32``, ``method``, ``offset``),
+        None where a loose file does not tell."""
+        for sid, kinds in sorted(self._index().items()):
+            for kind, loc in sorted(kinds.items()):
+                if isinstance(loc, str):
+                    size = self._sizes.get(loc)
+                    yield {
+                        "sample_id": sid,
+                        "kind": kind,
+                        "member": loc,
+                        "size": size,
+                        "compressed_size": size,
+                        "crc32": None,
+                        "method": None,
+                        "offset": None,
+                    }
+                else:
+                    yield {"sample_id": sid, "kind": kind, "member": loc.name, **_zip_fields(loc)}
 
     def content_key(self, sample_id: int) -> tuple[tuple[str, int, int], ...] | None:
         """``(kind, CRC-32, size)`` of a sample's zip members: equal keys, equal content
@@ -120,11 +167,12 @@ class PartSource:
         found = self._index().get(sample_id, {})
         if not self.is_zip:
             return None
-        return tuple(
-            sorted(
-                (kind, m.crc, m.file_size) for kind, m in found.items() if isinstance(m, ZipMember)
-            )
-        )
+        keys = []
+        for kind, loc in found.items():
+            if not isinstance(loc, str):
+                fields = _zip_fields(loc)
+                keys.append((kind, fields["crc32"], fields["size"]))
+        return tuple(sorted(keys))
 
     def locate(self, sample_ids: Iterable[int]) -> list[SampleMembers]:
         """Where the given samples' files are (an id the part lacks gets no members)."""
@@ -149,6 +197,7 @@ class PartSource:
             return None
         if self.recorded_sha256:
             return self.recorded_sha256
+        assert self.fs is not None
         digest = hashlib.sha256()
         with self.fs.open(self.path, "rb", block_size=8 << 20) as handle:
             while block := handle.read(8 << 20):
@@ -157,6 +206,7 @@ class PartSource:
 
     def fingerprint(self) -> str:
         """Size plus modification time or ETag: changes when the zip is replaced."""
+        assert self.fs is not None
         info = self.fs.info(self.path)
         stamp = info.get("mtime") or info.get("etag") or info.get("last_modified") or ""
         return f"{info.get('size')}:{stamp}"
@@ -172,8 +222,14 @@ def read_files(
     """Yield ``(sample_id, files)`` for located samples of ``part``, in the given order.
 
     Zip members are fetched in a few large ranged reads and checked against their CRC-32
-    (see :mod:`.zipread`); a file that cannot be read yields its error instead of bytes.
+    (see :mod:`.zipread`; from an HTTP host, :func:`david_data.catalog.remote_source.read_remote`);
+    a file that cannot be read yields its error instead of bytes.
     """
+    if is_http(part.url):
+        from ..catalog.remote_source import read_remote
+
+        yield from read_remote(part, samples)
+        return
     if fs is None:
         fs, path = resolve(part.url, storage_options)
     else:
@@ -210,7 +266,7 @@ class Source:
     url: str
     parts: list[PartSource]
     kind: str
-    """``mirror``, ``zip`` or ``extracted``."""
+    """``mirror``, ``zip``, ``extracted`` or ``http`` (parts on a data host)."""
 
     def part(self, name: str) -> PartSource:
         for p in self.parts:
@@ -264,8 +320,33 @@ def _apply_manifest(fs: AbstractFileSystem, folder: str, parts: list[PartSource]
             part.recorded_sha256 = str(record["sha256"])
 
 
-def open_source(url: str, storage_options: dict[str, Any] | None = None) -> Source:
-    """Open a mirror folder, a part zip or an extracted ``SynthHuman/`` folder."""
+def _zip_fields(member: ZipMember | MemberTask) -> dict[str, int]:
+    if isinstance(member, ZipMember):
+        return {
+            "compressed_size": member.compress_size,
+            "size": member.file_size,
+            "crc32": member.crc,
+            "method": member.compress_type,
+            "offset": member.header_offset,
+        }
+    return {
+        "compressed_size": member.compressed_size,
+        "size": member.size,
+        "crc32": member.crc32,
+        "method": member.method,
+        "offset": member.offset,
+    }
+
+
+def open_source(
+    url: str, storage_options: dict[str, Any] | None = None, *, policy: RetryPolicy | None = None
+) -> Source:
+    """Open a mirror folder, a part zip, an extracted ``SynthHuman/`` folder, or the parts
+    on an HTTP host (``policy``: retries of its requests)."""
+    if is_http(url):
+        from ..catalog.remote_source import open_remote_source
+
+        return open_remote_source(url, policy=policy)
     fs, path = resolve(url, storage_options)
     if not fs.exists(path):
         raise ConfigError(

@@ -20,6 +20,11 @@ from fsspec import AbstractFileSystem
 
 from ..errors import SampleDecodeError, VerificationError
 
+try:  # ISA-L: the same CRC-32 as zlib's, ~4x faster here (as in mirror/zipcheck.py)
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - zlib gives identical results, slower
+    from zlib import crc32
+
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_MAGIC = b"PK\x03\x04"
 _MAX_GAP = 1 << 20
@@ -120,7 +125,7 @@ def _extract(window: memoryview, base: int, member: ZipMember, where: str) -> by
             "(only stored and deflated are supported)",
             path=member.name,
         )
-    if len(data) != member.file_size or zlib.crc32(data) != member.crc:
+    if len(data) != member.file_size or crc32(data) != member.crc:
         raise SampleDecodeError(
             f"{where}:{member.name}: CRC-32 or size does not match the zip directory; "
             "the member is corrupt: re-mirror the part",

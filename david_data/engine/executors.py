@@ -20,6 +20,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
@@ -113,6 +114,7 @@ class DaskExecutor:
             from distributed import Client
         except ImportError as exc:  # pragma: no cover - a dependency
             raise ConfigError("--dask-address needs the 'distributed' package") from exc
+        _check_reachable(address)
         try:
             self._client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
@@ -129,7 +131,9 @@ class DaskExecutor:
                 f"'dask worker {address}'"
             )
         self.workers = sum(int(w.get("nthreads", 1)) for w in workers.values())
-        self.description = f"Dask cluster {address} ({len(workers)} worker(s), {self.workers} thread(s))"
+        self.description = (
+            f"Dask cluster {address} ({len(workers)} worker(s), {self.workers} thread(s))"
+        )
         self._futures: list[Any] = []
         self._counter = 0
 
@@ -168,6 +172,25 @@ class DaskExecutor:
             self._client.close()
 
 
+def _check_reachable(address: str) -> None:
+    """Fail at once (not after the client's timeout) when nothing listens at ``address``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or not parts.port:
+        raise ConfigError(
+            f"--dask-address {address!r} is not a scheduler address; expected tcp://HOST:PORT "
+            "(what 'dask scheduler' prints)"
+        )
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}; start it "
+            "with 'dask scheduler' (and 'dask worker ADDRESS') or check --dask-address"
+        ) from exc
+
+
 def local_executor(kind: str, workers: int) -> ThreadExecutor | ProcessExecutor:
     """``threads`` or ``processes`` of this machine."""
     if kind == "threads":
@@ -186,7 +209,9 @@ def make_executor(
     request) without waiting for units still running."""
     from .signals import stop_requested
 
-    executor: Executor = DaskExecutor(dask_address) if dask_address else local_executor(kind, workers)
+    executor: Executor = (
+        DaskExecutor(dask_address) if dask_address else local_executor(kind, workers)
+    )
     clean = False
     try:
         yield executor

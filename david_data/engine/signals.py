@@ -63,12 +63,14 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def handle_signals() -> Iterator[None]:
+def handle_signals(*, reset: bool = True) -> Iterator[None]:
     """Install the two-step SIGINT/SIGTERM handling for the duration of a job.
 
     Only the main thread can install handlers; elsewhere (a Prefect worker thread) this
-    is a no-op and the host process's handling applies."""
-    reset_stop()
+    is a no-op and the host process's handling applies. ``reset=False`` keeps a stop
+    already asked for (a flow run inside a command that handles signals already)."""
+    if reset:
+        reset_stop()
     if threading.current_thread() is not threading.main_thread():
         yield
         return

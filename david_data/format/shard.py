@@ -11,9 +11,10 @@ does not serve. Stores written before keep their index at the end and still read
 Offsets count from the start of the shard object. The index codecs are ``bytes``
 (little-endian) optionally followed by ``crc32c``, as the array's ``zarr.json`` declares
 them (:func:`parse_index_format`). An absent chunk (a sample not converted) has
-offset = nbytes = 2**64 - 1 and reads as the fill value. The writer builds the whole
-object in memory and stores it with one atomic write, so one task owns one shard and a
-shard object is never half written.
+offset = nbytes = 2**64 - 1 and reads as the fill value. The writer encodes the whole
+shard in memory and stores it with one atomic write (locally: its buffers written in
+turn to a temporary file, then renamed), so one task owns one shard and a shard object
+is never half written.
 """
 
 from __future__ import annotations
@@ -77,9 +78,10 @@ def _crc(raw: bytes) -> bytes:
     return np.uint32(google_crc32c.value(raw)).astype("<u4").tobytes()
 
 
-def encode_shard(chunks: list[bytes | None], index: ShardIndexFormat = WRITTEN) -> bytes:
-    """One shard object: encoded chunks (None = absent) and their index, laid out as
-    ``index`` says (the format of the array the shard belongs to)."""
+def shard_buffers(chunks: list[bytes | None], index: ShardIndexFormat = WRITTEN) -> list[bytes]:
+    """One shard object as the buffers to write in order (the index, then the encoded
+    chunks, or the other way round as ``index`` says; None = absent chunk): a local
+    writer hands them to the file one by one instead of joining ~100 MB first."""
     table = np.full((len(chunks), 2), EMPTY, dtype="<u8")
     offset = index.nbytes(len(chunks)) if index.location == "start" else 0
     body: list[bytes] = []
@@ -91,7 +93,13 @@ def encode_shard(chunks: list[bytes | None], index: ShardIndexFormat = WRITTEN) 
         body.append(chunk)
     raw = table.tobytes()
     encoded = raw + _crc(raw) if index.checksum else raw
-    return b"".join([encoded, *body] if index.location == "start" else [*body, encoded])
+    return [encoded, *body] if index.location == "start" else [*body, encoded]
+
+
+def encode_shard(chunks: list[bytes | None], index: ShardIndexFormat = WRITTEN) -> bytes:
+    """One shard object: encoded chunks (None = absent) and their index, laid out as
+    ``index`` says (the format of the array the shard belongs to)."""
+    return b"".join(shard_buffers(chunks, index))
 
 
 def index_range(

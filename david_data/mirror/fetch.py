@@ -67,12 +67,13 @@ class FetchOptions:
     min_split: int = 1 * MiB
     """Smallest share of the rest a connection takes near the end of a file."""
     chunk_size: int = 1 * MiB
-    """Bytes read from the socket at a time (the per-connection buffer)."""
+    """Largest read from the socket at a time (the per-connection buffer); each read
+    takes what has arrived and is written at once."""
     checkpoint_bytes: int | None = None
-    """Flush and advance the state file after this many bytes written by all
-    connections together; default ``segment_size // 4``, so a kill re-fetches well
-    under one segment per file."""
-    checkpoint_seconds: float = 2.0
+    """Advance the state file (without syncing; see :mod:`.state`) after this many bytes
+    written by all connections together; default ``min(1 MiB, segment_size // 4)``, so
+    a killed process re-fetches about that much per file."""
+    checkpoint_seconds: float = 1.0
     require_ranges: bool = False
     """Fail (instead of falling back to one stream) when the server ignores Range."""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -283,7 +284,9 @@ def _fetch_and_check(
     single: bool,
 ) -> T:
     """Run the connections in threads and ``check`` in this one, over the same file."""
-    checkpoint_bytes = options.checkpoint_bytes or max(16 * 1024, options.segment_size // 4)
+    checkpoint_bytes = options.checkpoint_bytes or max(
+        16 * 1024, min(MiB, options.segment_size // 4)
+    )
     connections = 1 if single else options.segments
     transfer = Transfer(
         part,
@@ -295,13 +298,11 @@ def _fetch_and_check(
         checkpoint_seconds=options.checkpoint_seconds,
         single_stream=single,
     )
-    # A read fills its whole buffer: keep what all connections hold unrecorded small.
-    buffer_size = max(4096, min(options.chunk_size, checkpoint_bytes // connections))
     workers = connections if transfer.has_work else 0
     threads = [
         threading.Thread(
             target=_worker,
-            args=(transfer, url, client, options, buffer_size, on_bytes, stats),
+            args=(transfer, url, client, options, on_bytes, stats),
             name=f"fetch-{part.name}-{i}",
             daemon=True,
         )
@@ -311,6 +312,8 @@ def _fetch_and_check(
     try:
         for thread in threads:
             thread.start()
+        if workers:
+            transfer.start_syncing()
         with TransferReader(transfer, state.size) as reader:
             try:
                 result = check(reader)  # type: ignore[arg-type]
@@ -327,12 +330,14 @@ def _fetch_and_check(
         if transfer.error is not None:
             raise transfer.error
         if workers:
+            transfer.stop_syncing()
             transfer.checkpoint()  # the data is on disk before it can be renamed
     finally:
         transfer.stop.set()
         interrupted = isinstance(transfer.error, JobInterrupted)
         for thread in threads:
             thread.join(timeout=5.0 if interrupted else None)
+        transfer.stop_syncing()
         if interrupted:
             transfer.checkpoint()  # what was written is kept for the next run
         # A connection stuck in a read past a stop may still write: leave the file open
@@ -349,11 +354,10 @@ def _worker(
     url: str,
     client: HttpClient,
     options: FetchOptions,
-    buffer_size: int,
     on_bytes: Callable[[int], None] | None,
     stats: FetchStats,
 ) -> None:
-    buffer = bytearray(buffer_size)
+    buffer = bytearray(options.chunk_size)
     try:
         while (segment := transfer.take()) is not None:
             _fetch_segment(transfer, url, segment, buffer, client, options, on_bytes, stats)
@@ -398,27 +402,32 @@ def _fetch_segment(
                 client.discard(url)
                 raise
             remaining = segment.end - offset + 1
-            while remaining > 0:
-                if transfer.stop.is_set() or stop_requested():
-                    client.discard(url)
-                    if not transfer.stop.is_set():
-                        transfer.interrupt()
-                    return
-                n = response.readinto(view[: min(len(view), remaining)])
-                if not n:
-                    raise DownloadError(
-                        f"{url}: connection closed with {remaining} bytes of bytes="
-                        f"{offset}-{segment.end} still to come"
-                    )
-                _write(transfer.fd, view[:n], offset + progressed, url)
-                transfer.wrote(segment, n)
-                remaining -= n
-                progressed += n
-                stats.add(bytes_fetched=n)
-                if on_bytes is not None:
-                    on_bytes(n)
+            body = _Body(response, remaining)
+            try:
+                while remaining > 0:
+                    if transfer.stop.is_set() or stop_requested():
+                        client.discard(url)
+                        if not transfer.stop.is_set():
+                            transfer.interrupt()
+                        return
+                    n = body.read_into(view)
+                    if not n:
+                        raise DownloadError(
+                            f"{url}: connection closed with {remaining} bytes of bytes="
+                            f"{offset}-{segment.end} still to come"
+                        )
+                    _write(transfer.fd, view[:n], offset + progressed, url)
+                    transfer.wrote(segment, n)
+                    remaining -= n
+                    progressed += n
+                    if on_bytes is not None:
+                        on_bytes(n)
+            finally:
+                stats.add(bytes_fetched=progressed)
             if transfer.single_stream:
                 client.discard(url)  # whatever follows is not ours to read
+            else:
+                body.finish()
         except (RemoteChangedError, PermanentDownloadError):
             raise
         except DavidDataError as exc:
@@ -440,6 +449,51 @@ def _skip(response: http.client.HTTPResponse, count: int, view: memoryview, url:
         if not n:
             raise DownloadError(f"{url}: connection closed while skipping to byte {count}")
         count -= n
+
+
+class _Body:
+    """The rest of a reply's body, read straight from the connection's buffer.
+
+    Each :meth:`read_into` returns what has arrived (at least ``MIN_READ`` bytes, or
+    what is left), so received bytes never wait in a half-filled buffer (a kill loses
+    only what the socket held), and bytes that came before a connection error are
+    handed out first; the error is raised by the next read.
+    """
+
+    MIN_READ = 128 << 10
+
+    def __init__(self, response: http.client.HTTPResponse, left: int) -> None:
+        self.response, self.left = response, left
+        self._fp = None if response.chunked else response.fp
+        self._error: BaseException | None = None
+
+    def read_into(self, view: memoryview) -> int:
+        if self._error is not None:
+            raise self._error
+        want = min(len(view), self.left)
+        if self._fp is None:  # chunked: let http.client take the framing off
+            return self.response.readinto(view[:want])
+        minimum = min(self.MIN_READ, want)
+        got = 0
+        try:
+            while got < minimum:
+                n = self._fp.readinto1(view[got:want])
+                if not n:
+                    break
+                got += n
+        except (OSError, http.client.HTTPException) as exc:
+            if not got:
+                raise
+            self._error = exc
+        self.left -= got
+        if self.response.length is not None:
+            self.response.length -= got
+        return got
+
+    def finish(self) -> None:
+        """After the last byte: let http.client end the reply, so the connection is
+        used again for the next request."""
+        self.response.read()
 
 
 def _note_failure(

@@ -182,6 +182,7 @@ class HttpClient:
         self._local = threading.local()
         self._tls: ssl.SSLContext | None = None
         self._tls_lock = threading.Lock()
+        self._routes: dict[tuple[str, str, int], _Route] = {}
 
     def _pool(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
         pool = getattr(self._local, "pool", None)
@@ -195,8 +196,7 @@ class HttpClient:
                 self._tls = tls_context()
             return self._tls
 
-    @staticmethod
-    def _route(parts: urllib.parse.SplitResult) -> _Route:
+    def _route(self, parts: urllib.parse.SplitResult) -> _Route:
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise PermanentDownloadError(
@@ -204,7 +204,12 @@ class HttpClient:
             )
         host = parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
-        return _Route(scheme, host, port, proxy_for(scheme, host))
+        route = self._routes.get((scheme, host, port))
+        if route is None:  # reading the proxy variables walks the whole environment
+            route = self._routes[scheme, host, port] = _Route(
+                scheme, host, port, proxy_for(scheme, host)
+            )
+        return route
 
     def _connection(self, route: _Route) -> http.client.HTTPConnection:
         pool = self._pool()

@@ -7,14 +7,20 @@ written, so verification finishes moments after the last byte lands instead of b
 second pass over the whole file.
 
 Scheduling: the file's last ``TAIL_BYTES`` go first (a zip's central directory is at
-its end, and the check reads it before anything else), then the segments in order, so
-the written prefix grows steadily behind the connections. Near the end a connection takes
-only its share of what is left (``left / connections``, at least ``min_split``), so all
-connections finish together instead of one dragging a whole segment alone.
+its end, and the check reads it before anything else), then pieces in file order, so the
+written prefix that the check reads grows steadily behind the connections. A connection
+takes a near-equal share of what is left to fetch (``left / 2K`` of all unwritten bytes
+with ``K`` connections, within ``[min_split, segment]``): pieces shrink as the file
+fills, so that when the last byte lands only a few MiB wait to be checked; in the last
+round (under ``2K * min_split`` left) each takes ``left / K``, so all ``K`` connections
+finish together instead of one dragging a whole segment alone.
 
-Checkpoints are per file: snapshot the bytes written, ``fdatasync``, then advance the
-state file to the snapshot (never past what is on disk). One runs every
-``checkpoint_bytes`` written by all connections together, or ``checkpoint_seconds``.
+Progress (see :mod:`.state`): every ``checkpoint_bytes`` written by all connections
+together (or ``checkpoint_seconds``) the state file is advanced to what was written,
+without syncing: a killed process leaves those bytes in the page cache. Every
+``sync_bytes`` (or ``sync_seconds``) a background thread flushes the data (``fdatasync``)
+and records it as durable, which is all a resume after a reboot trusts. Connection
+threads never wait for a flush.
 
 Stopping: a reader waiting for bytes polls :func:`david_data.engine.stop_requested` and
 then :meth:`Transfer.interrupt` stops every connection; the caller checkpoints what was
@@ -35,10 +41,13 @@ from typing import BinaryIO
 
 from ..engine.signals import stop_requested
 from ..errors import JobInterrupted, RemoteChangedError
-from .state import PartState, Segment, save_state
+from .state import BOOT_ID, PartState, Segment, StateFile
 
 TAIL_BYTES = 4 << 20
 """Fetched first: holds a part's central directory (~2.5 MB for 5,000 samples)."""
+SYNC_BYTES = 8 << 20
+SYNC_SECONDS = 10.0
+"""How often written data is flushed and recorded as durable (what survives a reboot)."""
 
 
 class TransferAborted(Exception):
@@ -58,6 +67,8 @@ class Transfer:
         min_split: int,
         checkpoint_bytes: int,
         checkpoint_seconds: float,
+        sync_bytes: int = SYNC_BYTES,
+        sync_seconds: float = SYNC_SECONDS,
         single_stream: bool = False,
     ) -> None:
         self.part, self.state_path, self.state = part, state_path, state
@@ -65,20 +76,30 @@ class Transfer:
         """One plain GET for the whole file (a server that ignores Range): no tail first."""
         self.connections, self.min_split = connections, min_split
         self.checkpoint_bytes, self.checkpoint_seconds = checkpoint_bytes, checkpoint_seconds
+        self.sync_bytes, self.sync_seconds = sync_bytes, sync_seconds
         self.fd = os.open(part, os.O_RDWR)
+        self._state_file = StateFile(state_path, state)
         self.cond = threading.Condition()
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.running = 0
         """Connections still working; a reader stops waiting when none is left."""
         self._written = {id(s): s.done for s in state.segments}
+        self._left = sum(s.length - s.done for s in state.segments if not s.complete)
+        """Bytes not written yet (all connections' pieces and those not handed out)."""
         todo = [s for s in state.segments if not s.complete]
         if not single_stream and todo and todo[-1].length - todo[-1].done > TAIL_BYTES + min_split:
             todo.append(self._split(todo[-1], todo[-1].end + 1 - TAIL_BYTES))
         self._pending = deque(todo[-1:] + todo[:-1])
-        self._unflushed = 0
-        self._last_checkpoint = time.monotonic()
-        self._checkpoint_lock = threading.Lock()
+        self._want = (0, 0, 0)
+        """(offset, count, first byte missing) a reader waits for; count 0: none waits."""
+        self._unrecorded = self._unsynced = 0
+        self._last_record = time.monotonic()
+        self._record_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._sync_wanted = threading.Event()
+        self._syncer: threading.Thread | None = None
+        self._closing = False
 
     @property
     def has_work(self) -> bool:
@@ -94,13 +115,19 @@ class Transfer:
             if not self._pending or self.stop.is_set():
                 return None
             segment = self._pending.popleft()
-            left = segment.length - self._written[id(segment)]
-            unassigned = left + sum(s.length - self._written[id(s)] for s in self._pending)
-            share = max(self.min_split, -(-unassigned // self.connections))
-            if left >= share + self.min_split:
-                cut = segment.start + self._written[id(segment)] + share
-                self._pending.appendleft(self._split(segment, cut))
+            if self.connections > 1 and not self.single_stream:
+                done = self._written[id(segment)]
+                share = self._share()
+                if segment.length - done >= share + self.min_split:
+                    self._pending.appendleft(self._split(segment, segment.start + done + share))
             return segment
+
+    def _share(self) -> int:
+        """Bytes the next piece should hold (see module docstring)."""
+        k, left = self.connections, self._left
+        if left <= 2 * k * self.min_split:  # the last round: everyone ends together
+            return max(self.min_split, -(-left // k))
+        return max(self.min_split, -(-left // (2 * k)))
 
     def _split(self, segment: Segment, cut: int) -> Segment:
         """Cut the not-yet-started ``[cut, end]`` off ``segment`` as a new segment."""
@@ -114,35 +141,91 @@ class Transfer:
     def wrote(self, segment: Segment, n: int) -> None:
         """Record ``n`` more bytes of ``segment`` written; checkpoint when one is due."""
         with self.cond:
-            self._written[id(segment)] += n
-            self._unflushed += n
-            due = (
-                self._unflushed >= self.checkpoint_bytes
-                or time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
-            )
-            self.cond.notify_all()
-        if due:
-            self.checkpoint(wait=False)
+            written = self._written[id(segment)] = self._written[id(segment)] + n
+            self._left -= n
+            self._unrecorded += n
+            self._unsynced += n
+            offset, count, frontier = self._want
+            if count and segment.start <= frontier < segment.start + written:
+                have = self.available(offset)  # this write moved the reader's frontier
+                if have >= count:
+                    self.cond.notify_all()
+                else:
+                    self._want = (offset, count, offset + have)
+            record = self._unrecorded >= self.checkpoint_bytes
+            sync = self._unsynced >= self.sync_bytes
+        if sync:
+            self._sync_wanted.set()
+        if record or time.monotonic() - self._last_record >= self.checkpoint_seconds:
+            if BOOT_ID is None:  # written bytes count only once flushed (see .state)
+                self._sync_wanted.set()
+            else:
+                self.record(wait=False)
+
+    def record(self, *, wait: bool = True) -> None:
+        """Advance the state file to the bytes written so far (no flush; see .state).
+
+        With ``wait=False`` a record already being written by another thread is enough.
+        """
+        if not self._record_lock.acquire(blocking=wait):
+            return
+        try:
+            with self.cond:
+                for segment in self.state.segments:
+                    segment.done = self._written[id(segment)]
+                self._unrecorded = 0
+                self._last_record = time.monotonic()
+                data = self.state.to_json()
+            self._state_file.write(data)
+        finally:
+            self._record_lock.release()
 
     def checkpoint(self, *, wait: bool = True) -> None:
-        """Flush the data, then advance the state file to what was written before it.
+        """Flush the data, then record it as durable (and everything written as done).
 
         With ``wait=False`` a checkpoint already running in another thread is enough.
         """
-        if not self._checkpoint_lock.acquire(blocking=wait):
+        if not self._sync_lock.acquire(blocking=wait):
             return
         try:
             with self.cond:
                 snapshot = dict(self._written)
-                self._unflushed = 0
-                self._last_checkpoint = time.monotonic()
+                self._unsynced = 0
             os.fdatasync(self.fd)
             with self.cond:
                 for segment in self.state.segments:
-                    segment.done = snapshot.get(id(segment), segment.done)
-                save_state(self.state_path, self.state)
+                    segment.durable = snapshot.get(id(segment), segment.durable)
+            self.record()
+            self._state_file.sync()
         finally:
-            self._checkpoint_lock.release()
+            self._sync_lock.release()
+
+    def start_syncing(self) -> None:
+        """Flush in a background thread every ``sync_bytes`` or ``sync_seconds``."""
+        self._syncer = threading.Thread(
+            target=self._sync_loop, name=f"sync-{self.part.name}", daemon=True
+        )
+        self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        while True:
+            self._sync_wanted.wait(self.sync_seconds)
+            self._sync_wanted.clear()
+            if self._closing:
+                return
+            if self._unsynced:
+                try:
+                    self.checkpoint()
+                except OSError as exc:  # the disk failed: the writes will fail too
+                    self.fail(exc)
+                    return
+
+    def stop_syncing(self) -> None:
+        """End the background flushes (the caller then checkpoints once more)."""
+        self._closing = True
+        self._sync_wanted.set()
+        if self._syncer is not None:
+            self._syncer.join()
 
     def fail(self, exc: BaseException) -> None:
         """Stop every connection; the first error wins, except that a changed remote
@@ -166,7 +249,9 @@ class Transfer:
             self.cond.notify_all()
 
     def close_file(self) -> None:
+        self.stop_syncing()
         os.close(self.fd)
+        self._state_file.close()
 
     def available(self, offset: int) -> int:
         """Contiguous bytes written from ``offset`` on (call with ``cond`` held)."""
@@ -198,7 +283,9 @@ class Transfer:
                     raise TransferAborted(
                         f"{self.part.name}: the download stopped before byte {offset + count}"
                     )
+                self._want = (offset, count, offset + have)  # a writer wakes us then
                 self.cond.wait(0.2)
+                self._want = (0, 0, 0)
             if stop_requested():
                 self.interrupt()
 

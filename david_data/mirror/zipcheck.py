@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import struct
 from collections import Counter, deque
 from collections.abc import Callable
@@ -61,6 +62,8 @@ _LOCAL = struct.Struct("<4s5H3L2H")  # 30 bytes
 _MAX_CENTRAL_DIRECTORY = 512 << 20
 _U32, _U16 = 0xFFFFFFFF, 0xFFFF
 _DESCRIPTOR_SIZES = (12, 16, 20, 24)
+_UNSAFE_CHARACTER = re.compile(r"[\x00-\x1f\\]")
+"""A control character (NUL included) or a backslash."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,9 +162,7 @@ def check_member_name(name: str) -> None:
     bad = (
         not name
         or name.startswith("/")
-        or "\\" in name
-        or "\x00" in name
-        or any(ord(c) < 32 for c in name)
+        or _UNSAFE_CHARACTER.search(name) is not None
         or (len(name) > 1 and name[1] == ":")
         or any(p in ("..", ".") for p in parts)
         or "" in parts[:-1]
@@ -246,10 +247,11 @@ def _parse_central(data: bytes, cd_offset: int, count: int) -> list[ZipEntry]:
     while at < len(data):
         if data[at : at + 4] != b"PK\x01\x02" or at + _CENTRAL.size > len(data):
             raise _Corrupt(f"damaged central directory entry at offset {cd_offset + at}", cd_offset)
+        fields = _CENTRAL.unpack_from(data, at)
         (_, _, version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen, clen) = (
-            _CENTRAL.unpack_from(data, at)[:13]
+            fields[:13]
         )
-        offset = _CENTRAL.unpack_from(data, at)[16]
+        offset = fields[16]
         end = at + _CENTRAL.size + nlen + xlen + clen
         if end > len(data):
             raise _Corrupt(
@@ -427,9 +429,31 @@ def check_zip(
     )
 
 
+def _plain_header(entry: ZipEntry) -> bytes:
+    """The local header that repeats ``entry`` exactly, with no extra field."""
+    return (
+        _LOCAL.pack(
+            b"PK\x03\x04",
+            entry.version_needed,
+            entry.flags,
+            entry.method,
+            entry.mod_time,
+            entry.mod_date,
+            entry.crc,
+            entry.compressed_size,
+            entry.size,
+            len(entry.raw_name),
+            0,
+        )
+        + entry.raw_name
+    )
+
+
 def _header_differences(header: bytes, entry: ZipEntry) -> tuple[list[str], bool]:
     """Fields of a local header that differ from its central-directory entry, and
     whether it holds bytes the central directory does not repeat (to read again)."""
+    if entry.size < _U32 and entry.compressed_size < _U32 and header == _plain_header(entry):
+        return [], False  # the usual case, byte for byte what the entry implies
     (_, version, flags, method, mtime, mdate, crc, csize, usize, nlen, _) = _LOCAL.unpack_from(
         header
     )

@@ -3,19 +3,26 @@ demos and benchmarks (see :mod:`david_data.synth.generator`).
 
 ``david_data.synth.host.LocalHost`` serves such parts over loopback HTTP like the
 official host; import it from there (it is not re-exported, to keep this import light).
+The generator (OpenCV, OpenEXR) loads on first use of a name below, so importing
+``david_data.synth.host`` (the CLI's ``serve --fault`` option) stays light.
 """
 
-from .generator import (
-    PartInfo,
-    SynthOptions,
-    encode_sample,
-    format_intrinsics,
-    part_sample_ids,
-    sample_arrays,
-    write_extracted,
-    write_part,
-    write_parts,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .generator import (
+        PartInfo,
+        SynthOptions,
+        encode_sample,
+        format_intrinsics,
+        part_sample_ids,
+        sample_arrays,
+        write_extracted,
+        write_part,
+        write_parts,
+    )
 
 __all__ = [
     "PartInfo",
@@ -28,3 +35,11 @@ __all__ = [
     "write_part",
     "write_parts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import generator
+
+        return getattr(generator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

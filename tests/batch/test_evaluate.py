@@ -276,18 +276,15 @@ def test_the_report_is_a_job_report(store: str, models: dict[str, Path], tmp_pat
 
 
 def test_cli_evaluate_with_prefect_runs_the_flow(
-    store: str,
-    models: dict[str, Path],
-    tmp_path: Path,
-    prefect_harness: None,
-    capsys: pytest.CaptureFixture[str],
+    store: str, models: dict[str, Path], tmp_path: Path, prefect_env: dict[str, str]
 ) -> None:
-    from david_data.cli import main
-
     out = tmp_path / "eval"
-    code = main(["evaluate", store, "--model-path", str(models["analytic"]), "-o", str(out),
-                 "--prefect", "--no-progress"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err[-3000:]
-    assert captured.out.count("| scenario | samples |") == 1
+    proc = cli(
+        ["evaluate", store, "--model-path", str(models["analytic"]), "-o", str(out), "--prefect",
+         "--no-progress"],
+        env={"PREFECT_API_URL": prefect_env["PREFECT_API_URL"]},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Finished in state Completed" in proc.stderr  # it ran as a flow run
+    assert proc.stdout.count("| scenario | samples |") == 1
     assert json.loads((out / "summary.json").read_text())["samples"] == 2

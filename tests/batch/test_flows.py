@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from batch_helpers import cli, write_images
 
 from david_data.infer.results import read_results
@@ -83,16 +82,17 @@ def test_flow_run_publishes_the_report_and_fails_when_an_input_failed(
     assert again.is_completed() and report_of_state(again).skipped == 6
 
 
-def test_cli_with_prefect_runs_the_flow_and_prints_the_summary_once(
-    tmp_path: Path, models: dict[str, Path], prefect_harness: None, capsys: pytest.CaptureFixture[str]
+def test_cli_with_a_prefect_api_runs_a_flow_and_prints_the_summary_once(
+    tmp_path: Path, models: dict[str, Path], prefect_env: dict[str, str]
 ) -> None:
-    from david_data.cli import main
-
     folder, out = tmp_path / "in", tmp_path / "out"
     write_images(folder, 4)
-    code = main(["infer", str(folder), str(out), "--model-path", str(models["foreground"]),
-                 "--prefect", "--no-progress", "--workers", "1"])
-    captured = capsys.readouterr()
-    assert code == 0, captured.err[-3000:]
-    assert captured.out.count("4 input(s): 4 done, 0 failed") == 1
+    proc = cli(
+        ["infer", str(folder), str(out), "--model-path", str(models["foreground"]),
+         "--no-progress", "--workers", "1"],
+        env={"PREFECT_API_URL": prefect_env["PREFECT_API_URL"]},  # a configured API: a flow run
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Finished in state Completed" in proc.stderr  # it ran as a flow run
+    assert proc.stdout.count("4 input(s): 4 done, 0 failed") == 1
     assert len(list(out.glob("**/*.done"))) == 4

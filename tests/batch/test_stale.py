@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from batch_helpers import infer, preview_crops
 
+from david_data.engine import JobReport
 from david_data.exr import read_depth_exr
 from david_data.fsutil import resolve
 from david_data.infer.batch import InferSettings, plan_inference
@@ -48,7 +49,7 @@ def test_replaced_inputs_are_recomputed_unchanged_ones_are_not(
         input=str(folder), output=str(out), model_path=str(models["multitask"]), task="multitask"
     )
     first = infer(settings)
-    assert (first.ok, first.failed) == (5, 0)
+    assert (first.ok, first.failed) == (5, 0) and isinstance(first, JobReport)
     before = _state(out)
 
     _write(folder / "a.jpg", crops[5])  # same name, another picture

@@ -104,3 +104,18 @@ def test_unknown_kind_and_unreachable_dask_are_clear_errors():
     unreachable = make_executor("threads", 1, dask_address="tcp://127.0.0.1:1")
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler"), unreachable:
         pass
+
+
+def test_a_bad_dask_address_fails_at_once():
+    start = time.monotonic()
+    with (
+        pytest.raises(ConfigError, match="is not a scheduler address"),
+        make_executor("threads", 1, dask_address="http://nowhere"),
+    ):
+        pass
+    with (
+        pytest.raises(ConfigError, match="cannot reach the Dask scheduler"),
+        make_executor("threads", 1, dask_address="tcp://127.0.0.1:1"),
+    ):
+        pass
+    assert time.monotonic() - start < 3

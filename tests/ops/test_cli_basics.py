@@ -90,3 +90,24 @@ def test_no_loop_traceback_at_exit_after_zarr_on_azure(azurite, az_container):
     assert result.returncode == 0, result.stderr
     assert "Loop is not running" not in result.stderr
     assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["demo", "--samples-per-part", "-1"], "--samples-per-part must be 1"),
+        (["demo", "--parts", "x"], "cannot read part selection"),
+        (["demo", "--workdir", "FILE"], "is a file"),
+    ],
+)
+def test_demo_checks_its_options_first(tmp_path, argv, expected):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    argv = [str(afile) if a == "FILE" else a for a in argv]
+    if "--workdir" not in argv:
+        argv += ["--workdir", str(tmp_path / "work")]
+    result = subprocess.run([CLI, *argv], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
+    assert result.stdout == "" and not (tmp_path / "work").exists()

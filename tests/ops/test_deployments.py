@@ -1,5 +1,6 @@
-"""`prefect deploy --all` against a real Prefect server, and a process worker running a
-triggered inference deployment to completion."""
+"""`prefect deploy --all` against a real Prefect server, with a process worker: a triggered
+inference deployment runs to completion, and a mirror run that ends Completed (only such
+a run) triggers a convert of its own destination."""
 
 from __future__ import annotations
 

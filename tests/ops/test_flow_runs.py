@@ -77,7 +77,10 @@ def test_run_job_returns_the_report_of_a_failed_flow_run(
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_a_flow_run_with_its_summary(prefect_env, tmp_path: Path):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_a_signal_stops_a_flow_run_with_its_summary(prefect_env, tmp_path: Path, how: str):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) and SIGTERM (a pod
+    stop; inside a flow run Prefect would turn it into an exception that aborts the run)."""
     served = served_part(tmp_path / "served")
     dest = tmp_path / "mirror"
     log = tmp_path / "cli.log"
@@ -95,7 +98,10 @@ def test_ctrl_c_stops_a_flow_run_with_its_summary(prefect_env, tmp_path: Path):
             time.sleep(0.2)
         assert "Beginning flow run" in log.read_text()
         workers = children(cli.pid)
-        os.killpg(cli.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        if how == "ctrl-c":
+            os.killpg(cli.pid, signal.SIGINT)
+        else:
+            os.kill(cli.pid, signal.SIGTERM)
         started = time.monotonic()
         code = cli.wait(timeout=30)
         took = time.monotonic() - started
@@ -107,7 +113,8 @@ def test_ctrl_c_stops_a_flow_run_with_its_summary(prefect_env, tmp_path: Path):
     assert "Traceback" not in output
     assert wait_gone(workers, 5) == []
     assert (dest / "SynthHuman_0000.zip.state").exists()  # progress checkpointed
-
+    if how == "sigterm":
+        return
     # The rerun (the host at full speed now) finishes the part, byte for byte.
     with LocalHost(served) as host:
         cli = start_cli(

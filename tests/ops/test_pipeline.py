@@ -118,3 +118,20 @@ def test_pipeline_as_a_flow_run_converts_the_good_parts_and_reports_the_failed_o
     _check_outputs(mirror, store, evaluation, served)
     manifest = json.loads((mirror / "manifest.json").read_text())
     assert set(manifest["parts"]) == set(IDS)
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_chain_offline_without_prefect(tmp_path):
+    work = tmp_path / "demo"
+    result = subprocess.run(
+        [CLI, "demo", "--workdir", str(work), "--samples-per-part", "2", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Flow run" not in result.stderr and "Traceback" not in result.stderr
+    assert len(open_store(str(work / "store")).sample_ids) == 6
+    assert (work / "pictures" / "samples.png").stat().st_size > 0
+    assert list((work / "predictions" / "_runs").glob("*.parquet"))
+    assert any((work / "evaluation").iterdir())
