@@ -39,6 +39,7 @@ Python can do at best.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -48,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,12 +99,55 @@ import resource, sys, time
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+import david_data
 from david_data.mirror import MirrorSettings, mirror
 startup = cpu()
 report = mirror(MirrorSettings(dest=sys.argv[1], base_url=sys.argv[2], parts=tuple(sys.argv[5:]),
                                jobs=int(sys.argv[3]), segments=int(sys.argv[4])))
-print(report.seconds, cpu() - startup, startup)
+print(report.seconds, cpu() - startup, startup, david_data.__file__)
 sys.exit(1 if report.failed or report.interrupted else 0)
+"""
+
+BREAKDOWN = """
+import collections, hashlib, resource, sys, threading, time
+from david_data.mirror import MirrorSettings, mirror
+from david_data.mirror import fetch, part, transfer, zipcheck
+spent, lock = collections.Counter(), threading.Lock()
+def timed(owner, name, label):
+    original = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        start = time.thread_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                spent[label] += time.thread_time() - start
+    setattr(owner, name, wrapper)
+class Sha256:  # SHA-256 on its own, inside the check
+    def __init__(self):
+        self.hash = hashlib.sha256()
+    def update(self, data):
+        start = time.thread_time()
+        self.hash.update(data)
+        with lock:
+            spent["sha256"] += time.thread_time() - start
+    def hexdigest(self):
+        return self.hash.hexdigest()
+class Hashlib:
+    sha256, md5 = Sha256, hashlib.md5
+zipcheck.hashlib = Hashlib
+timed(fetch, "_worker", "connections")
+timed(part, "check_download", "check")
+if hasattr(transfer.Transfer, "_sync_loop"):
+    timed(transfer.Transfer, "_sync_loop", "flush_thread")
+usage = resource.getrusage(resource.RUSAGE_SELF)
+before = usage.ru_utime + usage.ru_stime
+report = mirror(MirrorSettings(dest=sys.argv[1], base_url=sys.argv[2], parts=tuple(sys.argv[5:]),
+                               jobs=int(sys.argv[3]), segments=int(sys.argv[4])))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+spent["check"] -= spent["sha256"]
+spent["rest"] = usage.ru_utime + usage.ru_stime - before - sum(spent.values())
+print(" ".join(f"{k}={v:.3f}" for k, v in spent.items()))
 """
 
 BARE = """
@@ -212,7 +257,10 @@ def _run(cmd: list[str], env: dict[str, str], host: Host) -> Run:
         raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {text[-2000:]}")
     own = None
     if cmd[1:2] == ["-c"] and cmd[2] == OURS:
-        seconds, cpu, startup = (float(x) for x in text.split()[-3:])
+        *figures, where = text.split()[-4:]
+        if not where.startswith(env["PYTHONPATH"]):
+            raise SystemExit(f"ran the david_data of {where}, not of {env['PYTHONPATH']}")
+        seconds, cpu, startup = (float(x) for x in figures)
         own = (seconds, cpu, startup)
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, host.stats(), own)
 
@@ -240,11 +288,28 @@ def _killed_then_resumed(
     return refetched / (first["bytes"] - first["second_reads"])
 
 
+@contextlib.contextmanager
+def _inside(folder: str) -> Iterator[None]:
+    """Work in ``folder``: ``python -c`` puts the working folder first on ``sys.path``,
+    where a checkout's ``david_data`` would shadow the version under test."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def _same_files(dest: Path, served: Path, names: list[str]) -> None:
+    """Every part arrived whole (compared in small blocks: the parent stays small, so
+    its peak RSS, which Linux hands to each child it forks, hides nobody's)."""
     for name in names:
-        a, b = dest / name, served / name
-        if a.stat().st_size != b.stat().st_size or a.read_bytes() != b.read_bytes():
-            raise SystemExit(f"{a} differs from the served file")
+        with open(dest / name, "rb") as a, open(served / name, "rb") as b:
+            while block := b.read(1 << 20):
+                if a.read(1 << 20) != block:
+                    raise SystemExit(f"{dest / name} differs from the served file")
+            if a.read(1):
+                raise SystemExit(f"{dest / name} is longer than the served file")
 
 
 def main() -> None:
@@ -267,8 +332,8 @@ def main() -> None:
     repeats = args.repeats or (1 if args.quick else 3)
     connections = min(n_parts, args.jobs) * args.segments
     aria2c, wget = shutil.which("aria2c"), shutil.which("wget") if args.wget else None
-    with tempfile.TemporaryDirectory(prefix="bench-mirror-") as tmp_name:
-        tmp = Path(tmp_name)
+    with tempfile.TemporaryDirectory(prefix="bench-mirror-") as tmp_name, _inside(tmp_name):
+        tmp = Path(tmp_name)  # the children's working folder: no checkout on their path
         base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         base_env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
         env = {**base_env, "PYTHONPATH": str(ROOT)}
@@ -342,9 +407,29 @@ def main() -> None:
                     _same_files(dest, served, names)
                     shutil.rmtree(dest)
                 print(f"  repeat {r + 1}/{repeats} done", flush=True)
+            breakdown = {}
+            for version, version_env in versions.items():
+                os.sync()
+                cmd = [sys.executable, "-c", BREAKDOWN, str(dest), host.base_url,
+                       str(args.jobs), str(args.segments), *names]  # fmt: skip
+                out = subprocess.run(cmd, env=version_env, capture_output=True, text=True)
+                if out.returncode != 0:
+                    raise SystemExit(f"the breakdown run failed: {out.stderr[-2000:]}")
+                last = out.stdout.strip().splitlines()[-1]
+                breakdown[version] = {k: float(v) for k, v in (f.split("=") for f in last.split())}
+                shutil.rmtree(dest)
         finally:
             host.close()
     _report(clients, refetch, total, rate, connections, revision)
+    print("\nwhere mirror()'s CPU goes, CPU s/GB (one more run of each; thread CPU time):")
+    for version, spent in breakdown.items():
+        parts = ", ".join(f"{k} {v / (total / 1e9):.2f}" for k, v in spent.items())
+        print(f"  {version:<7}{parts}")
+    print(
+        "  connections: socket reads, writes at their offsets, progress records; check: "
+        "CRC-32s, zip structure, reading the file as it lands (SHA-256 apart); flush_thread: "
+        "fdatasync; rest: plan, HEADs, the last flush, manifest"
+    )
 
 
 def _report(

@@ -3,18 +3,39 @@
 A part's zip central directory lists every member's offset, sizes and CRC-32, so a few
 ranged reads per part give a catalog of every sample (:mod:`.catalog`, cached per part
 version in :mod:`.cache`), and any sample can then be fetched alone and verified.
+
+The names below are imported on first use: a worker that only reads members
+(:mod:`.reader`, :mod:`.remote_source`) never loads DuckDB, which :mod:`.catalog` needs
+only to run SQL.
 """
 
-from .catalog import (
-    Catalog,
-    CatalogSource,
-    load_catalog,
-    load_part,
-    open_catalog_source,
-    overview,
-)
-from .directory import PartCatalog
-from .remote import PartVersion
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .catalog import (
+        Catalog,
+        CatalogSource,
+        load_catalog,
+        load_part,
+        open_catalog_source,
+        overview,
+    )
+    from .directory import PartCatalog
+    from .remote import PartVersion
+
+_HOMES = {
+    "Catalog": ".catalog",
+    "CatalogSource": ".catalog",
+    "load_catalog": ".catalog",
+    "load_part": ".catalog",
+    "open_catalog_source": ".catalog",
+    "overview": ".catalog",
+    "PartCatalog": ".directory",
+    "PartVersion": ".remote",
+}
 
 __all__ = [
     "Catalog",
@@ -26,3 +47,16 @@ __all__ = [
     "open_catalog_source",
     "overview",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -19,9 +19,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 
 from .. import facts
@@ -31,6 +30,9 @@ from ..mirror.retry import RetryPolicy
 from .cache import load_cached, store_cached
 from .directory import SCHEMA, PartCatalog, read_part
 from .remote import is_http, stat_part
+
+if TYPE_CHECKING:
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +143,8 @@ class Catalog:
 
 def connect(members: pa.Table) -> duckdb.DuckDBPyConnection:
     """A locked DuckDB connection over a members table and its ``samples`` view."""
+    import duckdb  # here, not at the top: workers that only read members skip it
+
     connection = duckdb.connect()
     connection.register("members", members)
     connection.execute(SAMPLES_VIEW)
@@ -152,6 +156,8 @@ def connect(members: pa.Table) -> duckdb.DuckDBPyConnection:
 
 def run_sql(connection: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     """Run ``sql``; a DuckDB error becomes a :class:`ConfigError` naming the tables."""
+    import duckdb
+
     try:
         relation = connection.sql(sql)
         return relation.to_arrow_table() if relation is not None else pa.table({})

@@ -82,8 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--profile",
         choices=("fast", "compact"),
         default=None,
-        help="codecs of a new store: 'fast' (zstd-1, fastest reads, portable, default) or 'compact' "
-        "(lossless image codecs, ~1.5-2x smaller, needs david_data to read); fixed once the store exists",
+        help="codecs of a new store: 'fast' (Blosc-LZ4/zstd, fastest reads, portable, default) or "
+        "'compact' (lossless image codecs, ~1.5-2x smaller, slow random reads: an archive, needs "
+        "david_data to read); fixed once the store exists",
     )
     convert.add_argument(
         "--shard-size",
@@ -109,7 +110,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     verify = subparsers.add_parser(
         "verify-store",
         help="compare a store with its source sample by sample (exit 1 on differences)",
-        description="Decode samples from SRC afresh and compare every array bit for bit and every metadata value with STORE.",
+        description=(
+            "Decode samples from SRC afresh and compare every array bit for bit and every metadata "
+            "value with STORE. A sparse store (converted with --where/--ids/--limit) is checked on "
+            "the samples it holds; SRC may be the data host's base URL (only the parts holding "
+            "the checked samples are read)."
+        ),
     )
     verify.add_argument("store", metavar="STORE", help="store path or URL")
     verify.add_argument(

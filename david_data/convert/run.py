@@ -26,6 +26,7 @@ from ..fsutil import atomic_write_bytes
 from ..progress import NullProgress, Progress
 from .plan import ConvertPlan, convert_settings, plan_convert
 from .report import ConversionReport
+from .sparse import record_selection, selection_entry
 from .units import GroupResult, ShardGroup, ShardResult
 from .write import convert_group, unseen_paths
 
@@ -38,7 +39,8 @@ see the stop flag, and a shard they have not committed is simply redone next run
 
 def prepare_store(plan: ConvertPlan) -> StoreLayout:
     """Create the store with the plan's profile, shard size and pixel types (or open the
-    existing one) and record the part checksums computed while planning."""
+    existing one), record the part checksums computed while planning and, for a
+    selection, the selection (:mod:`.sparse`)."""
     s = plan.settings
     try:
         layout = create_store(
@@ -51,6 +53,9 @@ def prepare_store(plan: ConvertPlan) -> StoreLayout:
         )
         for name, record in plan.checksum_records.items():
             atomic_write_bytes(layout.fs, layout.part_cache_path(name), record)
+        entry = selection_entry(plan, layout)
+        if entry is not None:
+            record_selection(layout, entry)
     except OSError as exc:
         if isinstance(exc, StoreError):
             raise
@@ -161,9 +166,14 @@ def convert(
     retry_errors: bool = False,
     storage_options: dict[str, Any] | None = None,
     source_options: dict[str, Any] | None = None,
+    where: str | None = None,
+    ids: str | int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
     progress: Progress | None = None,
 ) -> ConversionReport:
-    """Plan and run a conversion on ``workers`` local processes (1: in this process)."""
+    """Plan and run a conversion on ``workers`` local processes (1: in this process);
+    ``where``, ``ids``, ``limit``/``seed`` select samples (the store is then sparse)."""
     plan = plan_convert(
         convert_settings(
             source_url,
@@ -175,6 +185,10 @@ def convert(
             retry_errors=retry_errors,
             storage_options=storage_options,
             source_options=source_options,
+            where=where,
+            ids=ids,
+            limit=limit,
+            seed=seed,
         )
     )
     with make_executor("processes", plan.settings.workers) as executor:

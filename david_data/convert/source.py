@@ -189,7 +189,8 @@ class PartSource:
 
     def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
         """Yield ``(sample_id, files)`` for the given ids, in ascending id order."""
-        yield from read_files(self.ref(), self.locate(sample_ids), fs=self.fs)
+        located = self.locate(sample_ids)  # first: a part on a host learns its size and ETag
+        yield from read_files(self.ref(), located, fs=self.fs)
 
     def sha256(self) -> str | None:
         """SHA-256 of the part zip, streamed in 8 MiB blocks (None for a folder)."""

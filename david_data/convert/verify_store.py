@@ -9,6 +9,19 @@ the check before it starts with a :class:`~david_data.errors.StoreError` naming 
 the fix; a shard object cut short or failing its checksum is reported as a difference
 of each sample it holds.
 
+Which samples are checked:
+
+- a sparse store (converted from a selection, :mod:`.sparse`): exactly the samples its
+  metadata rows hold, each from the part its row names (from an extracted folder: from
+  that folder); the source's other samples are not looked at, and a part the rows name
+  that SRC lacks is an error before anything is read;
+- any other store: every sample of every part of SRC, so a sample the store lacks is a
+  difference; from an HTTP base URL (a host lists all 61 parts), every sample of the
+  parts the store's rows name.
+
+Either way only the parts holding checked samples are read: from a host, their catalogs
+and the members of the checked samples, never the other parts' directories.
+
 It reads the store through :mod:`david_data.format` (layout, metadata, shard reader), as
 :mod:`david_data.store` does, and decodes the source with this package's decoder.
 """
@@ -31,7 +44,8 @@ from ..format.reader import ShardReader
 from ..progress import NullProgress, Progress
 from .decode import decode_sample
 from .metadata import sample_row
-from .source import open_source
+from .source import Source, open_source
+from .sparse import selections
 
 _SKIP_COLUMNS = {"part_sha256", "shard", "error"}
 
@@ -45,17 +59,30 @@ class VerifyReport:
     checked: int
     differences: tuple[tuple[int, str, str], ...] = field(default=())
     """``(sample_id, field or column, what differs)``."""
+    selections: tuple[str, ...] = ()
+    """The selections a sparse store was converted from (empty: not sparse)."""
+    held: int = 0
+    """Samples the store holds (its metadata rows)."""
 
     @property
     def ok(self) -> bool:
         return not self.differences
+
+    @property
+    def sparse(self) -> bool:
+        return bool(self.selections)
 
     def summary(self) -> str:
         head = (
             f"{self.store_url} vs {self.source_url}: {self.checked} samples checked, "
             f"{len(self.differences)} difference(s)"
         )
-        lines = [head] + [
+        lines = [head]
+        if self.sparse:
+            lines.append(
+                f"sparse store: {self.held} samples held (selection {'; '.join(self.selections)})"
+            )
+        lines += [
             f"  sample {sid}: {what}: {detail}" for sid, what, detail in self.differences[:50]
         ]
         if len(self.differences) > 50:
@@ -79,7 +106,8 @@ def verify_store(
     source_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> VerifyReport:
-    """Check ``sample`` random samples of the source (all when None) against the store."""
+    """Check ``sample`` random samples (all when None) of those the module docstring
+    names against the store."""
     progress = progress or NullProgress()
     if sample is not None and sample < 1:
         raise ConfigError(f"--sample must be at least 1 (got {sample}); leave it out to check all")
@@ -87,20 +115,24 @@ def verify_store(
     _refuse_empty_objects(layout)
     reader = ShardReader(layout)
     source = open_source(source_url, source_options)
-    by_part = {p.name: p.sample_ids for p in source.parts}
-    everything = sorted((sid, name) for name, ids in by_part.items() for sid in ids)
+    rows = {r["sample_id"]: r for r in read_metadata(layout).to_pylist()}
+    held = selections(layout)
+    everything = _to_check(source, rows, sparse=bool(held), store_url=store_url)
     if sample is not None and sample < len(everything):
         picks = np.random.default_rng(seed).choice(len(everything), size=sample, replace=False)
         everything = sorted(everything[i] for i in picks)
     chosen: dict[str, list[int]] = defaultdict(list)
     for sid, name in everything:
         chosen[name].append(sid)
-    rows = {r["sample_id"]: r for r in read_metadata(layout).to_pylist()}
     differences: list[tuple[int, str, str]] = []
     handle = progress.task("verifying", total=len(everything), unit="samples")
     for name, ids in chosen.items():
-        for sid, files in source.part(name).read_samples(ids):
-            differences += _check(reader, rows.get(sid), sid, name, files)
+        part = source.part(name)
+        for sid, files in part.read_samples(ids):
+            if not part.member_names(sid):
+                differences.append((sid, "source", f"{name} of the source has no sample {sid}"))
+            else:
+                differences += _check(reader, rows.get(sid), sid, name, files)
             handle.advance()
     handle.finish("ok" if not differences else "differences")
     return VerifyReport(
@@ -108,7 +140,35 @@ def verify_store(
         source_url=source_url,
         checked=len(everything),
         differences=tuple(differences),
+        selections=held,
+        held=len(rows),
     )
+
+
+def _to_check(
+    source: Source, rows: dict[int, dict[str, Any]], *, sparse: bool, store_url: str
+) -> list[tuple[int, str]]:
+    """``(sample_id, part)`` of every sample to check, ascending (see the module docstring);
+    reads the directories of those parts only."""
+    if sparse:
+        if source.kind == "extracted":  # one folder of loose files stands for every part
+            (folder,) = source.parts
+            return sorted((sid, folder.name) for sid in rows)
+        wanted = sorted((sid, str(row["part"])) for sid, row in rows.items())
+        have = {p.name for p in source.parts}
+        lacking = sorted({name for _, name in wanted} - have)
+        if lacking:
+            raise ConfigError(
+                f"SRC {source.url} lacks {', '.join(lacking)}, which samples of the sparse "
+                f"store {store_url} come from; give the source it was converted from (or one "
+                "holding those parts) with --against"
+            )
+        return wanted
+    parts = source.parts
+    if source.kind == "http":
+        named = {str(row["part"]) for row in rows.values()}
+        parts = [p for p in parts if p.name in named]
+    return sorted((sid, p.name) for p in parts for sid in p.sample_ids)
 
 
 def _refuse_empty_objects(layout: Any) -> None:

@@ -4,7 +4,9 @@
 
     STORE/
       zarr.json                       group; attributes["david_data"] = format version,
-                                      converter version, profile, shard size, source, created_at
+                                      converter version, profile, shard size, source, created_at,
+                                      and for a sparse store its selections
+                                      (see :mod:`david_data.convert.sparse`)
       rgb/zarr.json                   (298008, 512, 384, 3) uint8, chunk (1, ...), shard (S, ...)
       rgb/c/K/0/0/0                   shard K: samples K*S ... K*S+S-1
       alpha/ depth/ normal/ intrinsics/   same scheme

@@ -13,7 +13,9 @@ Plan, then run (one engine, see :mod:`david_data.engine`)::
 
 Inside a batch, reading, decoding and pre-processing run ahead of the model in threads,
 post-processing, encoding and writing behind it (see ``_pipeline``); queues are bounded,
-so memory depends on ``batch_size``, never on the collection's size. A bad input (corrupt,
+so memory depends on ``batch_size``, never on the collection's size. The outputs of one
+model call are committed together: their files synced in one pass, then their markers
+(outputs.py). A bad input (corrupt,
 truncated, not an image, unreadable) becomes a ``failed`` row with the reason and the
 batch goes on. Resume is "plan again": inputs whose outputs carry the commit marker of
 this model and of the input as it is now (its key: size and mtime or ETag) are skipped;
@@ -51,7 +53,14 @@ from ._checks import (
 )
 from ._pipeline import run_pipeline
 from .inputs import InputItem, InputSource, list_inputs, open_reader
-from .outputs import encode_outputs, output_stem, write_output_set
+from .outputs import (
+    OUTPUT_KINDS,
+    WrittenSet,
+    commit_outputs,
+    encode_outputs,
+    output_stem,
+    write_outputs,
+)
 from .results import (
     RUNS_DIR,
     STATUS_FAILED,
@@ -448,13 +457,15 @@ def run_batch(
         chw, info = preprocess(image)
         return chw, (info, image if s.vis else None)
 
+    written: dict[str, WrittenSet] = {}  # input -> its files, until its group is committed
+
     def finish(
         item: InputItem, raw: dict[str, np.ndarray], context: Any, seconds: float
     ) -> ResultRow:
         start = time.perf_counter()
         info, image = context
         files = encode_outputs(postprocess(raw, info), image)
-        paths = write_output_set(
+        written[item.rel] = write_outputs(
             fs,
             root,
             item.rel,
@@ -464,9 +475,27 @@ def run_batch(
             input_key=item.key,
             stale_markers=batch.stale_markers.get(item.rel, ()),
         )
-        urls = {kind: to_url(fs, p) for kind, p in paths.items()}
+        urls = {kind: to_url(fs, p) for kind, p in written[item.rel].paths.items()}
         elapsed = seconds + time.perf_counter() - start
         return _row(job, item, reader.url(item), STATUS_OK, elapsed, batch.index, paths=urls)
+
+    def commit(rows: list[ResultRow]) -> list[ResultRow]:
+        """Sync the files of one model call's inputs, then write their markers."""
+        start = time.perf_counter()
+        sets = [written.pop(r.input) for r in rows if r.status == STATUS_OK]
+        changes: dict[str, Any] = {}
+        try:
+            commit_outputs(fs, sets)
+        except Exception as exc:  # e.g. the disk is full: no markers, the rows fail
+            logger.warning("%s: could not commit outputs: %s", batch.label, _reason(exc))
+            changes = dict(status=STATUS_FAILED, error=_reason(exc), **dict.fromkeys(OUTPUT_KINDS))
+        share = (time.perf_counter() - start) / max(len(sets), 1)
+        return [
+            dataclasses.replace(r, seconds=r.seconds + share, **changes)
+            if r.status == STATUS_OK
+            else r
+            for r in rows
+        ]
 
     def fail(item: InputItem, exc: BaseException, seconds: float) -> ResultRow:
         logger.warning("%s: failed: %s", item.rel, _reason(exc))
@@ -484,6 +513,7 @@ def run_batch(
         threads=s.io_threads,
         on_result=on_image,
         should_stop=stop_requested,
+        commit=commit,
     )
     rows = [r for r in done if r is not None]
     if rows:

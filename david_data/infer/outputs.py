@@ -12,29 +12,39 @@ modification time or ETag) and a model with SHA-256 ``S``, a job writes under OU
                                  SHA-256, output names), written last
     _runs/<run id>.parquet       the run's results table (see results.py)
 
-EXR files are uncompressed (see :data:`EXR_COMPRESSION`). Depth uses the channel name
-``Y``, the EXR convention for a single luminance-like plane and the first name
-``david_data.exr.read_depth_exr`` looks for. Each file is written atomically; the marker
-is written after all of them, so a marker ``NAME.<S>.<K>.done`` means the set is complete
-for model ``S`` and that very input. Re-running a set first deletes its other markers
-(another model, a replaced input, or the older ``NAME.<S>.done`` form without a key), so
-a half-rewritten set is never taken for complete.
+EXR files are uncompressed, the PNG compressed at libdeflate's fastest level; both lossless
+(``_encode`` says why, with the measurements). Depth uses the channel name ``Y``, the EXR
+convention for a single luminance-like plane and the first name
+``david_data.exr.read_depth_exr`` looks for.
+
+Writing is two steps so that syncs are shared: :func:`write_outputs` puts each file in
+place atomically (temp file + rename; one PUT on object stores) without syncing it, and
+:func:`commit_outputs`, given the sets of several inputs (one model call's), syncs all
+their files to disk, and only then writes their markers. So a marker ``NAME.<S>.<K>.done``
+is never on disk before the files it vouches for (a power cut may lose a marker: that
+input is simply computed again), and means the set is complete for model ``S`` and that
+very input. Re-running a set first deletes its other markers (another model, a replaced
+input, or the older ``NAME.<S>.done`` form without a key), durably, so a half-rewritten set
+is never taken for complete.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from fsspec import AbstractFileSystem
 
-from ..exr import encode_exr
-from ..fsutil import atomic_write_bytes, join
+from ..fsutil import is_local, join
+from ._encode import exr_uncompressed, png_grey16
 
 OUTPUT_SUFFIXES = {
     "depth": ".depth.exr",
@@ -46,10 +56,6 @@ OUTPUT_SUFFIXES = {
 OUTPUT_KINDS = tuple(OUTPUT_SUFFIXES)
 DEPTH_CHANNEL = ("Y",)
 NORMAL_CHANNELS = ("X", "Y", "Z")
-EXR_COMPRESSION = "none"
-"""Model outputs are float32 whose low mantissa bits are noise: ZIP shrinks them by only
-~2-3 % (measured on tiny-model outputs at 384 x 512) for 5-8x the encoding time, which
-would make writing, not the model, the bottleneck for fast models."""
 MARKER_SUFFIX = ".done"
 SHA_PREFIX_LEN = 12
 _MARKER_RE = re.compile(r"^(?P<stem>.+)\.(?P<sha>[0-9a-f]{12})(?:\.(?P<key>[0-9a-f]{8}))?\.done$")
@@ -83,25 +89,19 @@ def parse_marker(name: str) -> tuple[str, str, str | None] | None:
 
 def encode_depth(depth: np.ndarray) -> bytes:
     """(H, W) relative depth -> float32 one-channel EXR bytes."""
-    return encode_exr(
-        np.asarray(depth, dtype=np.float32), DEPTH_CHANNEL, compression=EXR_COMPRESSION
-    )
+    return exr_uncompressed(np.asarray(depth, dtype=np.float32), DEPTH_CHANNEL)
 
 
 def encode_normal(normal: np.ndarray) -> bytes:
     """(H, W, 3) unit normals -> float32 X, Y, Z EXR bytes."""
-    return encode_exr(
-        np.asarray(normal, dtype=np.float32), NORMAL_CHANNELS, compression=EXR_COMPRESSION
-    )
+    return exr_uncompressed(np.asarray(normal, dtype=np.float32), NORMAL_CHANNELS)
 
 
 def encode_foreground(foreground: np.ndarray) -> bytes:
     """(H, W) soft mask in [0, 1] -> 16-bit grey PNG bytes (value * 65535, rounded)."""
-    mask = np.round(np.clip(np.asarray(foreground, dtype=np.float32), 0.0, 1.0) * 65535.0)
-    ok, buf = cv2.imencode(".png", mask.astype(np.uint16), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError(f"OpenCV could not encode a foreground mask of shape {mask.shape}")
-    return buf.tobytes()
+    mask = np.clip(np.asarray(foreground, dtype=np.float32), 0.0, 1.0)
+    mask *= 65535.0
+    return png_grey16(np.rint(mask, out=mask).astype(np.uint16))
 
 
 def decode_foreground(data: bytes) -> np.ndarray:
@@ -125,7 +125,44 @@ def encode_outputs(
     return files
 
 
-def write_output_set(
+@dataclass(frozen=True, kw_only=True)
+class WrittenSet:
+    """One input's output files, in place but not yet synced or committed."""
+
+    paths: dict[str, str]
+    """Kind -> full path of each file written."""
+    marker_path: str
+    marker: bytes
+
+
+def _put(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically without syncing it (a temp file renamed into
+    place, or one PUT on an object store, which is durable once it returns)."""
+    if not is_local(fs):
+        fs.pipe_file(path, data)
+        return
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _sync(path: str) -> None:
+    """Flush a local file or folder (its entries) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_outputs(
     fs: AbstractFileSystem,
     root: str,
     rel: str,
@@ -135,19 +172,24 @@ def write_output_set(
     input_url: str,
     input_key: str,
     stale_markers: Iterable[str] = (),
-) -> dict[str, str]:
-    """Write one input's encoded outputs under ``root``, then its commit marker.
+) -> WrittenSet:
+    """Put one input's encoded outputs in place under ``root`` (each atomically, unsynced);
+    :func:`commit_outputs` makes them durable and writes the marker.
 
-    ``stale_markers`` (relative names of other models' markers for this input) are
-    deleted first. Returns kind -> full path of each file written.
+    ``stale_markers`` (relative names of other markers for this input) are deleted first,
+    and the deletion is synced before any file is replaced.
     """
-    for stale in stale_markers:
+    stale = [join(root, name) for name in stale_markers]
+    for path in stale:
         with contextlib.suppress(FileNotFoundError):
-            fs.rm_file(join(root, stale))
+            fs.rm_file(path)
+    if stale and is_local(fs):
+        for folder in {os.path.dirname(p) for p in stale}:
+            _sync(folder)
     names = output_names(rel, files)
     paths = {kind: join(root, names[kind]) for kind in files}
     for kind, data in files.items():
-        atomic_write_bytes(fs, paths[kind], data)
+        _put(fs, paths[kind], data)
     marker = {
         "input": input_url,
         "input_key": input_key,
@@ -155,6 +197,23 @@ def write_output_set(
         "outputs": sorted(names.values()),
         "written_at": time.time(),
     }
-    marker_path = join(root, marker_name(rel, model_sha256, input_key))
-    atomic_write_bytes(fs, marker_path, json.dumps(marker).encode())
-    return paths
+    return WrittenSet(
+        paths=paths,
+        marker_path=join(root, marker_name(rel, model_sha256, input_key)),
+        marker=json.dumps(marker).encode(),
+    )
+
+
+def commit_outputs(fs: AbstractFileSystem, sets: Sequence[WrittenSet]) -> None:
+    """Commit several inputs' written outputs: sync every file of every set, then write each
+    set's marker. One pass over a group of inputs instead of a sync per file as it is
+    written (by now the group's files are all in the page cache, so the kernel writes them
+    back together), and no sync of the markers: losing one only means recomputing its input."""
+    if is_local(fs):
+        files = [path for written in sets for path in written.paths.values()]
+        for path in files:
+            _sync(path)
+        for folder in {os.path.dirname(path) for path in files}:
+            _sync(folder)  # the renames, where the file system keeps them apart
+    for written in sets:
+        _put(fs, written.marker_path, written.marker)

@@ -13,8 +13,8 @@ with the finished runs' tables.
 Whether an input is done is decided from one listing of OUTPUT, not from the tables:
 its outputs are complete for model ``S`` when its commit marker ``NAME.<S[:12]>.<K>.done``
 (``K``: the input's current key, inputs.py) and every expected output file exist
-(outputs.py). The marker is written per input as
-soon as its files are, so a killed run loses at most the images in flight.
+(outputs.py). The markers of one model call's inputs are written as soon as their files
+are synced, so a killed run loses at most the images in flight.
 """
 
 from __future__ import annotations

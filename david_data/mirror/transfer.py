@@ -18,9 +18,10 @@ finish together instead of one dragging a whole segment alone.
 Progress (see :mod:`.state`): every ``checkpoint_bytes`` written by all connections
 together (or ``checkpoint_seconds``) the state file is advanced to what was written,
 without syncing: a killed process leaves those bytes in the page cache. Every
-``sync_bytes`` (or ``sync_seconds``) a background thread flushes the data (``fdatasync``)
-and records it as durable, which is all a resume after a reboot trusts. Connection
-threads never wait for a flush.
+``sync_bytes`` (or ``sync_seconds``), and as soon as the last byte is written, a
+background thread flushes the data (``fdatasync``) and records it as durable, which is
+all a resume after a reboot trusts. Connection threads never wait for a flush, and
+little is left to flush when the check ends and the file may take its final name.
 
 Stopping: a reader waiting for bytes polls :func:`david_data.engine.stop_requested` and
 then :meth:`Transfer.interrupt` stops every connection; the caller checkpoints what was
@@ -153,7 +154,7 @@ class Transfer:
                 else:
                     self._want = (offset, count, offset + have)
             record = self._unrecorded >= self.checkpoint_bytes
-            sync = self._unsynced >= self.sync_bytes
+            sync = self._unsynced >= self.sync_bytes or not self._left  # the last byte: flush
         if sync:
             self._sync_wanted.set()
         if record or time.monotonic() - self._last_record >= self.checkpoint_seconds:
@@ -162,8 +163,9 @@ class Transfer:
             else:
                 self.record(wait=False)
 
-    def record(self, *, wait: bool = True) -> None:
-        """Advance the state file to the bytes written so far (no flush; see .state).
+    def record(self, *, wait: bool = True, flush: bool = False) -> None:
+        """Advance the state file to the bytes written so far (flushing the state file
+        itself only with ``flush``; see .state).
 
         With ``wait=False`` a record already being written by another thread is enough.
         """
@@ -177,6 +179,8 @@ class Transfer:
                 self._last_record = time.monotonic()
                 data = self.state.to_json()
             self._state_file.write(data)
+            if flush:
+                self._state_file.sync()
         finally:
             self._record_lock.release()
 
@@ -195,8 +199,7 @@ class Transfer:
             with self.cond:
                 for segment in self.state.segments:
                     segment.durable = snapshot.get(id(segment), segment.durable)
-            self.record()
-            self._state_file.sync()
+            self.record(flush=True)
         finally:
             self._sync_lock.release()
 

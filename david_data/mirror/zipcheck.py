@@ -248,9 +248,7 @@ def _parse_central(data: bytes, cd_offset: int, count: int) -> list[ZipEntry]:
         if data[at : at + 4] != b"PK\x01\x02" or at + _CENTRAL.size > len(data):
             raise _Corrupt(f"damaged central directory entry at offset {cd_offset + at}", cd_offset)
         fields = _CENTRAL.unpack_from(data, at)
-        (_, _, version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen, clen) = (
-            fields[:13]
-        )
+        version, flags, method, mtime, mdate, crc, csize, usize, nlen, xlen, clen = fields[2:13]
         offset = fields[16]
         end = at + _CENTRAL.size + nlen + xlen + clen
         if end > len(data):

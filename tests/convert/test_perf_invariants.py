@@ -194,3 +194,39 @@ def test_stores_written_with_the_earlier_fast_codecs_still_read(tmp_path: Path) 
     for name, value in want.items():
         assert got[name].tobytes() == value.tobytes(), name
     assert isinstance(profile_codecs("fast", dtypes)["normal"], BloscBytes)
+
+
+def test_reused_sql_connections_answer_the_same_and_stay_locked() -> None:
+    """From its second query a connection scans dictionary-encoded strings: same answers,
+    plain string results, and still no file access."""
+    import pyarrow as pa
+
+    from david_data.errors import ConfigError
+    from david_data.format.metadata import SCHEMA
+    from david_data.store.query import MetadataSQL
+
+    rows = [
+        {
+            **dict.fromkeys(SCHEMA.names),
+            "sample_id": i,
+            "part": facts.part_name(i // 5000),
+            "scenario": facts.scenario_of(i),
+            "status": "ok" if i % 7 else "error",
+            "shard": i // 100,
+        }
+        for i in range(0, 298008, 997)
+    ]
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    sql = MetadataSQL(table)
+    queries = [
+        "SELECT scenario, status, count(*) AS n FROM samples GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT * FROM samples WHERE part = 'SynthHuman_0003.zip' ORDER BY sample_id",
+    ]
+    first = [sql.query(q) for q in queries]
+    again = [sql.query(q) for q in queries]
+    for a, b in zip(first, again, strict=True):
+        assert a.equals(b)
+    assert again[1].schema.equals(SCHEMA)
+    with pytest.raises(ConfigError, match="query refused"):
+        sql.query("SELECT * FROM read_text('/etc/hostname')")
+    sql.close()
