@@ -14,8 +14,10 @@ SynthHuman-sized images (384 x 512 JPEG crops of the real previews), these modes
   are timed apart and printed, not counted: loading the model and planning (listing the
   inputs and the output folder, hashing the model file: ~0.3 s per 100 MB here).
 - ``infer-spin``: ``infer`` with ORT's spinning switched back on (the other setting).
-- ``infer-old``: ``infer`` as committed in git ``HEAD`` (``david_data/infer`` from ``HEAD``
-  over a copy of this checkout's other packages, in a temp folder): "before", same run.
+- ``infer-old``: ``infer`` as committed in git revision ``--before`` (default ``HEAD``):
+  its ``david_data/infer`` over a copy of this checkout's other packages, in a temp
+  folder: "before", same run. The issue-10 changes landed in ``3b28374``; their "before"
+  is ``--before 3b28374~1``.
 - ``seq``: the loop a user writes without the library: one ``onnxruntime.InferenceSession``
   (default options), then per image ``cv2.imread``, pre-process, run, post-process, encode
   (OpenCV 16-bit PNG level 1, OpenEXR uncompressed), ``Path.write_bytes`` (no sync).
@@ -28,7 +30,7 @@ inside the child, ratios are medians of per-round ratios; CPU is the child's use
 time per image while timed (steadier than rates under load); peak RSS comes from ``wait4``.
 A stage table (one thread, CPU ms per image) shows where an image's time goes, old and new.
 
-    .venv/bin/python benchmarks/bench_infer.py [--quick] [--no-vit]
+    .venv/bin/python benchmarks/bench_infer.py [--quick] [--no-vit] [--before REV]
 """
 
 from __future__ import annotations
@@ -78,11 +80,11 @@ def make_images(folder: Path, count: int) -> None:
         )
 
 
-def old_code(work: Path) -> Path | None:
-    """This checkout's ``david_data`` with ``david_data/infer`` as in git ``HEAD``, in
-    ``work``; None when there is no git or HEAD's infer is what is checked out."""
+def old_code(work: Path, rev: str) -> Path | None:
+    """This checkout's ``david_data`` with ``david_data/infer`` as in git revision ``rev``,
+    in ``work``; None when there is no git or that infer is what is checked out."""
     changed = subprocess.run(
-        ["git", "diff", "--quiet", "HEAD", "--", "david_data/infer"], cwd=ROOT, check=False
+        ["git", "diff", "--quiet", rev, "--", "david_data/infer"], cwd=ROOT, check=False
     )
     untracked = subprocess.run(
         ["git", "ls-files", "--others", "--exclude-standard", "david_data/infer"],
@@ -99,7 +101,7 @@ def old_code(work: Path) -> Path | None:
     )
     shutil.rmtree(target / "david_data" / "infer")
     archive = subprocess.run(
-        ["git", "archive", "HEAD", "david_data/infer"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", rev, "david_data/infer"], cwd=ROOT, capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
@@ -417,6 +419,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer images and rounds")
     parser.add_argument("--no-vit", action="store_true", help="only the tiny model")
+    parser.add_argument(
+        "--before", default="HEAD", metavar="REV", help="git revision of 'before' (infer-old)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -433,9 +438,9 @@ def main() -> None:
             f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), load average "
             f"{os.getloadavg()[0]:.1f}; images 384 x 512 JPEG crops of the previews"
         )
-        old = old_code(work)
+        old = old_code(work, args.before)
         if old is None:
-            print("(no 'before': david_data/infer is as in git HEAD, or no git)")
+            print(f"(no 'before': david_data/infer is as in git {args.before}, or no git)")
         modes = ("floor", "floor-spin", "infer", "infer-spin", "infer-old", "seq", "seq-lib")
         modes = tuple(m for m in modes if old or m != "infer-old")
         tiny = build_tiny_model(work / "tiny.onnx", "multitask")

@@ -4,14 +4,16 @@
 
     items --> [read pool: prepare(item)] --(<= lookahead ready)--> model on stacked batches
           --> [write pool: finish(item, outputs); once all items of a model call are
-               finished, commit(their results)] --(<= lookahead in flight)--> results
+               finished, commit(their results)] --(<= lookahead being finished)--> results
 
 Both queues are bounded, so memory depends on the batch size, not on the number of
 items. ``prepare``, ``finish`` and ``commit`` run in threads (OpenCV, NumPy, libdeflate
 and file I/O release the GIL for their heavy parts); the model call runs in the calling
 thread, so the writing of one call's outputs overlaps the next calls. ``commit`` (optional)
-is a group step: the thread that finishes a call's last item runs it on that call's
-results (e.g. one sync of their files, then their commit markers). An exception from
+is a group step: once a call's items are all finished it runs on their results, in a
+thread of its own, one call after the other (e.g. one sync of their files, then their
+commit markers); calls waiting for it hold no arrays, so a slow disk delays the model
+only once ``lookahead`` calls wait. An exception from
 ``prepare`` or ``finish`` fails that item only; one from the model call or from ``commit``
 fails the items of that call. Results come back in input order, each recorded once its
 group is committed. When ``should_stop()`` turns true no further item is prepared: the
@@ -33,6 +35,8 @@ import numpy as np
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+_RELEASED = np.empty(0, np.float32)
+"""Stands for a tensor the model has consumed (so a waiting group holds no input arrays)."""
 
 
 @dataclass
@@ -100,24 +104,36 @@ def run_pipeline(
         if on_result is not None:
             on_result(result)
 
+    changed = threading.Condition()  # an item finished or a group settled
+    unfinished = 0
+    """Items handed to ``finish`` and not finished yet (they hold the model's outputs)."""
+
+    def wake(_: object = None) -> None:
+        with changed:
+            changed.notify_all()
+
     def settle(group: _Group[Item, Result]) -> None:
-        """Commit a group whose items are all finished (in the thread that finished the last)."""
-        if group.error is not None:
-            group.done.set_exception(group.error)
-            return
-        if commit is None:
-            group.done.set_result(group.results)
-            return
-        start = time.perf_counter()
+        """Commit a group whose items are all finished (in the commit thread)."""
         try:
-            group.done.set_result(commit(group.results))
-        except Exception as exc:
-            share = (time.perf_counter() - start) / len(group.members)
-            group.done.set_result(
-                [fail(m.item, exc, m.seconds + group.share + share) for m in group.members]
-            )
+            if group.error is not None:
+                raise group.error
+            if commit is None:
+                group.done.set_result(group.results)
+                return
+            start = time.perf_counter()
+            try:
+                committed = commit(group.results)
+            except Exception as exc:
+                share = (time.perf_counter() - start) / len(group.members)
+                committed = [
+                    fail(m.item, exc, m.seconds + group.share + share) for m in group.members
+                ]
+            group.done.set_result(committed)
+        except BaseException as exc:  # the model thread re-raises it; never left waiting
+            group.done.set_exception(exc)
 
     def finish_one(group: _Group[Item, Result], j: int, outputs: dict[str, np.ndarray]) -> None:
+        nonlocal unfinished
         ready = group.members[j]
         try:
             so_far = ready.seconds + group.share
@@ -128,33 +144,47 @@ def run_pipeline(
         except BaseException as exc:  # fail() itself raised: the run must hear of it
             group.error = exc
         finally:
+            ready.context = None  # the outputs are written: nothing of this item is needed
             with group.lock:
                 group.left -= 1
                 last = group.left == 0
-            if last:
-                settle(group)
+            with changed:
+                unfinished -= 1
+                changed.notify_all()
+            if last:  # commits run one after the other, in order, off the finishing threads
+                commit_pool.submit(settle, group)
 
     with (
         ThreadPoolExecutor(threads, thread_name_prefix="david-prepare") as read_pool,
         ThreadPoolExecutor(threads, thread_name_prefix="david-finish") as write_pool,
+        ThreadPoolExecutor(1, thread_name_prefix="david-commit") as commit_pool,
     ):
         writes: deque[_Group[Item, Result]] = deque()
-        in_flight = 0
 
-        def collect(limit: int) -> None:
-            """Record finished groups, in order, until at most ``limit`` items are in flight."""
-            nonlocal in_flight
-            while writes and in_flight > limit:
-                group = writes.popleft()
-                for member, result in zip(group.members, group.done.result(), strict=True):
-                    record(member.index, result)
-                in_flight -= len(group.members)
+        def collect(limit: int, waiting: int) -> None:
+            """Record settled groups, in order, until at most ``limit`` items are being
+            finished and at most ``waiting`` groups are left to record."""
+            while True:
+                while writes and writes[0].done.done():
+                    group = writes.popleft()
+                    for member, result in zip(group.members, group.done.result(), strict=True):
+                        record(member.index, result)
+                with changed:
+                    if writes and writes[0].done.done():
+                        continue
+                    if unfinished <= limit and len(writes) <= waiting:
+                        return
+                    changed.wait()
 
         def run_group(members: list[_Ready[Item]]) -> None:
-            nonlocal in_flight
+            nonlocal unfinished
             start = time.perf_counter()
             try:
-                raw = run_model(np.stack([g.tensor for g in members]))
+                batch = np.stack([g.tensor for g in members])
+                for g in members:
+                    g.tensor = _RELEASED
+                raw = run_model(batch)
+                del batch
             except Exception as exc:
                 share = (time.perf_counter() - start) / len(members)
                 for g in members:
@@ -163,9 +193,14 @@ def run_pipeline(
             group: _Group[Item, Result] = _Group(
                 members=members, share=(time.perf_counter() - start) / len(members)
             )
-            collect(lookahead - len(members))
+            group.done.add_done_callback(wake)
+            # Items being finished hold arrays: at most ``lookahead``. Groups waiting for
+            # their commit (a sync of files already written) hold little: a slow disk may
+            # keep ``lookahead`` of them before the model waits.
+            collect(lookahead - len(members), lookahead - 1)
             writes.append(group)
-            in_flight += len(members)
+            with changed:
+                unfinished += len(members)
             for j in range(len(members)):
                 outputs = {task: np.asarray(value[j]) for task, value in raw.items()}
                 write_pool.submit(finish_one, group, j, outputs)
@@ -185,7 +220,7 @@ def run_pipeline(
                 group = []
         if group:
             run_group(group)
-        collect(0)
+        collect(0, 0)
     return results
 
 
