@@ -3,9 +3,9 @@
 ``K`` threads take closed byte ranges (segments) from a :class:`~.transfer.Transfer`
 and write what has arrived at its offset with ``pwrite`` as soon as it has arrived;
 memory is one ``chunk_size`` buffer per connection, and a connection is kept alive from
-one range to the next. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file as it lands,
-in one sequential pass, so verification ends moments after the last byte. Resume
-follows the state file (see :mod:`.state`): every request is a closed range with
+one range to the next. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file
+as it lands, in one sequential pass, so verification ends moments after the last byte.
+Resume follows the state file (see :mod:`.state`): every request is a closed range with
 ``If-Match: <recorded ETag>``, and a reply is accepted only if it is a 206 whose
 Content-Range (start, end, total) and ETag match. A changed ETag or size, or a 412
 restart the file cleanly (logged); nothing is ever appended to bytes of another version.

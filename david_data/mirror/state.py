@@ -240,9 +240,9 @@ class StateFile:
             return
         _write_all(self.fd, slot.ljust(self.slot_size, b" "), (self.seq % 2) * self.slot_size)
 
-    def sync(self) -> None:
-        """Flush the records written so far to disk."""
-        os.fdatasync(self.fd)
+    def duplicate(self) -> int:
+        """A new descriptor of the file, to flush it while records go on."""
+        return os.dup(self.fd)
 
     def close(self) -> None:
         os.close(self.fd)

@@ -10,10 +10,11 @@ Scheduling: the file's last ``TAIL_BYTES`` go first (a zip's central directory i
 its end, and the check reads it before anything else), then pieces in file order, so the
 written prefix that the check reads grows steadily behind the connections. A connection
 takes a near-equal share of what is left to fetch (``left / 2K`` of all unwritten bytes
-with ``K`` connections, within ``[min_split, segment]``): pieces shrink as the file
-fills, so that when the last byte lands only a few MiB wait to be checked; in the last
-round (under ``2K * min_split`` left) each takes ``left / K``, so all ``K`` connections
-finish together instead of one dragging a whole segment alone.
+with ``K`` connections, within ``[min_split, segment]``, so a round of ``K`` pieces takes
+half of the rest): pieces shrink as the file fills, so that when the last byte lands only
+a few MiB wait to be checked, in a few dozen requests per file; in the last round (under
+``2K * min_split`` left) each takes ``left / K``, so all ``K`` connections finish
+together instead of one dragging a whole segment alone.
 
 Progress (see :mod:`.state`): every ``checkpoint_bytes`` written by all connections
 together (or ``checkpoint_seconds``) the state file is advanced to what was written,
@@ -163,9 +164,8 @@ class Transfer:
             else:
                 self.record(wait=False)
 
-    def record(self, *, wait: bool = True, flush: bool = False) -> None:
-        """Advance the state file to the bytes written so far (flushing the state file
-        itself only with ``flush``; see .state).
+    def record(self, *, wait: bool = True) -> None:
+        """Advance the state file to the bytes written so far (no flush; see .state).
 
         With ``wait=False`` a record already being written by another thread is enough.
         """
@@ -179,8 +179,6 @@ class Transfer:
                 self._last_record = time.monotonic()
                 data = self.state.to_json()
             self._state_file.write(data)
-            if flush:
-                self._state_file.sync()
         finally:
             self._record_lock.release()
 
@@ -199,7 +197,13 @@ class Transfer:
             with self.cond:
                 for segment in self.state.segments:
                     segment.durable = snapshot.get(id(segment), segment.durable)
-            self.record(flush=True)
+            self.record()
+            with self._record_lock:  # flushed apart, so records go on meanwhile
+                fd = self._state_file.duplicate()
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
         finally:
             self._sync_lock.release()
 
