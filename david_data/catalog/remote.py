@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..fsutil import resolve
 from ..mirror.fetch import head_with_retries
-from ..mirror.http import HttpClient, HttpStatusError, parse_content_range, raise_for_status
+from ..mirror.http import HttpClient, HttpStatusError, check_partial_reply
 from ..mirror.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -229,27 +229,4 @@ def _check_reply(
             "it: download whole parts with 'david-data mirror' instead",
             url=url,
         )
-    raise_for_status(url, response)
-    if response.status != 206:
-        raise DownloadError(
-            f"{url}: unexpected HTTP {response.status} to a ranged request", url=url
-        )
-    got = parse_content_range(response.getheader("Content-Range"))
-    if got is None or got.start != start or got.end != end:
-        raise DownloadError(
-            f"{url}: asked for bytes {start}-{end} but the reply's Content-Range is "
-            f"{response.getheader('Content-Range')!r}; discarding it",
-            url=url,
-        )
-    if got.total is not None and got.total != expect.size:
-        raise RemoteChangedError(
-            f"{url}: the file is now {got.total} bytes, not {expect.size}", url=url
-        )
-    etag = response.getheader("ETag")
-    if expect.version and etag and etag != expect.version:
-        raise RemoteChangedError(f"{url}: ETag changed from {expect.version} to {etag}", url=url)
-    length = response.getheader("Content-Length")
-    if length is not None and int(length) != end - start + 1:
-        raise DownloadError(
-            f"{url}: Content-Length {length} does not match bytes {start}-{end}", url=url
-        )
+    check_partial_reply(url, response, start, end, size=expect.size, etag=expect.version)

@@ -45,7 +45,13 @@ from ..errors import (
     RangeNotSupportedError,
     RemoteChangedError,
 )
-from .http import HttpClient, HttpStatusError, RemoteInfo, parse_content_range, raise_for_status
+from .http import (
+    HttpClient,
+    HttpStatusError,
+    RemoteInfo,
+    check_partial_reply,
+    raise_for_status,
+)
 from .retry import RetryPolicy
 from .state import PartState, Segment, load_state, plan_segments, save_state
 from .transfer import Transfer, TransferAborted, TransferReader
@@ -575,30 +581,7 @@ def _check_ranged_reply(
         raise RemoteChangedError(
             f"{url}: the server answered a ranged request with 200 and another version", url=url
         )
-    raise_for_status(url, response)
-    if response.status != 206:
-        raise DownloadError(
-            f"{url}: unexpected HTTP {response.status} to a ranged request", url=url
-        )
-    got = parse_content_range(response.getheader("Content-Range"))
-    if got is None or got.start != start or got.end != end:
-        raise DownloadError(
-            f"{url}: asked for bytes {start}-{end} but the reply's Content-Range is "
-            f"{response.getheader('Content-Range')!r}; discarding it",
-            url=url,
-        )
-    if got.total != state.size:
-        raise RemoteChangedError(
-            f"{url}: total size changed from {state.size} to {got.total}", url=url
-        )
-    etag = response.getheader("ETag")
-    if state.etag and etag != state.etag:
-        raise RemoteChangedError(f"{url}: ETag changed from {state.etag} to {etag}", url=url)
-    length = response.getheader("Content-Length")
-    if length is not None and int(length) != end - start + 1:
-        raise DownloadError(
-            f"{url}: Content-Length {length} does not match bytes {start}-{end}", url=url
-        )
+    check_partial_reply(url, response, start, end, size=state.size, etag=state.etag)
 
 
 def fetch_range(

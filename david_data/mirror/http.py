@@ -117,6 +117,42 @@ def raise_for_status(url: str, response: http.client.HTTPResponse) -> None:
     raise PermanentDownloadError(f"{url}: {reason} ({hint})", url=url, status=status)
 
 
+def check_partial_reply(
+    url: str,
+    response: http.client.HTTPResponse,
+    start: int,
+    end: int,
+    *,
+    size: int,
+    etag: str | None,
+) -> None:
+    """Accept a reply to the closed ranged request ``start``-``end`` only as a 206 carrying
+    exactly those bytes of the ``size``-byte file whose ETag is ``etag``; anything else
+    raises the matching typed error (the caller handles a 200 before calling this)."""
+    raise_for_status(url, response)
+    if response.status != 206:
+        raise DownloadError(
+            f"{url}: unexpected HTTP {response.status} to a ranged request", url=url
+        )
+    got = parse_content_range(response.getheader("Content-Range"))
+    if got is None or got.start != start or got.end != end:
+        raise DownloadError(
+            f"{url}: asked for bytes {start}-{end} but the reply's Content-Range is "
+            f"{response.getheader('Content-Range')!r}; discarding it",
+            url=url,
+        )
+    if got.total != size:
+        raise RemoteChangedError(f"{url}: total size changed from {size} to {got.total}", url=url)
+    reply_etag = response.getheader("ETag")
+    if etag and reply_etag != etag:
+        raise RemoteChangedError(f"{url}: ETag changed from {etag} to {reply_etag}", url=url)
+    length = response.getheader("Content-Length")
+    if length is not None and int(length) != end - start + 1:
+        raise DownloadError(
+            f"{url}: Content-Length {length} does not match bytes {start}-{end}", url=url
+        )
+
+
 def tls_context() -> ssl.SSLContext:
     """A verifying TLS context: the system store, plus ``SSL_CERT_FILE`` and
     ``REQUESTS_CA_BUNDLE`` when set (certifi's bundle when the system has none)."""
