@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import settings
@@ -15,7 +14,7 @@ from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    pass
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 
@@ -128,7 +127,9 @@ def run_catalog_command(args: argparse.Namespace) -> int:
     for name, reason in catalog.errors:
         print(f"warning: {name} is left out: {reason}", file=sys.stderr)
     if args.sql is not None:
-        write_result(catalog.query(args.sql), args.format, args.output)
+        from .convert import print_or_write
+
+        print_or_write(catalog.query(args.sql), args.format, args.output)
     else:
         by_part, by_scenario = overview(catalog)
         samples = sum(by_part.column("samples").to_pylist())
@@ -136,37 +137,6 @@ def run_catalog_command(args: argparse.Namespace) -> int:
         sys.stdout.write(format_table(by_part))
         sys.stdout.write(format_table(by_scenario))
     return EXIT_FAILURES if catalog.errors else EXIT_OK
-
-
-def write_result(table: pa.Table, fmt: str, output: str | None) -> None:
-    """Print or write a query result as ``query`` does (table, csv, json, parquet)."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    from ..store.query import format_table
-
-    if fmt == "parquet":
-        assert output is not None
-        pq.write_table(table, output)
-        print(f"wrote {table.num_rows} rows to {output}", file=sys.stderr)
-        return
-    if fmt == "csv":
-        import io
-
-        buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer)
-        text = buffer.getvalue().decode()
-    elif fmt == "json":
-        import json
-
-        text = json.dumps(table.to_pylist(), indent=1, default=str) + "\n"
-    else:
-        text = format_table(table)
-    if output:
-        Path(output).write_text(text)
-        print(f"wrote {table.num_rows} rows to {output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
 
 
 def run_fetch_command(args: argparse.Namespace) -> int:

@@ -278,26 +278,33 @@ def run_verify_store_command(args: argparse.Namespace) -> int:
 
 def run_query_command(args: argparse.Namespace) -> int:
     from ..store import open_store
-    from ..store.output import check_output_file, write_output
+    from ..store.output import check_output_file
 
     if args.format == "parquet" and not args.output:
         raise ConfigError("--format parquet writes binary: give -o FILE")
     options = parse_storage_options(args.storage_option) or None
     if args.output:
         check_output_file(args.output, example=f"result.{args.format.replace('table', 'txt')}")
-    table = open_store(args.store, options).query(args.sql)
-    if not args.output and args.format == "table":
+    print_or_write(open_store(args.store, options).query(args.sql), args.format, args.output)
+    return EXIT_OK
+
+
+def print_or_write(table: object, fmt: str, output: str | None) -> None:
+    """Print a query result as ``fmt``, or write it atomically to ``output`` (checked first
+    by the caller with ``check_output_file``). Shared by ``query`` and ``catalog``."""
+    from ..store.output import write_output
+
+    if not output and fmt == "table":
         from ..store.query import format_table
 
-        sys.stdout.write(format_table(table))
-        return EXIT_OK
-    data = _query_bytes(table, args.format)
-    if not args.output:
+        sys.stdout.write(format_table(table))  # type: ignore[arg-type]
+        return
+    data = _query_bytes(table, fmt)
+    if not output:
         sys.stdout.write(data.decode())
-        return EXIT_OK
-    written = write_output(args.output, data)
-    print(f"wrote {table.num_rows} rows to {written}", file=sys.stderr)
-    return EXIT_OK
+        return
+    written = write_output(output, data)
+    print(f"wrote {getattr(table, 'num_rows', 0)} rows to {written}", file=sys.stderr)
 
 
 def _query_bytes(table: object, fmt: str) -> bytes:
