@@ -5,8 +5,11 @@ Layout (``CACHE`` is :func:`david_data.settings.cache_dir`)::
     CACHE/catalog/<hash of the source URL>/SynthHuman_0003.zip.parquet
 
 Each file's schema metadata records the part's URL, size and version (ETag or
-modification time); a file is used only when both match what the source says now, so a
-changed part is read again. Files are written atomically; an unreadable one is ignored.
+modification time) and the entries that are not sample files; a file is used only when
+both match what the source says now, so a changed part is read again. Only confirmed
+readings are stored (:func:`.directory.read_part`); format 1 files, written before
+readings were confirmed, are ignored. Files are written atomically; an unreadable one
+is ignored.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .remote import PartVersion
 logger = logging.getLogger(__name__)
 
 _KEY = b"david_data.catalog"
-_FORMAT = 1
+_FORMAT = 2
 
 
 def cache_folder(source: str) -> Path:
@@ -58,16 +61,26 @@ def load_cached(source: str, name: str, url: str, version: PartVersion) -> PartC
         or not table.schema.equals(SCHEMA, check_metadata=False)
     ):
         return None
-    return PartCatalog(name=name, url=url, version=version, table=table.replace_schema_metadata())
+    unparsed = meta.get("unparsed", [])
+    if not isinstance(unparsed, list) or not all(isinstance(n, str) for n in unparsed):
+        return None
+    return PartCatalog(
+        name=name,
+        url=url,
+        version=version,
+        table=table.replace_schema_metadata(),
+        unparsed=tuple(unparsed),
+    )
 
 
 def store_cached(source: str, catalog: PartCatalog) -> None:
-    """Cache a freshly read part (a read-only cache folder only costs a warning)."""
+    """Cache a freshly read, confirmed part (a read-only cache folder only costs a warning)."""
     meta = {
         "format": _FORMAT,
         "url": catalog.url,
         "size": catalog.version.size,
         "version": catalog.version.version,
+        "unparsed": list(catalog.unparsed),
     }
     table = catalog.table.replace_schema_metadata({_KEY: json.dumps(meta).encode()})
     buffer = io.BytesIO()

@@ -5,6 +5,16 @@ one GET; otherwise one more GET for the rest of it (and the ZIP64 records, when 
 outside the tail). The bytes are parsed by the mirror's reader
 (:func:`david_data.mirror.zipcheck.read_layout`), so both agree on every zip.
 
+A reading is confirmed as the mirror confirms one: everything from the start of the
+central directory to the end of the file is read again in a request of its own and
+compared byte for byte. A reading that does not parse or that the second read
+contradicts (a bit flipped in flight) is thrown away and the part read afresh, up to
+:data:`READINGS` times; only a confirmed reading becomes a :class:`PartCatalog` (and so
+reaches the cache).
+
+Entries whose name is not a sample file (and is not a folder) are kept by name in
+:attr:`PartCatalog.unparsed`: they are reported, never dropped silently.
+
 Table columns, one row per sample member (other entries are left out):
 ``sample_id``, ``part``, ``member`` (its name in the zip), ``kind`` (rgb, alpha, depth,
 normal, cam), ``offset`` (of the local header), ``end_offset`` (the next record's offset,
@@ -14,6 +24,7 @@ lie in ``[offset, end_offset)``), ``compressed_size``, ``size``, ``crc32``, ``me
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +36,8 @@ from ..fsutil import resolve
 from ..mirror.retry import RetryPolicy
 from ..mirror.zipcheck import ZipEntry, ZipLayout, read_layout
 from .remote import PartVersion, is_http, read_range
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = pa.schema(
     [
@@ -43,6 +56,8 @@ SCHEMA = pa.schema(
 
 _TAIL = (1 << 16) + 22 + 20
 """What the mirror's reader reads first: the largest end record plus the ZIP64 locator."""
+READINGS = 3
+"""Readings of a directory tried before giving up on a part that never reads the same twice."""
 _LOCAL_FIXED = 30
 _MAX_EXTRA = 0xFFFF
 _DESCRIPTOR = 24
@@ -58,6 +73,37 @@ class PartCatalog:
     table: pa.Table
     requests: int = 0
     """Ranged reads it took (0 when it came from the cache)."""
+    unparsed: tuple[str, ...] = ()
+    """Entries that are neither a sample file (``rgb_0000123.png`` ...) nor a folder."""
+
+    def incomplete(self) -> list[tuple[int, list[str]]]:
+        """``(sample_id, file names it lacks)`` of each sample listed without all five
+        files, by id."""
+        kinds: dict[int, set[str]] = {}
+        for sid, kind in zip(
+            self.table.column("sample_id").to_pylist(),
+            self.table.column("kind").to_pylist(),
+            strict=True,
+        ):
+            kinds.setdefault(sid, set()).add(kind)
+        return [
+            (sid, [facts.member_name(k, sid) for k in facts.FILE_KINDS if k not in have])
+            for sid, have in sorted(kinds.items())
+            if len(have) < len(facts.FILE_KINDS)
+        ]
+
+    def problems(self) -> list[str]:
+        """One line per incomplete sample and per entry that is not a sample file."""
+        lines = [
+            f"{self.name}: sample {sid} is incomplete: it lacks {', '.join(names)}"
+            for sid, names in self.incomplete()
+        ]
+        lines += [
+            f"{self.name}: entry {name!r} is not a SynthHuman sample file (its name does not "
+            "parse); it is left out of the catalog"
+            for name in self.unparsed
+        ]
+        return lines
 
 
 class _TailReader:
@@ -117,20 +163,64 @@ def read_part(
     policy: RetryPolicy,
     storage_options: dict[str, Any] | None = None,
 ) -> PartCatalog:
-    """Read the central directory of ``url`` (of the given version) into a catalog."""
+    """Read the central directory of ``url`` (of the given version) into a catalog,
+    confirmed by a second read (see the module docstring)."""
+    requests = 0
+    problem: VerificationError | None = None
+    for _ in range(READINGS):
+        try:
+            layout, used = _read_layout(url, version, policy, storage_options)
+        except VerificationError as exc:  # maybe a flipped byte: read it afresh
+            problem = exc
+            continue
+        requests += used
+        again = bytearray()
+        read_range(
+            url,
+            layout.cd_offset,
+            version.size - 1,
+            again.extend,
+            expect=version,
+            policy=policy,
+            storage_options=storage_options,
+        )
+        requests += is_http(url)
+        if again == layout.tail:
+            table, unparsed = _table(name, list(layout.entries), layout.cd_offset, version.size)
+            return PartCatalog(
+                name=name,
+                url=url,
+                version=version,
+                table=table,
+                requests=requests,
+                unparsed=tuple(unparsed),
+            )
+        at = next(
+            (i for i, (a, b) in enumerate(zip(again, layout.tail, strict=False)) if a != b),
+            min(len(again), len(layout.tail)),
+        )
+        problem = VerificationError(
+            f"{url}: the central directory differs between two reads (first at byte "
+            f"{layout.cd_offset + at}); rerun, or check the network path to the server",
+            path=url,
+        )
+        logger.info("%s; reading it again", problem.message)
+    assert problem is not None
+    raise problem
+
+
+def _read_layout(
+    url: str, version: PartVersion, policy: RetryPolicy, storage_options: dict[str, Any] | None
+) -> tuple[ZipLayout, int]:
+    """One reading of the directory, and the ranged reads it took."""
     if is_http(url):
         handle = _TailReader(url, version, policy, storage_options)
         handle.seek(max(0, version.size - _TAIL))
         handle.read(_TAIL)  # the tail in one request; the reader finds it cached
-        layout = _parse(handle, version.size, url)
-        requests = handle.requests
-    else:
-        fs, path = resolve(url, storage_options)
-        with fs.open(path, "rb", block_size=1 << 20) as opened:
-            layout = _parse(opened, version.size, url)
-        requests = 0
-    table = _table(name, list(layout.entries), layout.cd_offset, version.size)
-    return PartCatalog(name=name, url=url, version=version, table=table, requests=requests)
+        return _parse(handle, version.size, url), handle.requests
+    fs, path = resolve(url, storage_options)
+    with fs.open(path, "rb", block_size=1 << 20) as opened:
+        return _parse(opened, version.size, url), 0
 
 
 def _parse(handle: Any, size: int, url: str) -> ZipLayout:
@@ -146,16 +236,22 @@ def _parse(handle: Any, size: int, url: str) -> ZipLayout:
         ) from exc
 
 
-def _table(part: str, entries: list[ZipEntry], cd_offset: int, size: int) -> pa.Table:
-    """The rows; ``cd_offset`` (where the central directory starts) bounds the last
-    member's record."""
+def _table(
+    part: str, entries: list[ZipEntry], cd_offset: int, size: int
+) -> tuple[pa.Table, list[str]]:
+    """The rows, and the names of entries that are not sample files; ``cd_offset``
+    (where the central directory starts) bounds the last member's record."""
     ordered = sorted(entries, key=lambda e: e.offset)
     if not ordered or cd_offset <= ordered[-1].offset:
         cd_offset = size
     rows: dict[str, list[Any]] = {field.name: [] for field in SCHEMA}
+    unparsed: list[str] = []
     for i, entry in enumerate(ordered):
+        if entry.is_dir:
+            continue
         ref = facts.parse_member_name(entry.name)
-        if ref is None or entry.is_dir:
+        if ref is None:
+            unparsed.append(entry.name)
             continue
         following = ordered[i + 1].offset if i + 1 < len(ordered) else cd_offset
         # Never more than a record can hold: stray bytes after it are not fetched.
@@ -180,4 +276,4 @@ def _table(part: str, entries: list[ZipEntry], cd_offset: int, size: int) -> pa.
             ("method", entry.method),
         ):
             rows[key].append(value)
-    return pa.table(rows, schema=SCHEMA)
+    return pa.table(rows, schema=SCHEMA), unparsed

@@ -5,10 +5,17 @@ The unit of work (:func:`fetch_unit`) fetches its ranges one after the other on 
 connection; each range's bytes are routed, as they stream, to the members inside it
 (:class:`~.member.MemberStream` checks header, size and CRC-32), and a member is written
 to ``DEST/SynthHuman/<name>`` the moment it verifies. A member that fails verification is
-fetched once more on its own, then reported by name. A part that changed on the server
-(412, new ETag or size) ends the unit early; :func:`run_fetch` then reads that part's
-central directory again, keeps the files whose CRC-32 the new version still lists, and
-fetches the rest in another round. A server that ignores ranges stops the run with
+fetched once more on its own; if it fails again, :func:`run_fetch` reads its part's
+central directory again (the listing may be what was wrong): when the new reading lists
+the member otherwise, it is fetched by that reading, else it is reported by name. A part
+that changed on the server (412, new ETag or size) ends the unit early; :func:`run_fetch`
+then reads that part's central directory again, keeps the files whose CRC-32 the new
+version still lists, and fetches the rest in another round.
+
+A sample is complete only when all five of its files are on disk and verified: a
+sample its part lists without some of them is reported with the files it lacks, and an
+entry of a part that is not a sample file is reported too (exit 1 either way). DEST is
+checked for writing once, before anything is fetched. A server that ignores ranges stops the run with
 :class:`~david_data.errors.RangeNotSupportedError`.
 """
 
@@ -18,17 +25,19 @@ import contextlib
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from .. import facts
 from ..engine import Executor, run_units
 from ..engine.report import INTERRUPTED_HINT
-from ..errors import DavidDataError, RangeNotSupportedError
+from ..errors import ConfigError, DavidDataError, RangeNotSupportedError
 from ..fsutil import atomic_write_bytes, join, resolve
 from ..mirror.plan import human_bytes
 from ..progress import NullProgress, Progress
 from .catalog import load_part, replace_part
+from .directory import PartCatalog
 from .manifest import SampleRecord, load_fetch_manifest, save_fetch_manifest
 from .member import MemberTask
 from .plan import FetchPlan, FetchUnit, SampleWork, make_units, part_work
@@ -121,6 +130,8 @@ class FetchReport:
     """``(member file name, reason)``."""
     reread: tuple[str, ...]
     """Parts whose catalog was read again because they changed on the server."""
+    rechecked: tuple[str, ...] = ()
+    """Parts whose catalog was read again because one of their members failed twice."""
     interrupted: bool
     seconds: float
 
@@ -137,6 +148,10 @@ class FetchReport:
         ]
         if self.reread:
             lines.append(f"  changed on the server, catalog read again: {', '.join(self.reread)}")
+        if self.rechecked:
+            lines.append(
+                f"  a member failed verification, catalog read again: {', '.join(self.rechecked)}"
+            )
         for name, reason in self.failures[:20]:
             lines.append(f"  FAILED {name}: {reason}")
         if len(self.failures) > 20:
@@ -156,6 +171,8 @@ class FetchReport:
         )
         if self.reread:
             head += f"\nRead again after a change on the server: {', '.join(self.reread)}.\n"
+        if self.rechecked:
+            head += f"\nRead again after a member failed: {', '.join(self.rechecked)}.\n"
         if not self.failures:
             return head
         rows = ["| member | reason |", "| --- | --- |"]
@@ -173,7 +190,7 @@ class _Fold:
         self.fs = fs
         self.manifest = load_fetch_manifest(fs, self.root, plan.source.base)
         self.samples: dict[int, SampleWork] = {s.sample_id: s for s in plan.samples}
-        self.missing = {s.sample_id: set(s.missing) for s in plan.samples}
+        self.missing = {s.sample_id: set(s.missing) | s.absent for s in plan.samples}
         self.by_file = {m.file_name: s.sample_id for s in plan.samples for m in s.members}
         self.known: dict[str, tuple[int, int]] = {
             m.file_name: (m.size, m.crc32)
@@ -181,8 +198,12 @@ class _Fold:
             for m in s.members
             if m.file_name not in s.missing
         }
-        self.failures: dict[str, str] = {}
+        self.failures: dict[str, str] = {
+            f"{part}: {name!r}": "not a SynthHuman sample file (its name does not parse)"
+            for part, name in plan.stray_entries
+        }
         self.changed: set[str] = set()
+        self.failed_parts: set[str] = set()
         self.fatal: BaseException | None = None
         self.received = 0
         self.completed_now = 0
@@ -220,6 +241,8 @@ class _Fold:
                 self._record(w.sample_id)
         for name, reason in result.failed:
             self.failures[name] = reason
+        if result.failed:
+            self.failed_parts.add(unit.part)
         if result.changed:
             self.changed.add(unit.part)
         if time.monotonic() - self.saved_at > _SAVE_EVERY:
@@ -245,15 +268,49 @@ class _Fold:
             fresh = load_part(source, name, policy=settings.policy, use_cache=False)
             self.catalog = replace_part(self.catalog, fresh)
             ids = [sid for sid, s in self.samples.items() if s.part == name]
-            for work in part_work(fresh, ids, self.known):
-                self.samples[work.sample_id] = work
-                self.missing[work.sample_id] = set(work.missing)
-                if not work.members:
-                    self.failures[f"sample {work.sample_id}"] = f"no longer in {name}"
-                elif not work.missing:
-                    self._record(work.sample_id)
-                else:
-                    again.append(work)
+            again += self._take(fresh, ids)
+        return make_units(settings, source, self.catalog, again, self.plan.files_dir)
+
+    def _take(self, fresh: PartCatalog, ids: list[int]) -> list[SampleWork]:
+        """Plan the samples ``ids`` of ``fresh`` again; returns those with files to fetch."""
+        again = []
+        for work in part_work(fresh, ids, self.known):
+            self.samples[work.sample_id] = work
+            self.missing[work.sample_id] = set(work.missing) | work.absent
+            if not work.members:
+                self.failures[f"sample {work.sample_id}"] = f"no longer in {fresh.name}"
+            elif not self.missing[work.sample_id]:
+                self._record(work.sample_id)
+            elif work.missing:
+                again.append(work)
+        return again
+
+    def recheck(self, parts: set[str]) -> tuple[FetchUnit, ...]:
+        """Read again the directories of parts whose members failed twice; fetch those
+        members again by the new reading where it lists them otherwise."""
+        settings, source = self.plan.settings, self.plan.source
+        again: list[SampleWork] = []
+        for name in sorted(parts):
+            old = self.catalog.part(name)
+            try:
+                fresh = load_part(source, name, policy=settings.policy, use_cache=False)
+            except DavidDataError as exc:
+                logger.warning("cannot read the directory of %s again: %s", name, exc)
+                continue
+            if fresh.table.equals(old.table) and fresh.version == old.version:
+                continue  # the listing was right: the members themselves are damaged
+            logger.warning(
+                "%s: the central directory read again differs from the one used; "
+                "fetching its failed members by the new reading",
+                name,
+            )
+            self.catalog = replace_part(self.catalog, fresh)
+            ids = [
+                sid
+                for sid, s in self.samples.items()
+                if s.part == name and any(f in self.failures for f in self.missing[sid])
+            ]
+            again += self._take(fresh, ids)
         return make_units(settings, source, self.catalog, again, self.plan.files_dir)
 
 
@@ -272,6 +329,22 @@ def _remove_stale_temps(fs: Any, folder: str) -> None:
                 fs.rm_file(path)
 
 
+def check_dest_writable(plan: FetchPlan) -> None:
+    """ConfigError unless a file can be written in ``DEST/SynthHuman`` (a probe file,
+    removed at once: permissions alone do not tell, e.g. for root or a read-only mount)."""
+    fs, folder = resolve(plan.files_dir, plan.settings.storage_options)
+    probe = join(folder, f".david-data-write-test-{uuid.uuid4().hex[:8]}")
+    try:
+        fs.makedirs(folder, exist_ok=True)
+        atomic_write_bytes(fs, probe, b"")
+        fs.rm_file(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to DEST {plan.dest_url} ({exc.strerror or exc}); fix its "
+            "permissions or choose another DEST"
+        ) from exc
+
+
 def run_fetch(
     plan: FetchPlan,
     executor: Executor,
@@ -280,9 +353,11 @@ def run_fetch(
 ) -> FetchReport:
     """Run the plan's units on ``executor`` and return the report (see module docstring)."""
     start = time.monotonic()
+    check_dest_writable(plan)
     fold = _Fold(plan, progress)
     units = plan.units
     reread: list[str] = []
+    rechecked: set[str] = set()
     interrupted = False
     rounds = 0
     while units:
@@ -296,23 +371,35 @@ def run_fetch(
         )
         interrupted = outcome.interrupted
         changed, fold.changed = fold.changed, set()
-        if interrupted or fold.fatal is not None or not changed:
+        suspect = fold.failed_parts - rechecked - changed
+        fold.failed_parts = set()
+        if interrupted or fold.fatal is not None or not (changed or suspect):
             break
-        rounds += 1
-        if rounds > plan.settings.policy.max_restarts:
-            for name in sorted(changed):
-                fold.failures[name] = (
-                    f"changed on the server {rounds} times during the run; rerun later"
-                )
-            break
-        reread += sorted(changed)
-        units = fold.replan(changed)
+        units = ()
+        if changed:
+            rounds += 1
+            if rounds > plan.settings.policy.max_restarts:
+                for name in sorted(changed):
+                    fold.failures[name] = (
+                        f"changed on the server {rounds} times during the run; rerun later"
+                    )
+                break
+            reread += sorted(changed)
+            units = fold.replan(changed)
+        if suspect:
+            rechecked |= suspect
+            units += fold.recheck(suspect)
     fold.save()
     fold.bar.finish("interrupted" if interrupted else "done")
     if fold.fatal is not None:
         raise fold.fatal
     complete = sum(1 for m in fold.missing.values() if not m)
     for sid, missing in fold.missing.items():
+        sample = fold.samples[sid]
+        for name in sorted(missing & sample.absent):
+            fold.failures[name] = (
+                f"sample {sid} is incomplete: {sample.part} does not list this member"
+            )
         if missing and not interrupted:
             for name in sorted(missing):
                 fold.failures.setdefault(name, f"not fetched (sample {sid})")
@@ -325,6 +412,7 @@ def run_fetch(
         bytes_fetched=fold.received,
         failures=tuple(sorted(fold.failures.items())),
         reread=tuple(reread),
+        rechecked=tuple(sorted(rechecked)),
         interrupted=interrupted,
         seconds=time.monotonic() - start,
     )

@@ -8,6 +8,11 @@ into units of about ``unit_bytes`` (small enough that all ``jobs`` connections g
 work). Nothing is transferred but HEADs and central directories; ``describe()`` is the
 ``--dry-run`` output, and resuming is planning again.
 
+A sample the part lists without all five files is planned like any other (its files are
+fetched) but marked with the files it lacks (:attr:`SampleWork.absent`): it can never
+count as complete. Entries of a part that are not sample files are listed too
+(:attr:`FetchPlan.stray_entries`); the run reports both.
+
 A file counts as present when the manifest records it with the catalog's size and
 CRC-32 and it has that size on disk, or, not recorded (a killed run), when its bytes
 give that CRC-32.
@@ -144,6 +149,8 @@ class SampleWork:
     members: tuple[MemberTask, ...]
     missing: frozenset[str]
     """File names (``rgb_0000123.png``) to fetch."""
+    absent: frozenset[str] = frozenset()
+    """File names of the sample the part does not list: it can never be complete."""
 
     @property
     def scenario(self) -> str:
@@ -183,6 +190,11 @@ class FetchPlan:
     def requests(self) -> int:
         return sum(len(u.ranges) for u in self.units)
 
+    @property
+    def stray_entries(self) -> tuple[tuple[str, str], ...]:
+        """``(part, entry name)`` of the catalogued parts' entries that are not sample files."""
+        return tuple((p.name, n) for p in self.catalog.parts for n in p.unparsed)
+
     def describe(self) -> str:
         """Samples, bytes to fetch and bytes present, per scenario (the dry run)."""
         rows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -203,12 +215,21 @@ class FetchPlan:
                 f"{scenario:<12}{n:>9}{todo:>10}{human_bytes(missing):>16}{human_bytes(present):>12}"
             )
         todo_samples = sum(bool(s.missing) for s in self.samples)
+        incomplete = [s for s in self.samples if s.absent]
         lines += [
             f"{'total':<12}{len(self.samples):>9}{todo_samples:>10}"
             f"{human_bytes(self.bytes_to_fetch):>16}{human_bytes(self.bytes_present):>12}",
             "",
             f"{len(self.catalog.parts)} part(s) catalogued, {self.requests} ranged request(s) "
             f"in {len(self.units)} unit(s), {self.settings.jobs} at once",
+        ]
+        lines += [
+            f"sample {s.sample_id} is incomplete in {s.part}: it lacks {', '.join(sorted(s.absent))}"
+            for s in incomplete
+        ]
+        lines += [
+            f"{part}: entry {name!r} is not a SynthHuman sample file"
+            for part, name in self.stray_entries
         ]
         return "\n".join(lines)
 
@@ -354,7 +375,16 @@ def part_work(
         missing = frozenset(
             t.file_name for t in tasks if known.get(t.file_name) != (t.size, t.crc32)
         )
-        work.append(SampleWork(sample_id=sid, part=part.name, members=tasks, missing=missing))
+        absent = frozenset(facts.sample_member_names(sid).values()) - {t.file_name for t in tasks}
+        work.append(
+            SampleWork(
+                sample_id=sid,
+                part=part.name,
+                members=tasks,
+                missing=missing,
+                absent=absent if tasks else frozenset(),
+            )
+        )
     return work
 
 

@@ -124,8 +124,9 @@ def run_catalog_command(args: argparse.Namespace) -> int:
     source = open_catalog_source(args.base_url or settings.data_base_url(), options)
     parts = parse_parts(args.parts) if args.parts else None
     catalog = load_catalog(source, parts)
-    for name, reason in catalog.errors:
-        print(f"warning: {name} is left out: {reason}", file=sys.stderr)
+    problems = catalog.problems()
+    for line in problems:
+        print(f"warning: {line}", file=sys.stderr)
     if args.sql is not None:
         from .convert import print_or_write
 
@@ -136,7 +137,7 @@ def run_catalog_command(args: argparse.Namespace) -> int:
         print(f"catalog of {source.base}: {len(catalog.parts)} part(s), {samples:,} samples")
         sys.stdout.write(format_table(by_part))
         sys.stdout.write(format_table(by_scenario))
-    return EXIT_FAILURES if catalog.errors else EXIT_OK
+    return EXIT_FAILURES if problems else EXIT_OK
 
 
 def run_fetch_command(args: argparse.Namespace) -> int:
