@@ -18,8 +18,14 @@ What a failure does to the shard being written:
   (a HEAD), reads its catalog again and converts again every shard taken from the old one;
 - a server that ignores ranges: :class:`RangeNotSupportedError`, naming the server;
 - a request that keeps failing: :class:`DownloadError`; the shard is redone by the next run;
-- a member that does not verify after three reads: that sample's error (as a damaged
-  member of a mirrored zip is).
+- a member that does not verify after three reads: the part's central directory is read
+  again (confirmed, :func:`.directory.read_part`); when the new reading lists the member
+  otherwise, the member is read by it (and the reading replaces the cached one), else it
+  is that sample's error (as a damaged member of a mirrored zip is).
+
+A part's entries whose names are not sample files are logged as warnings when its
+catalog is loaded; samples listed without all five files become errors naming the
+missing file (:func:`david_data.convert.decode.decode_sample`).
 
 Part identity: a store records with each sample the ``part_sha256`` of its part. Hashing a
 part on the host would mean downloading all of it, so a part read from the host is
@@ -39,10 +45,11 @@ from dataclasses import dataclass, field
 
 from .. import facts
 from ..convert.source import Member, PartRef, PartSource, RawFiles, SampleMembers, Source
-from ..errors import RemoteChangedError, SampleDecodeError, VerificationError
+from ..errors import DavidDataError, RemoteChangedError, SampleDecodeError, VerificationError
 from ..mirror.retry import RetryPolicy
+from .cache import store_cached
 from .catalog import CatalogSource, load_part
-from .directory import PartCatalog
+from .directory import PartCatalog, read_part
 from .member import MemberStream, MemberTask
 from .reader import coalesce, read_members
 from .remote import PartVersion, Stopped, read_range, server_of
@@ -79,6 +86,13 @@ class RemotePart(PartSource):
                 "%s sends no ETag for %s: a part replaced there at the same size is not noticed",
                 server_of(self.url),
                 self.name,
+            )
+        for entry in part.unparsed:
+            logger.warning(
+                "%s: entry %r is not a SynthHuman sample file (its name does not parse); "
+                "it is not converted",
+                self.name,
+                entry,
             )
         return ((task.name, task) for task in tasks_of(part))
 
@@ -186,10 +200,47 @@ def read_remote(part: PartRef, samples: Sequence[SampleMembers]) -> Iterator[tup
             if got[sid][kind] is None:
                 keep(task, SampleDecodeError(f"{task.name}: not read (stopped)", path=task.name))
     else:
+        reading: list[dict[str, MemberTask]] = []  # the directory read again, once
         for task, _ in outcome.failed:
-            keep(task, _read_alone(part.url, version, task, policy))
+            data = _read_alone(part.url, version, task, policy)
+            if isinstance(data, SampleDecodeError):
+                data = _by_new_reading(part, version, task, policy, reading) or data
+            keep(task, data)
     for sample in samples:
         yield sample.sample_id, got[sample.sample_id]
+
+
+def _by_new_reading(
+    part: PartRef,
+    version: PartVersion,
+    task: MemberTask,
+    policy: RetryPolicy,
+    reading: list[dict[str, MemberTask]],
+) -> bytes | SampleDecodeError | None:
+    """The member read by a new reading of the part's directory (made once per call,
+    kept in ``reading``, cached), or None when that reading lists it as before."""
+    if not reading:
+        try:
+            fresh = read_part(part.name, part.url, version, policy=policy)
+        except DavidDataError as exc:
+            logger.warning("cannot read the directory of %s again: %s", part.name, exc)
+            return None
+        reading.append({t.name: t for t in tasks_of(fresh)})
+        store_cached(part.url.rsplit("/", 1)[0] + "/", fresh)
+    listed = reading[0].get(task.name)
+    if listed == task:
+        return None
+    logger.warning(
+        "%s: the central directory read again lists %s otherwise than the one used; "
+        "reading it by the new listing",
+        part.name,
+        task.name,
+    )
+    if listed is None:
+        return SampleDecodeError(
+            f"{task.name}: {part.name} no longer lists this member", path=task.name
+        )
+    return _read_alone(part.url, version, listed, policy)
 
 
 def _read_alone(

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import SampleDecodeError, VerificationError
 from ..format.layout import StoreLayout
-from .source import PartSource
+from .source import PartSource, RawFiles
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +70,13 @@ def _cached(layout: StoreLayout | None, part: PartSource, fingerprint: str) -> s
     return None
 
 
-def pixel_types(part: PartSource, *, first: Sequence[int] = ()) -> dict[str, np.dtype] | None:
+def pixel_types(
+    part: PartSource, *, first: Sequence[int] = ()
+) -> tuple[dict[str, np.dtype] | None, tuple[int, RawFiles] | None]:
     """Pixel types of depth and normal from the part's first decodable sample, trying the
     ids in ``first`` (those about to be converted) first (None when none of the first few
-    decodes: the part's samples are then recorded as errors)."""
+    decodes: the part's samples are then recorded as errors), and that sample's id and
+    verified files, which a run may take instead of reading them again."""
     from .decode import decode_sample  # OpenCV and OpenEXR: only when a part is probed
 
     order = list(dict.fromkeys([*first, *part.sample_ids]))
@@ -84,8 +87,8 @@ def pixel_types(part: PartSource, *, first: Sequence[int] = ()) -> dict[str, np.
             except (SampleDecodeError, VerificationError) as exc:
                 logger.info("%s: cannot take pixel types from sample %d: %s", part.name, sid, exc)
                 continue
-            return {"depth": sample.depth.dtype, "normal": sample.normal.dtype}
-    return None
+            return {"depth": sample.depth.dtype, "normal": sample.normal.dtype}, (sid, files)
+    return None, None
 
 
 def widest(types: dict[str, dict[str, np.dtype]]) -> dict[str, np.dtype]:

@@ -49,7 +49,7 @@ from ..fsutil import resolve, to_url
 from .destination import Destination, check_destination
 from .parts import checksums, pixel_types, widest
 from .selection import describe_selection, make_selection, parts_for, select_ids
-from .source import PartRef, PartSource, Source, is_http, open_source
+from .source import PartRef, PartSource, RawFiles, Source, is_http, open_source
 from .units import ShardGroup, ShardJob
 
 if TYPE_CHECKING:
@@ -338,7 +338,8 @@ def plan_convert(settings: ConvertSettings) -> ConvertPlan:
     for job in jobs:
         for name, samples in job.sources:
             first[name] += [s.sample_id for s in samples]
-    dtypes = _pixel_types([by_name[n] for n in writing], dest, first)
+    dtypes, probed = _pixel_types([by_name[n] for n in writing], dest, first)
+    jobs = [_with_preread(job, probed) for job in jobs]
     return ConvertPlan(
         settings=settings,
         profile=profile,
@@ -580,21 +581,41 @@ def _rewrite_reason(
     return ""
 
 
+def _with_preread(job: ShardJob, probed: dict[str, tuple[int, RawFiles]]) -> ShardJob:
+    """The job, carrying the probe samples it converts (read once, by the plan)."""
+    preread = tuple(
+        probed[name]
+        for name, samples in job.sources
+        if name in probed and any(s.sample_id == probed[name][0] for s in samples)
+    )
+    return replace(job, preread=preread) if preread else job
+
+
 def _pixel_types(
     parts: list[PartSource], dest: Destination, first: dict[str, list[int]]
-) -> dict[str, np.dtype]:
+) -> tuple[dict[str, np.dtype], dict[str, tuple[int, RawFiles]]]:
     """The store's depth/normal pixel types: the existing store's (which must hold every
     part to write exactly) or, for a new store, the widest the parts need (probed on the
     ids in ``first`` before the parts' first samples: with a selection, samples that are
-    read anyway)."""
+    read anyway). Also, by part on an HTTP host, the probe sample's id and files, so that
+    the run does not read them from the host a second time."""
     if not parts:
-        return {a: dest.layout.dtypes[a] for a in ("depth", "normal")} if dest.layout else {}
+        kept = {a: dest.layout.dtypes[a] for a in ("depth", "normal")} if dest.layout else {}
+        return kept, {}
 
-    def probe(part: PartSource) -> dict[str, np.dtype] | None:
+    def probe(
+        part: PartSource,
+    ) -> tuple[dict[str, np.dtype] | None, tuple[int, RawFiles] | None]:
         return pixel_types(part, first=first.get(part.name, ()))
 
     with cf.ThreadPoolExecutor(max(1, min(8, len(parts)))) as pool:
-        found = dict(zip([p.name for p in parts], pool.map(probe, parts), strict=True))
+        results = dict(zip([p.name for p in parts], pool.map(probe, parts), strict=True))
+    found = {name: types for name, (types, _) in results.items()}
+    probed: dict[str, tuple[int, RawFiles]] = {}
+    for part in parts:
+        sample = results[part.name][1]
+        if sample is not None and is_http(part.url):
+            probed[part.name] = sample
     needed = {name: types for name, types in found.items() if types is not None}
     if dest.layout is not None:
         have = dest.layout.dtypes
@@ -611,14 +632,14 @@ def _pixel_types(
                     f"STORE (it will hold {kind}, which keeps {have[array].name} values exactly), "
                     "or leave these parts out with --parts"
                 )
-        return {a: have[a] for a in ("depth", "normal")}
+        return {a: have[a] for a in ("depth", "normal")}, probed
     if not needed:
         raise StoreError(
             f"no decodable sample among the first samples of {', '.join(p.name for p in parts)}; "
             "cannot tell the EXR pixel types: check the source with 'david-data verify'",
             path=dest.url,
         )
-    return widest(needed)
+    return widest(needed), probed
 
 
 def check_convert_settings(settings: ConvertSettings) -> ConvertSettings:

@@ -3,10 +3,10 @@ process pools and Dask workers). The unit itself is :func:`.write.convert_group`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .source import PartRef, SampleMembers
+from .source import PartRef, RawFiles, SampleMembers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +21,9 @@ class ShardJob:
     recorded as errors and kept from neither."""
     reason: str = ""
     """Why a committed shard is written again (empty for a new shard)."""
+    preread: tuple[tuple[int, RawFiles], ...] = field(default=(), compare=False, repr=False)
+    """``(sample_id, files)`` the plan already read from an HTTP host (the sample it took
+    the pixel types from), verified: the unit takes them instead of reading them again."""
 
     @property
     def part(self) -> str:

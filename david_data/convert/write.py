@@ -18,6 +18,7 @@ import contextlib
 import glob
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from ..engine import stop_requested
@@ -28,7 +29,7 @@ from ..format.shard import shard_buffers
 from ..fsutil import atomic_open, atomic_write_bytes, is_local, join, resolve
 from .decode import decode_sample
 from .metadata import error_row, sample_row
-from .source import PartRef, is_http, read_files
+from .source import PartRef, RawFiles, SampleMembers, is_http, read_files
 from .units import GroupResult, ShardGroup, ShardJob, ShardResult
 
 logger = logging.getLogger(__name__)
@@ -84,9 +85,10 @@ def _convert_shard(
                 sid, reason, part=part_name, part_sha256=refs[part_name].sha256, shard=job.shard
             )
         )
+    preread = dict(job.preread)
     for part_name, samples in job.sources:
         ref = refs[part_name]
-        for sid, files in read_files(ref, samples, storage_options=source_options):
+        for sid, files in _files(ref, samples, preread, source_options):
             if stop_requested():
                 raise _Stopped
             try:
@@ -135,6 +137,22 @@ def _convert_shard(
         failures=failures,
         bytes_written=written + len(marker),
     )
+
+
+def _files(
+    ref: PartRef,
+    samples: tuple[SampleMembers, ...],
+    preread: dict[int, RawFiles],
+    source_options: dict[str, Any] | None,
+) -> Iterator[tuple[int, RawFiles]]:
+    """Each sample's files, in order: those the plan already read, the rest read now."""
+    todo = [s for s in samples if s.sample_id not in preread]
+    read = read_files(ref, todo, storage_options=source_options) if todo else iter(())
+    for sample in samples:
+        if sample.sample_id in preread:
+            yield sample.sample_id, preread[sample.sample_id]
+        else:
+            yield next(read)
 
 
 def _write_buffers(layout: StoreLayout, path: str, buffers: list[bytes]) -> None:
