@@ -347,3 +347,78 @@ def test_bad_selections_are_one_error_line_and_write_nothing(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+def test_every_selected_member_is_read_from_the_host_once(
+    mirror: Mirror, host: LocalHost, remote_subset: tuple[Path, HostStats]
+) -> None:
+    # The sample each part's pixel types are probed on is converted from what the probe
+    # read: no member is fetched twice.
+    _, stats = remote_subset
+    parts = sorted(mirror.ids)
+    sizes = {p: (mirror.path / p).stat().st_size for p in parts}
+    spans = []
+    for r in stats.requests:
+        if r.method == "GET" and r.range is not None:
+            start, end = (int(x) for x in r.range.removeprefix("bytes=").split("-"))
+            if end != sizes[r.path] - 1:  # not a directory read
+                spans.append((r.path, start, end))
+    catalog = load_catalog(open_catalog_source(host.base_url), parts)
+    for row in catalog.members.to_pylist():
+        if row["sample_id"] in SELECTED:
+            reads = [s for s in spans if s[0] == row["part"] and s[1] <= row["offset"] < s[2] + 1]
+            assert len(reads) == 1, (row["member"], reads)
+
+
+def _one_part(root: Path, overrides: dict[str, bytes | None] | None = None) -> Path:
+    write_part(root / facts.part_name(0), range(4), overrides=overrides)
+    return root
+
+
+def test_a_sample_lacking_a_file_and_a_stray_entry_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DAVID_DATA_CACHE_DIR", str(tmp_path / "cache"))
+    served = _one_part(tmp_path / "served", {"depth_0000001.exr": None, "notes.txt": b"x"})
+    with LocalHost(served) as one:
+        args = [one.base_url, str(tmp_path / "s.zarr"), "--ids", "0-3", "--shard-size", "4"]
+        assert main(["convert", *args, "--workers", "1", "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    part = facts.part_name(0)
+    assert f"sample 1 ({part}): depth_0000001.exr: member is missing" in captured.out
+    assert f"{part}: entry 'notes.txt' is not a SynthHuman sample file" in captured.err
+
+
+def test_a_wrong_cached_listing_is_read_again_when_a_member_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.compute as pc
+
+    from david_data.catalog.cache import store_cached
+
+    monkeypatch.setenv("DAVID_DATA_CACHE_DIR", str(tmp_path / "cache"))
+    served = _one_part(tmp_path / "served")
+    reference = tmp_path / "reference.zarr"
+    assert convert_subset(str(served), reference).ok
+    name = facts.part_name(0)
+    with LocalHost(served) as one:
+        source = open_catalog_source(one.base_url)
+        (part,) = load_catalog(source, [name], policy=FAST).parts
+        right = part.table
+        crc = right.column("crc32")
+        wrong = pc.if_else(
+            pc.equal(right.column("member"), "normal_0000002.exr"),
+            pc.bit_wise_xor(crc, pa.scalar(1, pa.int64())),
+            crc,
+        )
+        bad = right.set_column(right.schema.get_field_index("crc32"), "crc32", wrong)
+        store_cached(source.base, dataclasses.replace(part, table=bad))  # a damaged cache
+
+        out = tmp_path / "remote.zarr"
+        report = convert_subset(one.base_url, out, parts="0", policy=FAST)
+        assert report.ok, report.summary()
+        one.reset_stats()
+        again = load_catalog(source, [name], policy=FAST)  # the new reading is cached
+        assert [r.method for r in one.stats.requests] == ["HEAD"]
+        assert again.members.equals(right)
+    same_but_part_sha256(out, reference)
