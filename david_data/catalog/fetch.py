@@ -15,8 +15,8 @@ version still lists, and fetches the rest in another round.
 A sample is complete only when all five of its files are on disk and verified: a
 sample its part lists without some of them is reported with the files it lacks, and an
 entry of a part that is not a sample file is reported too (exit 1 either way). DEST is
-checked for writing once, before anything is fetched. A server that ignores ranges stops the run with
-:class:`~david_data.errors.RangeNotSupportedError`.
+checked for writing once, before anything is fetched. A server that ignores ranges
+stops the run with :class:`~david_data.errors.RangeNotSupportedError`.
 """
 
 from __future__ import annotations
