@@ -4,8 +4,9 @@
 takes the cached table when the version matches (:mod:`.cache`) and reads the central
 directory otherwise (:mod:`.directory`, every reading confirmed by a second read before
 it is cached), parts in parallel. A part that cannot be read is recorded with its reason;
-the others are still catalogued. :meth:`Catalog.problems` names those parts, every
-sample listed without all five files, and every entry whose name is not a sample file.
+the others are still catalogued. :meth:`Catalog.problems` names those parts and every
+sample listed without all five files; :meth:`Catalog.strays` every entry whose name is not
+a sample file.
 
 SQL runs in DuckDB over two relations: ``members`` (one row per member, see
 :mod:`.directory`) and the view ``samples`` (``sample_id``, ``part``, ``scenario``,
@@ -128,12 +129,16 @@ class Catalog:
         raise ConfigError(f"{name} is not in the catalog of {self.source.base}")
 
     def problems(self) -> list[str]:
-        """One line per part that could not be read, per incomplete sample (naming the
-        files it lacks) and per entry whose name is not a sample file."""
+        """One line per part that could not be read and per incomplete sample (naming the
+        files it lacks): each makes a command exit 1."""
         lines = [f"{name} is left out: {reason}" for name, reason in self.errors]
         for part in self.parts:
             lines += part.problems()
         return lines
+
+    def strays(self) -> list[str]:
+        """One line per entry whose name is not a sample file (reported, not a failure)."""
+        return [line for part in self.parts for line in part.strays()]
 
     @property
     def requests(self) -> int:

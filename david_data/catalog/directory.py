@@ -93,17 +93,21 @@ class PartCatalog:
         ]
 
     def problems(self) -> list[str]:
-        """One line per incomplete sample and per entry that is not a sample file."""
-        lines = [
+        """One line per incomplete sample."""
+        return [
             f"{self.name}: sample {sid} is incomplete: it lacks {', '.join(names)}"
             for sid, names in self.incomplete()
         ]
-        lines += [
+
+    def strays(self) -> list[str]:
+        """One line per entry that is not a sample file. A sample whose file name was
+        damaged also lacks that file, so it is among :meth:`problems` too; an extra file
+        (a README, say) harms no sample: it is reported, not counted as a failure."""
+        return [
             f"{self.name}: entry {name!r} is not a SynthHuman sample file (its name does not "
             "parse); it is left out of the catalog"
             for name in self.unparsed
         ]
-        return lines
 
 
 class _TailReader:

@@ -198,10 +198,9 @@ class _Fold:
             for m in s.members
             if m.file_name not in s.missing
         }
-        self.failures: dict[str, str] = {
-            f"{part}: {name!r}": "not a SynthHuman sample file (its name does not parse)"
-            for part, name in plan.stray_entries
-        }
+        self.failures: dict[str, str] = {}
+        for part, name in plan.stray_entries:  # no sample's file: reported, not a failure
+            logger.warning("%s: entry %r is not a SynthHuman sample file; it is left out", part, name)
         self.changed: set[str] = set()
         self.failed_parts: set[str] = set()
         self.fatal: BaseException | None = None

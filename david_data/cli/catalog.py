@@ -125,7 +125,7 @@ def run_catalog_command(args: argparse.Namespace) -> int:
     parts = parse_parts(args.parts) if args.parts else None
     catalog = load_catalog(source, parts)
     problems = catalog.problems()
-    for line in problems:
+    for line in [*problems, *catalog.strays()]:
         print(f"warning: {line}", file=sys.stderr)
     if args.sql is not None:
         from .convert import print_or_write
