@@ -121,10 +121,12 @@ class StoreLoader:
     Iterating yields dicts of tensors: the ``fields`` (or what ``transform`` returns),
     ``sample_id`` (int64) and ``padding`` (bool, True for entries that repeat a sample
     to fill a rank's final batch when ``drop_last`` is False). Every batch has
-    ``batch_size`` entries. Each iteration continues where the last one stopped; when an
-    epoch is complete the next iteration starts the next epoch. ``set_epoch(e)`` moves to
-    the start of epoch ``e`` (keeping the position when ``e`` is the current epoch, so a
-    resumed job may call it as usual).
+    ``batch_size`` entries. Each iteration continues where the last one stopped. Once an
+    epoch's last batch has been yielded the position is the start of the next epoch:
+    ``state_dict()`` says so at once (a state saved after the last batch resumes at the
+    next epoch, nothing replayed) and ``epoch`` moves on when the iteration ends.
+    ``set_epoch(e)`` moves to the start of epoch ``e`` (keeping the position when ``e`` is
+    the current epoch, so a resumed job may call it as usual).
 
     Options: ``shuffle``/``seed`` fix the order (:mod:`.order`); ``rank``/``world_size``
     default to torch.distributed's when it is initialised, else 0/1; ``num_workers``
@@ -179,10 +181,17 @@ class StoreLoader:
             Path(cache_dir) if cache_dir is not None else default_cache_dir(),
             cache_limit,
         )
+        if len(self) == 0:
+            raise NoInputsError(
+                f"the loader yields no batch: {self.sample_ids.size} selected samples over "
+                f"{self.world_size} ranks in batches of {self.batch_size} with drop_last=True; "
+                "lower batch_size or pass drop_last=False"
+            )
         self._digest = selection_digest(self.sample_ids)
         self._epoch = 0
         self._segments: list[Segment] = []
         self._steps = 0  # batches yielded in the current segment
+        self._planned: int | None = None  # batches of the current segment, once it is planned
         self._token: object | None = None
 
     def __repr__(self) -> str:
@@ -196,9 +205,16 @@ class StoreLoader:
     def epoch(self) -> int:
         return self._epoch
 
-    def _history(self) -> list[Segment]:
+    def _position(self) -> tuple[int, list[Segment]]:
+        """The epoch and the segments consumed in it; a complete epoch is the start of the
+        next one (so a state saved after an epoch's last batch never replays it)."""
+        if self._planned is not None and self._steps >= self._planned:
+            return self._epoch + 1, []
         current = Segment(self.world_size, self.batch_size, self.drop_last, self._steps)
-        return [*self._segments, current] if self._steps else list(self._segments)
+        return self._epoch, [*self._segments, current] if self._steps else list(self._segments)
+
+    def _move(self, epoch: int, segments: list[Segment]) -> None:
+        self._epoch, self._segments, self._steps, self._planned = epoch, segments, 0, None
 
     def _order(self, epoch: int) -> np.ndarray:
         return epoch_order(
@@ -209,7 +225,8 @@ class StoreLoader:
         """Go to the start of ``epoch`` (no change when it is the current epoch)."""
         epoch = _positive("epoch", epoch, minimum=0)
         if epoch != self._epoch:
-            self._epoch, self._segments, self._steps, self._token = epoch, [], 0, None
+            self._move(epoch, [])
+            self._token = None
 
     def __len__(self) -> int:
         """Batches this rank yields in a whole epoch."""
@@ -218,7 +235,9 @@ class StoreLoader:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        """The global position (the same on every rank): plain, JSON-safe data."""
+        """The global position (the same on every rank): plain, JSON-safe data. Taken after
+        an epoch's last batch, it is the start of the next epoch."""
+        epoch, segments = self._position()
         return {
             "format": STATE_FORMAT,
             "seed": self.seed,
@@ -226,10 +245,8 @@ class StoreLoader:
             "shard_size": self.shard_size,
             "window": SHUFFLE_WINDOW,
             "selection": {"count": int(self.sample_ids.size), "digest": self._digest},
-            "epoch": self._epoch,
-            "segments": [
-                [s.world_size, s.batch_size, s.drop_last, s.steps] for s in self._history()
-            ],
+            "epoch": epoch,
+            "segments": [[s.world_size, s.batch_size, s.drop_last, s.steps] for s in segments],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -254,17 +271,17 @@ class StoreLoader:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"the loader state's segments are malformed: {exc}") from exc
         epoch = _positive("epoch", state.get("epoch"), minimum=0)
-        replay(self._order(epoch), segments)  # raises if the segments do not fit the selection
-        self._epoch, self._segments, self._steps, self._token = epoch, segments, 0, None
+        remaining = replay(self._order(epoch), segments)  # raises if they do not fit the selection
+        if steps_per_rank(remaining.size, self.world_size, self.batch_size, self.drop_last) == 0:
+            epoch, segments = epoch + 1, []  # that epoch is complete (a state of older versions)
+        self._move(epoch, segments)
+        self._token = None
 
     # -- iteration -----------------------------------------------------------------------
     def _plan(self) -> list[tuple[Batch, tuple[int, ...]]]:
         """This rank's batches still to come in the current epoch, with shards to prefetch."""
         order = self._order(self._epoch)
         remaining = replay(order, self._segments)
-        if steps_per_rank(remaining.size, self.world_size, self.batch_size, self.drop_last) == 0:
-            self._epoch, self._segments = self._epoch + 1, []  # epoch complete: start the next
-            order = remaining = self._order(self._epoch)
         batches = list(
             rank_batches(
                 remaining,
@@ -294,9 +311,10 @@ class StoreLoader:
         return plan
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        self._segments, self._steps = self._history(), 0
+        self._move(*self._position())
         plan = self._plan()
         token = self._token = object()
+        self._planned = len(plan)
         loader = self._torch.utils.data.DataLoader(
             _BatchDataset(self._source),
             batch_size=None,
@@ -315,7 +333,7 @@ class StoreLoader:
                     return
                 self._steps += 1
                 yield batch
-            if self._token is token:
-                self._epoch, self._segments, self._steps = self._epoch + 1, [], 0
         finally:
             del batches  # shuts the workers down now, not at garbage collection
+            if self._token is token and self._steps >= len(plan):
+                self._move(self._epoch + 1, [])  # also when the loop stopped at the last batch
