@@ -18,6 +18,9 @@ restorable only with the same number of workers) it holds the global position on
 
 from __future__ import annotations
 
+import ast
+import multiprocessing
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +84,62 @@ def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
             f"rank {rank} is out of range for world_size {world_size} (0 ... {world_size - 1})"
         )
     return rank, world_size
+
+
+def check_spawn_safe(num_workers: int) -> None:
+    """Refuse to start ``spawn`` workers from code that ``spawn`` runs again in each worker.
+
+    A spawned worker imports the main script again; when the training sits at the script's
+    top level, not under ``if __name__ == "__main__":``, each worker would start the
+    training too and die with multiprocessing's bootstrapping error (after the workers have
+    paid their start-up). Checked here, in the parent, where the script's top-level line
+    running now is known: it is refused when no ``if`` encloses it (a plain top-level
+    statement always runs again). Inside a worker that imports such a script anyway, the
+    same advice is raised at once.
+    """
+    fix = (
+        f"store.loader(num_workers={num_workers}) starts its worker processes with 'spawn', "
+        "which imports the main script again in each worker{where}; put the code that runs "
+        'the training under `if __name__ == "__main__":` (see the README\'s Training example)'
+    )
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise ConfigError(fix.format(where=", and this worker's import reached the loader"))
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not main_file:  # an interactive session or python -c: nothing runs again
+        return
+    line = None
+    frame = sys._getframe(1)
+    while frame is not None:  # the outermost frame of the script's top-level code
+        if frame.f_code.co_name == "<module>" and frame.f_code.co_filename == main_file:
+            line = frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    if line is None:
+        return
+    try:
+        tree = ast.parse(Path(main_file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return
+    if _unguarded(tree.body, line):
+        raise ConfigError(
+            fix.format(where=f", and line {line} of {main_file} would start the training there")
+        )
+
+
+def _unguarded(body: list[ast.stmt], line: int) -> bool:
+    """Whether the top-level statement running ``line`` runs whenever the script is
+    imported: no ``if`` (or ``match``) encloses it."""
+    for node in body:
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        if isinstance(node, ast.If | ast.Match):
+            return False
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            return True  # a decorator or a default value, evaluated at import
+        inner = [*getattr(node, "body", []), *getattr(node, "orelse", [])]
+        inner += [s for h in getattr(node, "handlers", []) for s in h.body]
+        inner += getattr(node, "finalbody", [])
+        return _unguarded(inner, line)
+    return True
 
 
 def select_ids(store: SynthHumanStore, where: str | None) -> np.ndarray:
@@ -311,6 +370,8 @@ class StoreLoader:
         return plan
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.num_workers:
+            check_spawn_safe(self.num_workers)
         self._move(*self._position())
         plan = self._plan()
         token = self._token = object()
