@@ -78,3 +78,21 @@ def test_the_example_without_its_main_guard_says_what_to_write(full_body_store, 
     assert "spawn" in last and GUARD in last
     assert "bootstrapping" not in out.stderr and "exited unexpectedly" not in out.stderr
     assert not (tmp_path / "loader-state.json").exists()  # no worker was started
+
+
+WORKER_REENTERS = """
+import sys
+from david_data import open_store
+if len(sys.argv) > 1:  # an if the parent cannot judge: the workers see the same argv
+    for batch in open_store(sys.argv[1]).loader(4, num_workers=1, fields=["intrinsics"]):
+        pass
+"""
+
+
+def test_a_worker_that_imports_the_loop_again_raises_the_same_advice(full_body_store, tmp_path):
+    script = tmp_path / "loop.py"
+    script.write_text(WORKER_REENTERS, encoding="utf-8")
+    out = run(script, str(full_body_store))
+    assert out.returncode == 1
+    assert "david_data.errors.ConfigError: " in out.stderr and GUARD in out.stderr
+    assert "bootstrapping" not in out.stderr  # said by david_data, before any process starts
