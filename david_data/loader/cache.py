@@ -210,6 +210,14 @@ class ShardCache:
     def ensure(self, path: str) -> Path:
         """The local copy of ``path``, downloaded first if absent (FileNotFoundError if the
         store has no such object)."""
+        try:
+            return self._ensure(path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self._full(path) from exc
+            raise
+
+    def _ensure(self, path: str) -> Path:
         dest = self.local_path(path)
         if self._touch(dest):
             return dest
@@ -232,18 +240,17 @@ class ShardCache:
                         path=path,
                     )
                 os.replace(tmp, dest)
-            except BaseException as exc:
+            except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
-                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise self._full(path, size) from exc
                 raise
             self._drop_other_versions(dest)
-        logger.debug("cached %s (%d bytes)", path, size)
+        logger.debug("cached %s (%s bytes)", path, size)
         self.evict(keep=dest)
         return dest
 
-    def _full(self, path: str, size: int | None) -> InsufficientSpaceError:
+    def _full(self, path: str) -> InsufficientSpaceError:
+        size = self._versions.get(path, ("", None))[1]
         return InsufficientSpaceError(
             f"the disk holding the shard cache {self.cache_dir} is full: no room for {path} "
             f"({size} bytes) with cache_limit={self.limit} bytes; free space there, pass a "
