@@ -12,6 +12,10 @@ and reads on top of it only the shard files it does not cover or that changed si
 shard committed or rewritten after the last consolidation); rows of shards whose file is
 gone are dropped. So a stale consolidated file costs a few extra reads, never a wrong
 answer, and a store without one (a run killed before its end) reads as before.
+
+A store served over HTTP(S) cannot be listed (a web server answers a folder with 404 or
+an HTML page), so it reads as its consolidated file says (shards committed after the last
+consolidation are not seen there); without that file it is an error, never an empty table.
 """
 
 from __future__ import annotations
@@ -163,8 +167,26 @@ def _merge(layout: StoreLayout, listing: dict[int, tuple[str, str, int]]) -> tup
     return pa.concat_tables([table, extra]).sort_by("sample_id"), False
 
 
+def _listable(layout: StoreLayout) -> bool:
+    """False for HTTP(S), where listing a folder is not a thing the protocol does."""
+    protocols = layout.fs.protocol
+    names = {protocols} if isinstance(protocols, str) else set(protocols)
+    return not names & {"http", "https"}
+
+
 def read_metadata(layout: StoreLayout) -> pa.Table:
     """Every committed metadata row (ok and error), sorted by sample id."""
+    if not _listable(layout):
+        found = _read_consolidated(layout)
+        if found is None:
+            raise StoreError(
+                f"{layout.consolidated_path} is missing or unreadable, and a store served over "
+                "HTTP cannot list its metadata/ folder to read the shard files instead; rerun "
+                "'david-data convert' into the store where it was written (each run ends by "
+                "writing that file), then serve it again",
+                path=layout.consolidated_path,
+            )
+        return found[0]
     table, _ = _merge(layout, list_shard_files(layout))
     return table
 

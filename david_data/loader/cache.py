@@ -5,8 +5,8 @@
     CACHE_DIR/
       .locks/00.lock ... ff.lock        flock stripes: one downloader per shard object
       .locks/evict.lock                 one evicting process at a time
-      <store key>/rgb/c/12/0/0/0        a whole shard object, as in the store
-      <store key>/rgb/c/12/0/0/.0.<pid>.<id>.tmp   a download in progress
+      <store key>/rgb/c/12/0/0/0.<version>   a whole shard object, as in the store
+      <store key>/rgb/c/12/0/0/.0.<version>.<pid>.<id>.tmp   a download in progress
 
 A shard object is downloaded with one request (``fs.get_file``) into a temp file beside
 its final name, flushed to disk and renamed into place, so a name in the cache always
@@ -20,9 +20,23 @@ object just fetched is kept even if it alone exceeds the limit. A deleted object
 reader still has open stays readable (POSIX), and one deleted before it is opened is
 downloaded again.
 
-The store key hashes the store's URL and creation time: stores are immutable once
-committed (converting more parts adds shards, never rewrites one), so cached objects
-never go stale; a store deleted and converted again at the same URL gets a new key.
+Each cached object is keyed on its identity, not on its path alone: ``<version>`` hashes
+what the store's ``fs.info()`` reports for the object (its size, and its ETag and/or
+modification time, and inode where there is one), asked once per object the first time a
+process uses it (one ``HEAD`` on object stores and HTTP). A shard rewritten in the store
+(a re-conversion, ``convert --retry-errors``, a later selection adding samples to it) so
+gets a new version, which is downloaded; the old one is deleted then (and otherwise ages
+out under the size limit). A process keeps the version it first saw for as long as it
+reads through this cache object, so a shard's index and chunks always come from one
+version; after a download the object's identity is asked again, and a store rewritten
+during that download is an error asking to rerun, never a mix. Where a store reports
+neither ETag nor modification time, the size alone tells versions apart (a warning says
+so). The store key hashes the store's URL and creation time, so a store deleted and
+converted again at the same URL gets a folder of its own.
+
+A full disk while downloading is an :class:`~david_data.errors.InsufficientSpaceError`
+naming the cache folder and ``cache_limit``: keep ``cache_limit`` below the free space
+there, or point ``cache_dir`` at a larger disk.
 
 :class:`CachedFileSystem` puts the cache under the store's :class:`ShardReader`: its
 ranged reads are served from the local copies.
@@ -31,8 +45,10 @@ ranged reads are served from the local copies.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -44,7 +60,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InsufficientSpaceError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +83,18 @@ def default_cache_dir() -> Path:
 def store_key(url: str, created_at: str) -> str:
     """The folder name of one store in the cache."""
     return hashlib.sha256(f"{url}\n{created_at}".encode()).hexdigest()[:16]
+
+
+IDENTITY_KEYS = ("size", "etag", "ETag", "mtime", "last_modified", "Last-Modified", "ino")
+"""The ``fs.info()`` fields that change when an object is rewritten (local disk, adlfs,
+s3fs/gcsfs, HTTP)."""
+_STAMP_KEYS = frozenset(IDENTITY_KEYS) - {"size", "ino"}
+
+
+def object_version(info: dict[str, Any]) -> str:
+    """A short hash of an object's identity, from its ``fs.info()``."""
+    found = {k: str(info[k]) for k in IDENTITY_KEYS if info.get(k) is not None}
+    return hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -105,6 +133,8 @@ class ShardCache:
         self._pool_pid = 0
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
+        self._versions: dict[str, tuple[str, int | None]] = {}  # path -> (version, size) here
+        self._warned = False
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: self.__dict__[k] for k in ("fs", "root", "cache_dir", "folder", "limit")}
@@ -113,14 +143,49 @@ class ShardCache:
         self.__dict__.update(state)
         self._pool, self._fetch_pool, self._pool_pid = None, None, 0
         self._pending, self._pending_lock = set(), threading.Lock()
+        self._versions, self._warned = {}, False
 
     # -- paths and locks -------------------------------------------------------------------
-    def local_path(self, path: str) -> Path:
-        """Where the store object ``path`` (a path inside ``fs``) lives in the cache."""
+    def _relative(self, path: str) -> str:
         path = path.rstrip("/")
         if not path.startswith(self.root + "/"):
             raise ConfigError(f"{path} is not inside the store {self.root}")
-        return self.folder / path[len(self.root) + 1 :]
+        return path[len(self.root) + 1 :]
+
+    def _identity(self, path: str) -> tuple[str, int | None]:
+        """``(version, size)`` of the store object now (FileNotFoundError if absent; size
+        None when the store does not say)."""
+        self.fs.invalidate_cache(path)  # a listing cached by fsspec may be stale
+        info = self.fs.info(path)
+        if not self._warned and not _STAMP_KEYS & {k for k, v in info.items() if v is not None}:
+            self._warned = True
+            logger.warning(
+                "the store %s reports no ETag nor modification time for %s: the shard cache "
+                "tells rewritten shards apart by their size alone",
+                self.root,
+                path,
+            )
+        size = info.get("size")
+        return object_version(info), None if size is None else int(size)
+
+    def _version(self, path: str) -> tuple[str, int | None]:
+        """The version of ``path`` this process reads (asked once, then kept)."""
+        found = self._versions.get(path)
+        if found is None:
+            found = self._versions[path] = self._identity(path)
+        return found
+
+    def local_path(self, path: str) -> Path:
+        """Where the store object ``path`` (a path inside ``fs``), in the version this
+        process reads, lives in the cache (asks the store for its identity the first time)."""
+        relative = self._relative(path)
+        version, _ = self._version(path)
+        return self.folder / f"{relative}.{version}"
+
+    def _cached(self, path: str) -> bool:
+        """Whether ``path``'s version is known here and already in the cache (no request)."""
+        found = self._versions.get(path)
+        return found is not None and (self.folder / f"{self._relative(path)}.{found[0]}").exists()
 
     @contextlib.contextmanager
     def _lock(self, name: str, *, blocking: bool = True) -> Iterator[bool]:
@@ -145,26 +210,64 @@ class ShardCache:
     def ensure(self, path: str) -> Path:
         """The local copy of ``path``, downloaded first if absent (FileNotFoundError if the
         store has no such object)."""
+        try:
+            return self._ensure(path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self._full(path) from exc
+            raise
+
+    def _ensure(self, path: str) -> Path:
         dest = self.local_path(path)
         if self._touch(dest):
             return dest
+        version, size = self._version(path)
         with self._lock(self._stripe(path)):
             if self._touch(dest):  # another process fetched it while we waited
                 return dest
-            dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
             try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
                 self.fs.get_file(path, str(tmp))
                 with open(tmp, "rb+") as handle:
                     os.fsync(handle.fileno())
+                got = os.path.getsize(tmp)
+                if size not in (None, got) or self._identity(path)[0] != version:
+                    raise StoreError(
+                        f"{path} changed in the store while this job reads it ({size} bytes "
+                        f"when first asked, {got} bytes copied now): the store is being "
+                        "rewritten; rerun once that is done",
+                        path=path,
+                    )
                 os.replace(tmp, dest)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
                 raise
-        logger.debug("cached %s (%d bytes)", path, dest.stat().st_size)
+            self._drop_other_versions(dest)
+        logger.debug("cached %s (%s bytes)", path, size)
         self.evict(keep=dest)
         return dest
+
+    def _full(self, path: str) -> InsufficientSpaceError:
+        size = self._versions.get(path, ("", None))[1]
+        return InsufficientSpaceError(
+            f"the disk holding the shard cache {self.cache_dir} is full: no room for {path} "
+            f"({size} bytes) with cache_limit={self.limit} bytes; free space there, pass a "
+            "cache_limit below its free space, or a cache_dir on a larger disk",
+            path=path,
+            cache_dir=str(self.cache_dir),
+        )
+
+    @staticmethod
+    def _drop_other_versions(dest: Path) -> None:
+        """Delete the cached versions of ``dest``'s object that the store no longer holds."""
+        stem = dest.name.rsplit(".", 1)[0] + "."
+        with os.scandir(dest.parent) as entries:
+            for entry in entries:
+                if entry.name.startswith(stem) and entry.name != dest.name:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
 
     @staticmethod
     def _touch(dest: Path) -> bool:
@@ -187,7 +290,7 @@ class ShardCache:
     def ensure_all(self, paths: Iterable[str]) -> None:
         """Bring ``paths`` into the cache, downloading the missing ones concurrently (objects
         the store lacks are skipped)."""
-        missing = [p for p in dict.fromkeys(paths) if not self.local_path(p).exists()]
+        missing = [p for p in dict.fromkeys(paths) if not self._cached(p)]
         if not missing:
             return
         _, pool = self._pools()
@@ -200,7 +303,7 @@ class ShardCache:
         pool, _ = self._pools()
         for path in paths:
             with self._pending_lock:
-                if path in self._pending or self.local_path(path).exists():
+                if path in self._pending or self._cached(path):
                     continue
                 self._pending.add(path)
             pool.submit(self._prefetch_one, path)

@@ -18,6 +18,9 @@ restorable only with the same number of workers) it holds the global position on
 
 from __future__ import annotations
 
+import ast
+import multiprocessing
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +86,62 @@ def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
+def check_spawn_safe(num_workers: int) -> None:
+    """Refuse to start ``spawn`` workers from code that ``spawn`` runs again in each worker.
+
+    A spawned worker imports the main script again; when the training sits at the script's
+    top level, not under ``if __name__ == "__main__":``, each worker would start the
+    training too and die with multiprocessing's bootstrapping error (after the workers have
+    paid their start-up). Checked here, in the parent, where the script's top-level line
+    running now is known: it is refused when no ``if`` encloses it (a plain top-level
+    statement always runs again). Inside a worker that imports such a script anyway, the
+    same advice is raised at once.
+    """
+    fix = (
+        f"store.loader(num_workers={num_workers}) starts its worker processes with 'spawn', "
+        "which imports the main script again in each worker{where}; put the code that runs "
+        'the training under `if __name__ == "__main__":` (see the README\'s Training example)'
+    )
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise ConfigError(fix.format(where=", and this worker's import reached the loader"))
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not main_file:  # an interactive session or python -c: nothing runs again
+        return
+    line = None
+    frame = sys._getframe(1)
+    while frame is not None:  # the outermost frame of the script's top-level code
+        if frame.f_code.co_name == "<module>" and frame.f_code.co_filename == main_file:
+            line = frame.f_lineno
+        frame = frame.f_back  # type: ignore[assignment]
+    if line is None:
+        return
+    try:
+        tree = ast.parse(Path(main_file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return
+    if _unguarded(tree.body, line):
+        raise ConfigError(
+            fix.format(where=f", and line {line} of {main_file} would start the training there")
+        )
+
+
+def _unguarded(body: list[ast.stmt], line: int) -> bool:
+    """Whether the top-level statement running ``line`` runs whenever the script is
+    imported: no ``if`` (or ``match``) encloses it."""
+    for node in body:
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        if isinstance(node, ast.If | ast.Match):
+            return False
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            return True  # a decorator or a default value, evaluated at import
+        inner = [*getattr(node, "body", []), *getattr(node, "orelse", [])]
+        inner += [s for h in getattr(node, "handlers", []) for s in h.body]
+        inner += getattr(node, "finalbody", [])
+        return _unguarded(inner, line)
+    return True
+
+
 def select_ids(store: SynthHumanStore, where: str | None) -> np.ndarray:
     """Ids of the store's converted samples that ``where`` (SQL over ``samples``) keeps."""
     if where is None:
@@ -121,10 +180,12 @@ class StoreLoader:
     Iterating yields dicts of tensors: the ``fields`` (or what ``transform`` returns),
     ``sample_id`` (int64) and ``padding`` (bool, True for entries that repeat a sample
     to fill a rank's final batch when ``drop_last`` is False). Every batch has
-    ``batch_size`` entries. Each iteration continues where the last one stopped; when an
-    epoch is complete the next iteration starts the next epoch. ``set_epoch(e)`` moves to
-    the start of epoch ``e`` (keeping the position when ``e`` is the current epoch, so a
-    resumed job may call it as usual).
+    ``batch_size`` entries. Each iteration continues where the last one stopped. Once an
+    epoch's last batch has been yielded the position is the start of the next epoch:
+    ``state_dict()`` says so at once (a state saved after the last batch resumes at the
+    next epoch, nothing replayed) and ``epoch`` moves on when the iteration ends.
+    ``set_epoch(e)`` moves to the start of epoch ``e`` (keeping the position when ``e`` is
+    the current epoch, so a resumed job may call it as usual).
 
     Options: ``shuffle``/``seed`` fix the order (:mod:`.order`); ``rank``/``world_size``
     default to torch.distributed's when it is initialised, else 0/1; ``num_workers``
@@ -179,10 +240,17 @@ class StoreLoader:
             Path(cache_dir) if cache_dir is not None else default_cache_dir(),
             cache_limit,
         )
+        if len(self) == 0:
+            raise NoInputsError(
+                f"the loader yields no batch: {self.sample_ids.size} selected samples over "
+                f"{self.world_size} ranks in batches of {self.batch_size} with drop_last=True; "
+                "lower batch_size or pass drop_last=False"
+            )
         self._digest = selection_digest(self.sample_ids)
         self._epoch = 0
         self._segments: list[Segment] = []
         self._steps = 0  # batches yielded in the current segment
+        self._planned: int | None = None  # batches of the current segment, once it is planned
         self._token: object | None = None
 
     def __repr__(self) -> str:
@@ -196,9 +264,16 @@ class StoreLoader:
     def epoch(self) -> int:
         return self._epoch
 
-    def _history(self) -> list[Segment]:
+    def _position(self) -> tuple[int, list[Segment]]:
+        """The epoch and the segments consumed in it; a complete epoch is the start of the
+        next one (so a state saved after an epoch's last batch never replays it)."""
+        if self._planned is not None and self._steps >= self._planned:
+            return self._epoch + 1, []
         current = Segment(self.world_size, self.batch_size, self.drop_last, self._steps)
-        return [*self._segments, current] if self._steps else list(self._segments)
+        return self._epoch, [*self._segments, current] if self._steps else list(self._segments)
+
+    def _move(self, epoch: int, segments: list[Segment]) -> None:
+        self._epoch, self._segments, self._steps, self._planned = epoch, segments, 0, None
 
     def _order(self, epoch: int) -> np.ndarray:
         return epoch_order(
@@ -209,7 +284,8 @@ class StoreLoader:
         """Go to the start of ``epoch`` (no change when it is the current epoch)."""
         epoch = _positive("epoch", epoch, minimum=0)
         if epoch != self._epoch:
-            self._epoch, self._segments, self._steps, self._token = epoch, [], 0, None
+            self._move(epoch, [])
+            self._token = None
 
     def __len__(self) -> int:
         """Batches this rank yields in a whole epoch."""
@@ -218,7 +294,9 @@ class StoreLoader:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        """The global position (the same on every rank): plain, JSON-safe data."""
+        """The global position (the same on every rank): plain, JSON-safe data. Taken after
+        an epoch's last batch, it is the start of the next epoch."""
+        epoch, segments = self._position()
         return {
             "format": STATE_FORMAT,
             "seed": self.seed,
@@ -226,10 +304,8 @@ class StoreLoader:
             "shard_size": self.shard_size,
             "window": SHUFFLE_WINDOW,
             "selection": {"count": int(self.sample_ids.size), "digest": self._digest},
-            "epoch": self._epoch,
-            "segments": [
-                [s.world_size, s.batch_size, s.drop_last, s.steps] for s in self._history()
-            ],
+            "epoch": epoch,
+            "segments": [[s.world_size, s.batch_size, s.drop_last, s.steps] for s in segments],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -254,17 +330,17 @@ class StoreLoader:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"the loader state's segments are malformed: {exc}") from exc
         epoch = _positive("epoch", state.get("epoch"), minimum=0)
-        replay(self._order(epoch), segments)  # raises if the segments do not fit the selection
-        self._epoch, self._segments, self._steps, self._token = epoch, segments, 0, None
+        remaining = replay(self._order(epoch), segments)  # raises if they do not fit the selection
+        if steps_per_rank(remaining.size, self.world_size, self.batch_size, self.drop_last) == 0:
+            epoch, segments = epoch + 1, []  # that epoch is complete (a state of older versions)
+        self._move(epoch, segments)
+        self._token = None
 
     # -- iteration -----------------------------------------------------------------------
     def _plan(self) -> list[tuple[Batch, tuple[int, ...]]]:
         """This rank's batches still to come in the current epoch, with shards to prefetch."""
         order = self._order(self._epoch)
         remaining = replay(order, self._segments)
-        if steps_per_rank(remaining.size, self.world_size, self.batch_size, self.drop_last) == 0:
-            self._epoch, self._segments = self._epoch + 1, []  # epoch complete: start the next
-            order = remaining = self._order(self._epoch)
         batches = list(
             rank_batches(
                 remaining,
@@ -294,9 +370,12 @@ class StoreLoader:
         return plan
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        self._segments, self._steps = self._history(), 0
+        if self.num_workers:
+            check_spawn_safe(self.num_workers)
+        self._move(*self._position())
         plan = self._plan()
         token = self._token = object()
+        self._planned = len(plan)
         loader = self._torch.utils.data.DataLoader(
             _BatchDataset(self._source),
             batch_size=None,
@@ -315,7 +394,7 @@ class StoreLoader:
                     return
                 self._steps += 1
                 yield batch
-            if self._token is token:
-                self._epoch, self._segments, self._steps = self._epoch + 1, [], 0
         finally:
             del batches  # shuts the workers down now, not at garbage collection
+            if self._token is token and self._steps >= len(plan):
+                self._move(self._epoch + 1, [])  # also when the loop stopped at the last batch

@@ -204,3 +204,56 @@ def test_the_state_is_plain_data_in_torchdatas_stateful_protocol(store):
     resumed = store.loader(4, seed=8, fields=["intrinsics"])
     resumed.load_state_dict(saved)
     assert sorted(real(head) + real(list(resumed))) == OK_IDS
+
+
+def readme_loop(loader, epochs, seen):
+    """The README's training loop: set_epoch, then a state_dict() after every batch."""
+    state = None
+    for epoch in range(loader.epoch, epochs):
+        loader.set_epoch(epoch)
+        for batch in loader:
+            seen.append((epoch, real([batch])))
+            state = loader.state_dict()
+    return state
+
+
+@pytest.mark.parametrize("resume_world", [3, 2])
+def test_a_state_saved_after_an_epochs_last_batch_resumes_at_the_next_epoch(store, resume_world):
+    options = {"seed": 7, "fields": ["intrinsics"]}
+    first: list = []
+    states = [
+        readme_loop(store.loader(4, rank=r, world_size=3, **options), 1, first) for r in range(3)
+    ]
+    assert states[0] == states[1] == states[2]
+    assert sorted(i for _, ids in first for i in ids) == OK_IDS
+    # a fresh job restores it (on as many ranks, or on another number) and runs epoch 1 on
+    resumed: list = []
+    for rank in range(resume_world):
+        loader = store.loader(4, rank=rank, world_size=resume_world, **options)
+        loader.load_state_dict(json.loads(json.dumps(states[0])))
+        readme_loop(loader, 2, resumed)
+    assert {epoch for epoch, _ in resumed} == {1}  # nothing of epoch 0 replayed
+    assert sorted(i for _, ids in resumed for i in ids) == OK_IDS  # each sample exactly once
+    expected = []
+    for rank in range(resume_world):
+        loader = store.loader(4, rank=rank, world_size=resume_world, **options)
+        loader.set_epoch(1)
+        expected += real(list(loader))
+    assert [i for _, ids in resumed for i in ids] == expected  # as without the interruption
+    assert states[0]["epoch"] == 1 and states[0]["segments"] == []  # the start of epoch 1
+
+
+def test_a_loop_stopped_at_an_epochs_last_batch_goes_on_with_the_next_epoch(store):
+    loader = store.loader(4, seed=2, rank=1, world_size=3, fields=["intrinsics"])
+    steps = len(loader)
+    head = [b for _, b in zip(range(steps), loader, strict=False)]  # stops after the last batch
+    assert loader.epoch == 1 and loader.state_dict()["segments"] == []
+    reference = store.loader(4, seed=2, rank=1, world_size=3, fields=["intrinsics"])
+    assert ids_of(head) == ids_of(list(reference))
+    assert ids_of(list(loader)) == ids_of(list(reference))  # epoch 1, once
+    assert loader.epoch == 2
+
+
+def test_a_loader_that_would_yield_nothing_is_refused(store):
+    with pytest.raises(NoInputsError, match="no batch"):
+        store.loader(32, drop_last=True, world_size=2, rank=0)
