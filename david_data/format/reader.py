@@ -7,8 +7,9 @@ then cached), then fetches a sample's chunk with one ranged read (``os.pread`` l
 ``cat_ranges`` on object stores, concurrent for a batch) and decodes it with the codec
 the array declares, checking the chunk's CRC-32C first when the store has them: a
 damaged chunk is a :class:`~david_data.errors.StoreError` naming the array, the sample
-and the shard object, never wrong values. It reads exactly the bytes zarr-python would, so both give the same
-arrays; the arrays it returns are writable (PyTorch's ``default_collate`` wants them so).
+and the shard object, never wrong values. It reads exactly the bytes zarr-python would,
+so both give the same arrays; the arrays it returns are writable (PyTorch's
+``default_collate`` wants them so).
 """
 
 from __future__ import annotations
