@@ -6,8 +6,9 @@ values (``part_sha256`` is not rehashed: that would reread whole parts). A sampl
 source cannot decode must be recorded with ``status = 'error'`` and absent from the arrays.
 An empty (zero-byte) object anywhere in the store, or a damaged metadata file, stops
 the check before it starts with a :class:`~david_data.errors.StoreError` naming them and
-the fix; a shard object cut short or failing its checksum is reported as a difference
-of each sample it holds.
+the fix; a shard object cut short or whose index fails its checksum is reported as a
+difference of each sample it holds, a chunk failing its CRC-32C as a difference of its
+sample naming the array.
 
 Which samples are checked:
 
