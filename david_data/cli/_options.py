@@ -34,9 +34,14 @@ def add_run_options(parser: argparse.ArgumentParser, *, dask: bool) -> None:
         "or an active Prefect profile names a server",
     )
     if dask:
-        parser.add_argument(
-            "--dask-address",
-            default=None,
-            metavar="tcp://HOST:PORT",
-            help="run the work units on this existing Dask cluster ('dask scheduler' + 'dask worker')",
-        )
+        add_dask_option(parser)
+
+
+def add_dask_option(parser: argparse.ArgumentParser) -> None:
+    """``--dask-address``: run the job's work units on an existing Dask cluster."""
+    parser.add_argument(
+        "--dask-address",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="run the work units on this existing Dask cluster ('dask scheduler' + 'dask worker')",
+    )
