@@ -380,6 +380,7 @@ def run_verify(
                 f"the workers of {executor.description} cannot see {', '.join(unseen)}; give a "
                 "path or URL every worker reaches (a shared folder, az://...)"
             )
+    logger.info("verify %s: %d part(s) on %s", settings.dest, len(plan.units), executor.description)
     bar = progress.task("verify", total=len(plan.units), unit="parts")
     outcome = run_units(
         executor,
