@@ -38,7 +38,7 @@ def test_a_source_lacking_parts_names_every_sample_it_cannot_check(
     # The store holds 29 samples of four parts; SRC has two of those parts.
     src = partial_source(mirror, tmp_path / "src", ("SynthHuman_0000.zip", "SynthHuman_0019.zip"))
     capsys.readouterr()
-    code = main(["verify-store", str(store), "--against", str(src), "--no-progress"])
+    code = main(["verify-store", str(store), "--against", str(src)])
     out = capsys.readouterr().out
     assert code == 1, out
     assert "18 samples checked, 0 difference(s), 11 NOT checked" in out, out

@@ -51,7 +51,7 @@ def test_verify_on_a_dask_cluster_gives_the_same_report_as_this_process(
     flip_byte(dest / PARTS[1], member_data_offset(dest / PARTS[1], "depth_0005000.exr") + 9)
     # verify records what it finds in the manifest: each run gets its own copy.
     shutil.copytree(dest, tmp_path / "client" / "dest")
-    local = cli("verify", str(dest), "--no-progress")
+    local = cli("verify", str(dest))
     assert local.returncode == 1, local.stdout + local.stderr
     assert f"CORRUPT {PARTS[1]}" in local.stdout and "2 good" in local.stdout
     # A relative DEST from the client's folder: the cluster runs elsewhere (its own cwd).
