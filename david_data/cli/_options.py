@@ -34,14 +34,9 @@ def add_run_options(parser: argparse.ArgumentParser, *, dask: bool) -> None:
         "or an active Prefect profile names a server",
     )
     if dask:
-        add_dask_option(parser)
-
-
-def add_dask_option(parser: argparse.ArgumentParser) -> None:
-    """``--dask-address``: run the job's work units on an existing Dask cluster."""
-    parser.add_argument(
-        "--dask-address",
-        default=None,
-        metavar="tcp://HOST:PORT",
-        help="run the work units on this existing Dask cluster ('dask scheduler' + 'dask worker')",
-    )
+        parser.add_argument(
+            "--dask-address",
+            default=None,
+            metavar="tcp://HOST:PORT",
+            help="run the work units on this existing Dask cluster ('dask scheduler' + 'dask worker')",
+        )

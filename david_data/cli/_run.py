@@ -54,18 +54,6 @@ def run_job(
     return the exit status (0, 1 items failed, 130 interrupted)."""
     with handle_signals():
         report = run_flow(flow, flow_params) if wants_flow_run(args) else run_local()
-    return _finish(report)
-
-
-def run_in_process(run_local: Callable[[], JobReport]) -> int:
-    """Run a validated job that has no flow (``verify``, ``verify-store``) in this process,
-    with the same signal handling, summary and exit status as :func:`run_job`."""
-    with handle_signals():
-        report = run_local()
-    return _finish(report)
-
-
-def _finish(report: JobReport) -> int:
     print(report.summary())
     if report.interrupted:
         print(INTERRUPTED_HINT, file=sys.stderr)

@@ -1,6 +1,5 @@
 """``david-data convert`` (in-process by default, a flow run with ``--prefect``, units on a
-Dask cluster with ``--dask-address``), ``verify-store`` (the same engine, in this process
-or on a Dask cluster) and the quick commands ``query`` and ``show`` (library only: no
+Dask cluster with ``--dask-address``), ``verify-store`` (likewise) and the quick commands ``query`` and ``show`` (library only: no
 Prefect import)."""
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import sys
 
 from ..errors import ConfigError
 from ..fsutil import parse_storage_options
-from ._options import add_dask_option, add_no_progress, add_run_options, add_storage_option
+from ._options import add_no_progress, add_run_options, add_storage_option
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -140,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     add_no_progress(verify)
     add_storage_option(verify, "STORE and SRC")
-    add_dask_option(verify)
+    add_run_options(verify, dask=True)
     verify.set_defaults(func=run_verify_store_command)
 
     query = subparsers.add_parser(
@@ -294,9 +293,24 @@ def run_verify_store_command(args: argparse.Namespace) -> int:
         ):
             return run_verify_store(plan, ex, progress=progress)
 
-    from ._run import run_in_process
+    from ._run import run_job
 
-    return run_in_process(run_local)
+    s = plan.settings
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="verify_store",
+        flow_params={
+            "store_url": s.store_url,
+            "source_url": s.source_url,
+            "sample": s.sample,
+            "seed": s.seed,
+            "workers": s.workers,
+            "dask_address": args.dask_address,
+            "storage_options": options,
+            "source_options": options,
+        },
+    )
 
 
 def run_query_command(args: argparse.Namespace) -> int:

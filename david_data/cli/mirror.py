@@ -1,6 +1,6 @@
 """``david-data mirror`` (the mirror engine, in this process or as a flow run) and
-``david-data verify`` (the verify engine, in this process; units on a Dask cluster with
-``--dask-address``)."""
+``david-data verify`` (the verify engine, in this process or as a flow run; units on a
+Dask cluster with ``--dask-address``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from ..fsutil import parse_storage_options
-from ._options import add_dask_option, add_no_progress, add_run_options, add_storage_option
+from ._options import add_no_progress, add_run_options, add_storage_option
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     add_no_progress(verify)
     add_storage_option(verify, "DEST")
-    add_dask_option(verify)
+    add_run_options(verify, dask=True)
     verify.set_defaults(func=run_verify_command)
 
 
@@ -178,12 +178,10 @@ def run_mirror_command(args: argparse.Namespace) -> int:
 def run_verify_command(args: argparse.Namespace) -> int:
     from ..mirror import VerifySettings, plan_verify
 
+    storage_options = parse_storage_options(args.storage_option)
     plan = plan_verify(
         VerifySettings(
-            dest=args.dest,
-            storage_options=parse_storage_options(args.storage_option),
-            quick=args.quick,
-            jobs=args.jobs,
+            dest=args.dest, storage_options=storage_options, quick=args.quick, jobs=args.jobs
         )
     )
 
@@ -198,6 +196,17 @@ def run_verify_command(args: argparse.Namespace) -> int:
         ):
             return run_verify(plan, ex, progress=bars)
 
-    from ._run import run_in_process
+    from ._run import run_job
 
-    return run_in_process(run_local)
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="verify",
+        flow_params={
+            "dest": plan.settings.dest,
+            "quick": args.quick,
+            "jobs": args.jobs,
+            "dask_address": args.dask_address,
+            "storage_options": storage_options or None,
+        },
+    )

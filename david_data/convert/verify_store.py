@@ -192,6 +192,8 @@ class VerifyReport:
                 f"sparse store: {self.held} samples held (selection {'; '.join(self.selections)})"
             )
         lines += [f"  {line}" for line in self._unchecked_lines()]
+        if any(why != INTERRUPTED for _, why in self.unchecked):
+            lines.append("  (give --against a source holding those samples to check them)")
         lines += [
             f"  sample {sid}: {what}: {detail}" for sid, what, detail in self.differences[:50]
         ]

@@ -223,8 +223,8 @@ class VerifyReport:
         for v in self.files:
             shown = "; ".join(v.problems[:5]).replace("|", "/").replace("\n", " ")
             rows.append(f"| {v.name} | {v.status} | {shown} |")
-        text = "\n".join(["", *self.render().splitlines()[1:]])
-        return f"# Verify `{self.dest}`\n\n```{text}\n```\n\n" + "\n".join(rows) + "\n"
+        summary = "\n".join(f"    {line}" for line in self.render().splitlines())
+        return f"# Verify of `{self.dest}`\n\n{summary}\n\n" + "\n".join(rows) + "\n"
 
 
 def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, Manifest]:

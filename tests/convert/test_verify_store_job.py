@@ -173,3 +173,18 @@ def test_ctrl_c_names_the_samples_left_unchecked_and_exits_130(
     assert "8 sample(s) NOT checked (not checked: the run was interrupted): ids 2-9" in out, out
     assert "interrupted; rerun" in err
     assert "Traceback" not in err
+
+
+def test_the_verify_store_flow_ends_failed_naming_the_samples_not_checked(
+    prefect_harness: None, mirror: Mirror, store: Path, tmp_path: Path
+) -> None:
+    from flows._executor import report_of_state
+    from flows.verify_store import verify_store_flow
+
+    state = verify_store_flow(store_url=str(store), source_url=str(mirror.path), return_state=True)
+    assert state.is_completed() and report_of_state(state).checked == 29
+    src = partial_source(mirror, tmp_path / "src", ("SynthHuman_0000.zip",))
+    state = verify_store_flow(store_url=str(store), source_url=str(src), return_state=True)
+    assert state.is_failed()
+    report = report_of_state(state)
+    assert report.checked == 10 and len(report.unchecked) == 19, report.summary()

@@ -164,3 +164,19 @@ def test_reverify_rechecks_the_parts_present_and_fetches_only_parts_named(
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 fetched and verified, 1 re-checked intact, 0 already there" in run.stdout
     assert {r.path for r in host.stats.requests if r.method == "GET"} == set(PARTS[1:3])
+
+
+def test_the_verify_flow_ends_failed_naming_the_damaged_part(
+    prefect_harness: None, tmp_path: Path, host: LocalHost
+) -> None:
+    from flows._executor import report_of_state
+    from flows.verify import verify_flow
+
+    dest = mirrored(tmp_path / "dest", host, 2)
+    state = verify_flow(dest=str(dest), return_state=True)
+    assert state.is_completed() and report_of_state(state).ok
+    flip_byte(dest / PARTS[0], member_data_offset(dest / PARTS[0], "rgb_0000001.png") + 5)
+    state = verify_flow(dest=str(dest), jobs=1, return_state=True)
+    assert state.is_failed()
+    report = report_of_state(state)
+    assert [v.name for v in report.by_status("corrupt")] == [PARTS[0]], report.summary()
