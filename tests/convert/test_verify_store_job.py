@@ -1,6 +1,6 @@
 """``verify-store`` as an engine job (issue 15, item 6): every sample is checked or named
 as not checked (exit 1), the same report on a Dask cluster as in this process, and
-Ctrl-C names the samples left and exits 130."""
+Ctrl-C (or any stop) names the samples left and exits 130."""
 
 from __future__ import annotations
 
@@ -10,16 +10,21 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from convert_helpers import SHARD, Mirror
 
 from david_data.cli import main
-from david_data.convert.run import convert
+from david_data.convert.verify_store import (
+    VerifyStoreSettings,
+    check_samples,
+    plan_verify_store,
+    run_verify_store,
+)
+from david_data.engine import make_executor, request_stop, reset_stop
 
 CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
 LOCAL_ENV = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
@@ -118,61 +123,74 @@ class Lines:
         return "".join(self.lines)
 
 
-def open_writer_once_read(fifo: Path, proc: subprocess.Popen[str], timeout: float = 60) -> int:
-    """The write end of ``fifo``, opened once the job has opened it for reading (the
-    event: the unit checking that sample is waiting for its bytes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # ENXIO: no reader yet
-            assert proc.poll() is None, "verify-store ended before reading the sample"
-            assert time.monotonic() < deadline, "verify-store never read the sample"
-            time.sleep(0.02)
-            continue
-        os.set_blocking(fd, True)
-        return fd
-
-
 def test_ctrl_c_names_the_samples_left_unchecked_and_exits_130(
-    mirror: Mirror, tmp_path: Path
+    store: Path, mirror: Mirror, tmp_path: Path, dask_cluster_factory: Any
 ) -> None:
-    # An extracted folder of part 0 (samples 0-9) and its store; one member of sample 2
-    # becomes a FIFO: the job pauses there until this test writes the member's bytes.
-    extracted = tmp_path / "extracted"
-    with zipfile.ZipFile(mirror.path / "SynthHuman_0000.zip") as archive:
-        archive.extractall(extracted)
-    target = tmp_path / "store.zarr"
-    assert convert(str(extracted), str(target), shard_size=SHARD, workers=1).ok
-    (member,) = extracted.rglob("rgb_0000002.png")
-    data = member.read_bytes()
-    member.unlink()
-    os.mkfifo(member)
-
-    proc = subprocess.Popen(
-        [*CLI, "verify-store", str(target), "--against", str(extracted), "--workers", "1",
-         "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=LOCAL_ENV,
-    )  # fmt: skip
-    try:
-        stderr = Lines(proc)
-        fd = open_writer_once_read(member, proc)  # samples 0 and 1 are checked by now
-        proc.send_signal(signal.SIGINT)
-        stderr.wait_for("SIGINT: stopping")
-        os.write(fd, data)
-        os.close(fd)
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    cluster = dask_cluster_factory(workers=1)  # one worker, one thread
+    # The job pauses at a known point: the cluster's only thread is held until the
+    # signal was handled, so no sample is checked before it.
+    with cluster.busy(tmp_path):
+        proc = subprocess.Popen(
+            [*CLI, "verify-store", str(store), "--against", str(mirror.path), "--no-progress",
+             "--dask-address", cluster.address],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=LOCAL_ENV,
+        )  # fmt: skip
+        try:
+            stderr = Lines(proc)
+            stderr.wait_for(f"29 samples in 5 units on Dask cluster {cluster.address}")
+            proc.send_signal(signal.SIGINT)
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     err = stderr.text()
     assert proc.returncode == 130, out + err
-    assert "2 samples checked, 0 difference(s), 8 NOT checked" in out, out
-    assert "8 sample(s) NOT checked (not checked: the run was interrupted): ids 2-9" in out, out
-    assert "interrupted; rerun" in err
-    assert "Traceback" not in err
+    assert "0 samples checked, 0 difference(s), 29 NOT checked" in out, out
+    assert (
+        "29 sample(s) NOT checked (not checked: the run was interrupted): "
+        "ids 0-9,5000-5005,98036-98043,200000-200004" in out
+    ), out
+    assert "interrupted; rerun" in err and "Traceback" not in err
+
+
+def test_a_stop_between_samples_leaves_the_rest_named_unchecked(
+    mirror: Mirror, store: Path
+) -> None:
+    plan = plan_verify_store(
+        VerifyStoreSettings(store_url=str(store), source_url=str(mirror.path), workers=2)
+    )
+    assert [len(u.samples) for u in plan.units] == [8, 2, 6, 8, 5]
+
+    class StopAfterFirstUnit:
+        """Progress that asks for a stop when the first unit's result arrives."""
+
+        def task(self, description: str, total: float | None = None, unit: str = "") -> Any:
+            return self
+
+        def advance(self, amount: float = 1) -> None:
+            request_stop()
+
+        def finish(self, status: str = "done") -> None:
+            self.status = status
+
+    try:
+        with make_executor("threads", 1) as executor:
+            report = run_verify_store(plan, executor, progress=StopAfterFirstUnit())
+    finally:
+        reset_stop()
+    assert report.interrupted and not report.ok
+    assert report.checked >= 8 and report.checked + len(report.unchecked) == 29
+    assert {sid for sid, why in report.unchecked} >= set(range(200000, 200005))
+    assert {why for _, why in report.unchecked} == {"not checked: the run was interrupted"}
+    # A unit stopped between samples names the samples it did not reach.
+    try:
+        request_stop()
+        result = check_samples(plan.units[0])
+    finally:
+        reset_stop()
+    assert result.checked == () and [sid for sid, _ in result.not_checked] == list(range(8))
 
 
 def test_the_verify_store_flow_ends_failed_naming_the_samples_not_checked(

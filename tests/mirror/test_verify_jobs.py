@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -98,20 +97,11 @@ class Lines:
 def test_ctrl_c_during_verify_names_the_parts_unchecked_and_exits_130(
     tmp_path: Path, host: LocalHost, dask_cluster_factory: Any
 ) -> None:
-    from distributed import Client
-
     dest = mirrored(tmp_path / "dest", host, 2)
     cluster = dask_cluster_factory(workers=1)  # one worker, one thread
-    started, release = tmp_path / "started", tmp_path / "release"
-    script = f"touch {started}; while [ ! -e {release} ]; do sleep 0.05; done"
-    with Client(cluster.address, timeout=30) as client:
-        # The job pauses at a known point: the cluster's only thread is busy until
-        # this test releases it, so no part is checked before the signal.
-        busy = client.submit(subprocess.run, ["sh", "-c", script], pure=False)
-        deadline = time.monotonic() + 60
-        while not started.exists():
-            assert time.monotonic() < deadline and not busy.done(), "the blocker did not start"
-            time.sleep(0.02)
+    # The job pauses at a known point: the cluster's only thread is held until the
+    # signal was handled, so no part is checked before it.
+    with cluster.busy(tmp_path):
         proc = subprocess.Popen(
             [CLI, "verify", str(dest), "--no-progress", "--dask-address", cluster.address],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
@@ -126,8 +116,6 @@ def test_ctrl_c_during_verify_names_the_parts_unchecked_and_exits_130(
         finally:
             if proc.poll() is None:
                 proc.kill()
-            release.touch()
-        busy.result(timeout=30)
     err = stderr.text()
     assert proc.returncode == 130, out + err
     assert "0 good, 0 corrupt, 0 missing, 0 unexpected, 2 unchecked" in out, out
