@@ -91,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "member sets only), then the mirror as a whole (sample ids held by two parts; ids "
             "missing once all 60 parts are there). Reports good, corrupt, missing and "
             "unexpected files, naming the part and member, and records damaged parts in the "
-            "manifest so that the next 'david-data mirror' fetches exactly those again."
+            "manifest so that the next 'david-data mirror' fetches exactly those again. Parts are "
+            "checked --jobs at once, or on a Dask cluster; after Ctrl-C the parts not checked are "
+            "named 'unchecked' and the exit status is 130."
         ),
         epilog="example:\n  david-data verify /data/synthhuman && echo intact",
         formatter_class=argparse.RawDescriptionHelpFormatter,
