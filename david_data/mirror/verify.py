@@ -51,6 +51,7 @@ _PARTIAL_SUFFIXES = (".part", ".state", ".tmp", STAGING_SUFFIX, ".lock")
 OUT_OF_PROCESS_GRACE = 2.0
 """Seconds a stop waits for parts being checked on other machines (they cannot see the
 stop flag; a part not finished is reported unchecked)."""
+STOPPED = "not checked: the run was interrupted"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +59,7 @@ class FileVerdict:
     name: str
     status: str
     """``good``, ``corrupt``, ``missing``, ``unexpected`` or ``unchecked`` (the run was
-    interrupted before this part was checked)."""
+    interrupted before this part was checked, or it could not be read)."""
     problems: tuple[str, ...] = ()
 
 
@@ -188,18 +189,16 @@ class VerifyReport:
         if unchecked:
             counts += f", {len(unchecked)} unchecked"
         lines = [f"verify {self.dest}: {mode}", counts]
+        stopped = [v for v in unchecked if v.problems == (STOPPED,)]
         for verdict in self.files:
-            if verdict.status in ("good", "unchecked"):
+            if verdict.status == "good" or verdict in stopped:
                 continue
             lines.append(f"  {verdict.status.upper()} {verdict.name}")
             lines.extend(f"    {problem}" for problem in verdict.problems[:20])
             if len(verdict.problems) > 20:
                 lines.append(f"    ... and {len(verdict.problems) - 20} more")
-        if unchecked:
-            lines.append(
-                f"  UNCHECKED ({'interrupted' if self.interrupted else 'not checked'}): "
-                + ", ".join(v.name for v in unchecked)
-            )
+        if stopped:
+            lines.append("  UNCHECKED (interrupted): " + ", ".join(v.name for v in stopped))
         if self.coverage is not None:
             lines.extend(self.coverage.render())
         if self.partial:
@@ -329,7 +328,7 @@ def verify_unit(unit: VerifyUnit) -> FileVerdict:
     try:
         return _verify_part(fs, path, unit.record, unit.size, unit.quick)
     except JobInterrupted:
-        return _unchecked(unit, "stopped on request before its check finished")
+        return _unchecked(unit, STOPPED)
 
 
 def _unchecked(unit: VerifyUnit, why: str) -> FileVerdict:
@@ -337,13 +336,9 @@ def _unchecked(unit: VerifyUnit, why: str) -> FileVerdict:
 
 
 def _unit_failed(unit: VerifyUnit, exc: BaseException) -> FileVerdict:
-    """A part that could not be read at all (I/O error, a worker lost twice) is corrupt
-    as far as this check can tell: it is named with the reason."""
-    return FileVerdict(
-        name=unit.record.name,
-        status="corrupt",
-        problems=(f"{unit.record.name}: cannot be read ({type(exc).__name__}: {exc})",),
-    )
+    """A part that could not be read (I/O error, a worker lost twice) is unchecked, named
+    with the reason (not recorded as damaged: nothing says its bytes are wrong)."""
+    return _unchecked(unit, f"{unit.record.name}: cannot be read ({type(exc).__name__}: {exc})")
 
 
 def _unseen_dest(dest: str, storage_options: dict[str, Any]) -> list[str]:
@@ -392,11 +387,8 @@ def run_verify(
         grace=8.0 if executor.in_process else OUT_OF_PROCESS_GRACE,
     )
     done = {v.name: v for v in outcome.results}
-    verdicts = [
-        done.get(u.record.name) or _unchecked(u, "not checked: the run was interrupted")
-        for u in plan.units
-    ]
-    interrupted = outcome.interrupted or any(v.status == "unchecked" for v in verdicts)
+    verdicts = [done.get(u.record.name) or _unchecked(u, STOPPED) for u in plan.units]
+    interrupted = outcome.interrupted or any(v.problems == (STOPPED,) for v in verdicts)
     bar.finish("interrupted" if interrupted else "done")
     verdicts += plan.found
     found = {
