@@ -11,7 +11,7 @@ download), :mod:`.transfer` (segment schedule, checkpoints, reading a file as it
 downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downloads),
 :mod:`.manifest`, :mod:`.promote` (atomic final names), :mod:`.extract`, :mod:`.lock`,
 :mod:`.plan`, :mod:`.part` (one part end to end), :mod:`.run` (the engine and report),
-:mod:`.verify` (``david-data verify``) and :mod:`.download` (the generic downloader).
+:mod:`.verify` (``david-data verify``: :func:`plan_verify`, :func:`run_verify`) and :mod:`.download` (the generic downloader).
 """
 
 from __future__ import annotations
@@ -22,7 +22,17 @@ from .part import PartOutcome, mirror_part
 from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
 from .retry import RetryPolicy
 from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
-from .verify import FileVerdict, VerifyReport, verify_mirror
+from .verify import (
+    FileVerdict,
+    VerifyPlan,
+    VerifyReport,
+    VerifySettings,
+    VerifyUnit,
+    plan_verify,
+    run_verify,
+    verify_mirror,
+    verify_unit,
+)
 
 __all__ = [
     "MANIFEST_NAME",
@@ -37,7 +47,10 @@ __all__ = [
     "PartPlan",
     "PartRecord",
     "RetryPolicy",
+    "VerifyPlan",
     "VerifyReport",
+    "VerifySettings",
+    "VerifyUnit",
     "check_space",
     "download_file",
     "load_manifest",
@@ -46,6 +59,9 @@ __all__ = [
     "mirror_part",
     "mirror_unit",
     "plan_mirror",
+    "plan_verify",
     "run_mirror",
+    "run_verify",
     "verify_mirror",
+    "verify_unit",
 ]
