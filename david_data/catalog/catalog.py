@@ -206,6 +206,8 @@ def load_catalog(
         try:
             return load_part(source, name, policy=policy, use_cache=name not in again)
         except DavidDataError as exc:
+            if getattr(exc, "first_contact", False):
+                raise  # the host was never reached: one error for the whole command
             return exc
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
