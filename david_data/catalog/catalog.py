@@ -158,9 +158,14 @@ def run_sql(connection: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     """Run ``sql``; a DuckDB error becomes a :class:`ConfigError` naming the tables."""
     import duckdb
 
-    try:
+    from ..store.query import interruptible
+
+    def run() -> pa.Table:
         relation = connection.sql(sql)
         return relation.to_arrow_table() if relation is not None else pa.table({})
+
+    try:
+        return interruptible(connection, run)
     except duckdb.Error as exc:
         raise ConfigError(
             f"catalog query failed: {exc}\nTables: samples (sample_id, part, scenario, bytes, "
