@@ -359,6 +359,13 @@ def _query_bytes(table: object, fmt: str) -> bytes:
     elif fmt == "csv":
         import pyarrow.csv as pacsv
 
+        nested = [f"{f.name} ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise ConfigError(
+                f"--format csv holds flat values, but the result's column(s) {', '.join(nested)} "
+                "are nested: use --format json or parquet, or flatten them in SQL (e.g. "
+                "to_json(column), unnest(column))"
+            )
         pacsv.write_csv(table, buffer)
     elif fmt == "json":
         import json

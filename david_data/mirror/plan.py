@@ -257,7 +257,10 @@ def _probe_host(client: HttpClient, url: str, base_url: str) -> RemoteInfo | Dav
     try:
         return client.head(url)
     except UnreachableError as exc:
-        raise UnreachableError(f"{exc.message}; {hint}", url=url) from exc
+        message = exc.message.replace("check the URL", f"check --base-url ({base_url})")
+        if message == exc.message:
+            message += f"; {hint}"
+        raise UnreachableError(message, url=url) from exc
     except HttpStatusError:
         return None  # the host answers; plan with the usual retries
     except PermanentDownloadError as exc:
