@@ -23,7 +23,7 @@ from .. import facts
 from ..engine.signals import stop_requested
 from ..errors import JobInterrupted, VerificationError
 from ..fsutil import atomic_open, atomic_write_bytes, is_local, join
-from .zipcheck import check_member_name
+from .memberset import check_member_name
 
 logger = logging.getLogger(__name__)
 
