@@ -118,10 +118,10 @@ def check_zip(
     problems: list[Problem] = []
     layout: ZipLayout | None = None
     sample_ids: list[int] = []
+    names: list[tuple[str, str]] = []
     try:
         layout = read_layout(handle, size)
-        found, sample_ids = member_set_problems(layout.entries)
-        problems += [Problem(member=member, problem=problem) for member, problem in found]
+        names, sample_ids = member_set_problems(layout.entries)
     except ZipFormatError as exc:
         # Still hash the file (full mode): two downloads with one SHA-256 tell a corrupt
         # server copy from a transfer error.
@@ -145,6 +145,11 @@ def check_zip(
                     end=size,
                 )
             )
+    # Names from a directory the server does not repeat may be damaged in flight:
+    # re-fetching the directory may repair them.
+    differs = layout is not None and any(p.start == layout.cd_offset for p in problems)
+    start, end = (layout.cd_offset, size) if layout is not None and differs else (None, None)
+    problems += [Problem(member=m, problem=p, start=start, end=end) for m, p in names]
     sha = md5 = None
     if not quick:
         scan = _Scan(layout, size, md5=want_md5)
