@@ -14,10 +14,14 @@ the next record starts, or a bound on the record). It checks:
 
 A record whose structure cannot be followed (no local-header signature, a header or data
 that would run past ``end``) is *broken*: the reader stops and says so, never reading
-outside its record. Memory stays flat unless ``keep`` asks for the content.
+outside its record. Memory stays flat unless ``keep`` asks for the content; ``sink``
+is handed the content as it is produced (not yet verified: :meth:`MemberReader.check`
+at the end says whether to keep it).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ..errors import VerificationError
 from .local import DESCRIPTOR_SIZES, LOCAL, descriptor_matches, header_differences, variable_lengths
@@ -40,7 +44,13 @@ class MemberReader:
     """The streaming check of one member's record (see the module docstring)."""
 
     def __init__(
-        self, spec: MemberSpec, *, end: int, keep: bool = False, descriptor: bool = False
+        self,
+        spec: MemberSpec,
+        *,
+        end: int,
+        keep: bool = False,
+        descriptor: bool = False,
+        sink: Callable[[bytes | memoryview], object] | None = None,
     ) -> None:
         self.spec = spec
         self.end = end
@@ -56,6 +66,7 @@ class MemberReader:
         self.crc = 0
         self.produced = 0
         self._keep = bytearray() if keep else None
+        self._sink = sink
         self._descriptor = bytearray() if descriptor else None
         self._stage = _HEADER
         self._header_size = LOCAL.size
@@ -116,15 +127,19 @@ class MemberReader:
             return f"data truncated ({size - self._left} of {size} bytes)"
         return "the record ends inside its data descriptor"
 
-    def content(self) -> bytes:
-        """The member's verified content (``keep=True``); raises
-        :class:`~david_data.errors.VerificationError` naming the member otherwise."""
+    def check(self) -> None:
+        """Raise :class:`~david_data.errors.VerificationError` naming the member unless
+        its record was read whole and passed every check."""
         problems = self.problems if self.done else [*self.problems, self.unfinished()]
-        if problems or self._keep is None:
+        if problems:
             name = self.spec.name
-            raise VerificationError(
-                f"{name}: {'; '.join(problems) or 'content not kept'}", member=name
-            )
+            raise VerificationError(f"{name}: {'; '.join(problems)}", member=name)
+
+    def content(self) -> bytes:
+        """The member's verified content (``keep=True``); raises as :meth:`check` does."""
+        self.check()
+        if self._keep is None:
+            raise ValueError(f"{self.spec.name}: content not kept (keep=False)")
         return bytes(self._keep)
 
     def _break(self, problem: str) -> None:
@@ -186,8 +201,11 @@ class MemberReader:
         if self.produced > self.spec.size:
             self.problems.append(f"its data gives more than the recorded {self.spec.size} bytes")
             self._check = False
-        elif self._keep is not None:
+            return
+        if self._keep is not None:
             self._keep += piece
+        if self._sink is not None:
+            self._sink(piece)
 
     def _data(self, data: memoryview) -> None:
         inflater = self._inflater

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from zipflip_helpers import build_part, flipped, layout_of
+from zipflip_helpers import MEMBERS, build_part, flipped, layout_of
 
 from david_data.catalog.directory import read_part
 from david_data.catalog.member import MemberStream, MemberTask
@@ -46,7 +46,9 @@ def test_an_offset_past_the_directory_is_a_typed_error_naming_the_member(tmp_pat
     path = tmp_path / "SynthHuman_0000.zip"
     path.write_bytes(bad)
     with pytest.raises(VerificationError, match=r"SynthHuman_0000\.zip.*depth_0000000\.exr"):
-        read_part(path.name, str(path), PartVersion(size=len(bad), version=None), policy=RetryPolicy())
+        read_part(
+            path.name, str(path), PartVersion(size=len(bad), version=None), policy=RetryPolicy()
+        )
     with pytest.raises(VerificationError, match="not a readable zip.*depth_0000000.exr"):
         list_members(fsspec.filesystem("file"), str(path))
 
@@ -151,3 +153,17 @@ def test_every_reader_agrees_with_zipfile_on_a_good_part() -> None:
                 reader = MemberReader(entry, end=len(good), keep=True)
                 reader.feed(memoryview(good)[entry.offset :])
                 assert reader.content() == archive.read(entry.name)
+
+
+def test_extraction_checks_each_member_and_leaves_no_damaged_file(tmp_path: Path) -> None:
+    from david_data.mirror.extract import extract_zip
+
+    good = build_part()
+    fs = fsspec.filesystem("file")
+    assert extract_zip(io.BytesIO(good), "p.zip", fs, str(tmp_path / "ok")) == 5
+    for name, _, content in MEMBERS:
+        assert (tmp_path / "ok" / "SynthHuman" / name).read_bytes() == content
+    name, _, data = layout_of(good).data[-1]  # deflated: its stream's last byte
+    with pytest.raises(VerificationError, match=f"p.zip: member {name}: its deflate stream"):
+        extract_zip(io.BytesIO(flipped(good, data[-1])), "p.zip", fs, str(tmp_path / "bad"))
+    assert not (tmp_path / "bad" / "SynthHuman" / name).exists()
