@@ -19,12 +19,13 @@ Every byte of a part is covered by one of these checks:
   directory exactly; a byte that belongs to nothing is a problem.
 
 The member set is checked too (:mod:`.memberset`): safe names, five files per sample,
-no duplicate, no stray file. SHA-256 (and
-MD5 when the server sent Content-MD5) of the whole file are computed in the same pass.
+no duplicate, no stray file. SHA-256 (and MD5 when the server sent Content-MD5) of the
+whole file are computed in the same pass.
 
 Each problem names its member (empty for whole-file problems) and, where re-fetching
-bytes can fix it, the byte range to re-fetch (:attr:`Problem.start`, :attr:`Problem.end`).
-A damaged offset or size is a problem like any other: the check always ends.
+bytes can fix it, the byte range to re-fetch (:attr:`Problem.start`, :attr:`Problem.end`);
+names read from a central directory that a second read does not repeat point at the
+directory. A damaged offset or size is a problem like any other: the check always ends.
 """
 
 from __future__ import annotations
