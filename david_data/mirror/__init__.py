@@ -8,7 +8,8 @@ of this process.
 Modules, one job each: :mod:`.http` (keep-alive client, proxies, TLS), :mod:`.retry`
 (backoff policy), :mod:`.state` (per-part resume file), :mod:`.fetch` (segmented ranged
 download), :mod:`.transfer` (segment schedule, checkpoints, reading a file as it
-downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downloads),
+downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downloads, through
+:mod:`david_data.zipformat`), :mod:`.memberset` (names and samples of a part),
 :mod:`.manifest`, :mod:`.promote` (atomic final names), :mod:`.extract`, :mod:`.lock`,
 :mod:`.plan`, :mod:`.part` (one part end to end), :mod:`.run` (the engine and report),
 :mod:`.verify` (``david-data verify``: :func:`plan_verify`, :func:`run_verify`) and :mod:`.download` (the generic downloader).
