@@ -24,6 +24,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
+from .._extras import require
 from ..errors import ConfigError
 from .signals import ignore_interrupts_in_worker
 
@@ -110,10 +111,9 @@ class DaskExecutor:
     in_process = False
 
     def __init__(self, address: str, *, timeout: float = 10.0) -> None:
-        try:
-            from distributed import Client
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise ConfigError("--dask-address needs the 'distributed' package") from exc
+        require("dask", "--dask-address (a Dask cluster)")
+        from distributed import Client
+
         _check_reachable(address)
         try:
             self._client = Client(address, timeout=timeout, set_as_default=False)

@@ -24,8 +24,8 @@ from ops_helpers import (
 from prefect import flow
 
 from david_data.cli._run import run_job
+from david_data.flows._executor import publish
 from david_data.synth.host import Fault, LocalHost
-from flows._executor import publish
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def tinyjob_flow(failures: int) -> TinyReport:
 
 @pytest.fixture()
 def tiny_flow_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("flows.tinyjob")
+    module = types.ModuleType("david_data.flows.tinyjob")
     module.tinyjob_flow = tinyjob_flow  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "flows.tinyjob", module)
+    monkeypatch.setitem(sys.modules, "david_data.flows.tinyjob", module)
 
 
 @pytest.mark.parametrize(("failures", "code"), [(0, 0), (2, 1)])
