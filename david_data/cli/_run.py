@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._extras import require
 from ..engine import JobReport, exit_code, handle_signals
 from ..engine.report import INTERRUPTED_HINT
 
@@ -53,16 +52,8 @@ def run_job(
     """Run a validated job in-process (``run_local``) or as a flow run of
     ``david_data.flows.<flow>``'s ``<flow>_flow`` with ``flow_params``; print its summary
     and return the exit status (0, 1 items failed, 130 interrupted)."""
-    flow_run = wants_flow_run(args)
-    if flow_run:
-        require(
-            "prefect",
-            "--prefect"
-            if getattr(args, "prefect", False)
-            else "a flow run (a Prefect API is configured; unset PREFECT_API_URL to run here)",
-        )
     with handle_signals():
-        report = run_flow(flow, flow_params) if flow_run else run_local()
+        report = run_flow(flow, flow_params) if wants_flow_run(args) else run_local()
     print(report.summary())
     if report.interrupted:
         print(INTERRUPTED_HINT, file=sys.stderr)

@@ -111,7 +111,7 @@ class DaskExecutor:
     in_process = False
 
     def __init__(self, address: str, *, timeout: float = 10.0) -> None:
-        require("dask", "--dask-address (a Dask cluster)")
+        require("dask", "a Dask cluster (--dask-address)")
         from distributed import Client
 
         _check_reachable(address)

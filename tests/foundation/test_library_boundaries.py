@@ -41,3 +41,10 @@ def test_errors_pickle_with_their_context():
     assert back.member == "rgb_0000001.png"
     assert isinstance(back, ValueError)
     assert isinstance(errors.DownloadError("x"), OSError)
+
+
+def test_a_missing_extra_is_an_import_error_that_pickles_with_the_extra_named():
+    err = errors.MissingExtraError("--prefect needs the [prefect] extra", extra="prefect")
+    back = pickle.loads(pickle.dumps(err))
+    assert (type(back), str(back), back.extra) == (type(err), str(err), "prefect")
+    assert isinstance(back, ImportError) and isinstance(back, errors.ConfigError)
