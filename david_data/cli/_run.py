@@ -66,9 +66,12 @@ def run_flow(flow: str, params: dict[str, Any]) -> JobReport:
     from ._prefect import prepare_prefect, temporary_server
 
     prepare_prefect()
-    with temporary_server():
-        module = importlib.import_module(f"david_data.flows.{flow}")
-        flow_fn = getattr(module, f"{flow}_flow")
+
+    def load_flow() -> Any:
+        return importlib.import_module(f"david_data.flows.{flow}")
+
+    with temporary_server(while_starting=load_flow):
+        flow_fn = getattr(load_flow(), f"{flow}_flow")
         from ..flows._executor import report_of_state
 
         state = flow_fn(**params, return_state=True)
