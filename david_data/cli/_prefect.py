@@ -1,5 +1,5 @@
 """Set-up shared by the commands that run Prefect flow runs (``--prefect``, a configured
-Prefect API, ``pipeline``, ``demo``). Called before ``flows`` is imported.
+Prefect API, ``pipeline``, ``demo``). Called before ``david_data.flows`` is imported.
 
 When no Prefect API is configured, a flow run needs a server: :func:`temporary_server`
 starts one for this command only (its own home and database under a temporary folder)

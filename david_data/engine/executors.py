@@ -10,7 +10,7 @@ stop flag reach them).
 - :class:`ProcessExecutor`: spawned processes of this machine (CPU-bound: convert).
 - :class:`DaskExecutor`: an existing Dask cluster, through ``distributed``. Units and
   their results pickle; Dask re-runs the units of a worker that dies.
-- the Prefect executor lives in ``flows/_executor.py`` (the library never imports Prefect).
+- the Prefect executor lives in ``david_data/flows/_executor.py`` (the library never imports Prefect).
 """
 
 from __future__ import annotations
