@@ -99,3 +99,7 @@ class ImageDecodeError(DavidDataError, ValueError):
 
 class NoInputsError(ConfigError):
     """A job's input selection (folder, glob, store query) matched nothing to do."""
+
+
+class MissingExtraError(ConfigError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""

@@ -23,15 +23,20 @@ import fsspec
 from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
+from ._extras import require
 from .errors import ConfigError
 
 STAGING_SUFFIX = ".staging"
+AZURE_PROTOCOLS = frozenset({"az", "abfs", "abfss", "adl"})
+"""fsspec protocols that adlfs (the ``[azure]`` extra) implements."""
 
 
 def resolve(url: str, storage_options: dict[str, Any] | None = None) -> tuple[AbstractFileSystem, str]:
     """Return the filesystem and the path inside it for a local path or fsspec URL."""
     if not url:
         raise ConfigError("an empty path or URL was given")
+    if fsspec.core.split_protocol(url)[0] in AZURE_PROTOCOLS:
+        require("azure", f"{url!r}")
     try:
         fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
     except (ImportError, ValueError) as exc:

@@ -6,7 +6,7 @@ convert, whether to evaluate) and reports all three. :func:`plan_pipeline` check
 everything that can be checked before the mirror starts (destination, host, store, model
 and its task, evaluation output). Where the steps run is the caller's choice:
 :class:`LocalSteps` runs the engines in this process (the CLI's default), and
-``flows/pipeline.py`` runs each job's flow as a subflow.
+``david_data/flows/pipeline.py`` runs each job's flow as a subflow.
 """
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ at most every few seconds and when a task finishes. Handles are thread-safe.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
@@ -154,9 +155,12 @@ class RichProgress:
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
+        # Log lines (Prefect's under --prefect) above the bars, not through them.
+        self._restore = _log_above(self.bar.console) if self.bar.console.is_terminal else _nothing
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._restore()
         self.bar.stop()
 
     def task(self, description: str, total: float | None = None, unit: str = "items") -> TaskHandle:
@@ -164,6 +168,56 @@ class RichProgress:
         handle = _RichHandle(self.bar, task_id, unit)
         handle.update(description=description, total=total)
         return handle
+
+
+def _log_above(console: Any) -> Callable[[], None]:
+    """Make the logging handlers that write to a terminal print through ``console``, above
+    its live bars instead of into them: stream handlers, and handlers that print through
+    a rich console of their own (Prefect's). Returns what puts them back."""
+    from rich.file_proxy import FileProxy
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    undo: list[Callable[[], object]] = []
+    for handler in {h for lg in loggers if isinstance(lg, logging.Logger) for h in lg.handlers}:
+        own_console = getattr(handler, "console", None)
+        if own_console is not None and _is_terminal(getattr(own_console, "file", None)):
+            # A rich Console writes to the real terminal even when handed a FileProxy.
+            undo.append(functools.partial(setattr, handler, "console", own_console))
+            handler.console = _PrintAbove(console)  # type: ignore[attr-defined]
+        elif isinstance(handler, logging.StreamHandler) and _is_terminal(handler.stream):
+            undo.append(functools.partial(handler.setStream, handler.stream))
+            handler.setStream(FileProxy(console, handler.stream))
+
+    def restore() -> None:
+        for step in undo:
+            step()
+
+    return restore
+
+
+class _PrintAbove:
+    """What a rich-based log handler calls (``console.print``), printed through the live
+    bars' console; log messages are plain text, never rich markup."""
+
+    def __init__(self, console: Any) -> None:
+        self._console = console
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self._console.print(*objects, **{**options, "markup": False})
+
+
+def _nothing() -> None:
+    pass
+
+
+def _is_terminal(stream: Any) -> bool:
+    """A terminal that is not already rich's proxy of one (e.g. a redirected sys.stderr)."""
+    from rich.file_proxy import FileProxy
+
+    try:
+        return bool(stream is not None and not isinstance(stream, FileProxy) and stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
 
 
 @contextlib.contextmanager

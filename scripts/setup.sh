@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what david-data needs, idempotently: a virtual environment in .venv with the
-# locked Python packages, and (with --azurite) the Azurite blob emulator from npm in .tools/.
+# locked Python packages (david-data with every extra, CPU PyTorch included, and the test
+# tools), and (with --azurite) the Azurite blob emulator from npm in .tools/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,7 @@ fi
 stamp=".venv/.installed-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages (pinned by requirements.lock)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[test]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[all,test]"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 
@@ -23,15 +24,6 @@ for arg in "$@"; do
         echo "setup: installing the Azurite blob emulator from npm into .tools/"
         mkdir -p .tools
         npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
-      fi
-      ;;
-    --torch)
-      # Optional: CPU PyTorch and torchdata (the [torch] extra) for the DataLoader and
-      # store.loader() tests; those tests skip with a reason if absent.
-      if ! .venv/bin/python -c "import torch, torchdata" 2>/dev/null; then
-        echo "setup: installing CPU torch 2.13.0 and torchdata 0.11.0 (optional)"
-        .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" "torchdata==0.11.0" \
-          || echo "setup: torch not installable here; its tests will be skipped"
       fi
       ;;
   esac

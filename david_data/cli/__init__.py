@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..errors import DavidDataError
 from ..log import configure_cli_logging
+from ._options import require_run_extras
 
 # Sub-command modules, in the order they appear in --help.
 COMMAND_MODULES = ("synth", "mirror", "catalog", "convert", "infer", "models", "ops")
@@ -173,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     configure_cli_logging(args.verbose)
     try:
+        require_run_extras(args)
         code = args.func(args)
     except DavidDataError as exc:
         print(f"error: {exc}", file=sys.stderr)

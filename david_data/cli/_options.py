@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .._extras import require
+
 
 def add_storage_option(parser: argparse.ArgumentParser, applies_to: str) -> None:
     """``--storage-option KEY=VALUE`` (repeatable), fsspec options for ``applies_to``."""
@@ -40,3 +42,19 @@ def add_run_options(parser: argparse.ArgumentParser, *, dask: bool) -> None:
             metavar="tcp://HOST:PORT",
             help="run the work units on this existing Dask cluster ('dask scheduler' + 'dask worker')",
         )
+
+
+def require_run_extras(args: argparse.Namespace) -> None:
+    """Before any work: the extra that ``--prefect`` (or a configured Prefect API) and
+    ``--dask-address`` need, as one error naming it when it is not installed."""
+    from ._run import prefect_api_configured
+
+    if getattr(args, "prefect", False):
+        require("prefect", "--prefect")
+    elif hasattr(args, "prefect") and prefect_api_configured():
+        require(
+            "prefect",
+            "a flow run (a Prefect API is configured; unset PREFECT_API_URL to run here)",
+        )
+    if getattr(args, "dask_address", None):
+        require("dask", "--dask-address")

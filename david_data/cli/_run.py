@@ -2,9 +2,9 @@
 
 By default the job's engine runs in this process (no Prefect, no server). When a Prefect
 API is configured (``PREFECT_API_URL``, or an active profile that sets one) or
-``--prefect`` is given, the job runs as a flow run of ``flows/<job>.py`` instead, so it
-shows in the Prefect UI; with ``--prefect`` and no API configured, a temporary server is
-started for this command and dies with it.
+``--prefect`` is given, the job runs as a flow run of ``david_data.flows.<job>`` instead
+(the ``[prefect]`` extra), so it shows in the Prefect UI; with ``--prefect`` and no API
+configured, a temporary server is started for this command and dies with it.
 
 Either way the first Ctrl-C or SIGTERM stops the job cleanly (see
 :mod:`david_data.engine.signals`), the summary is printed, and the exit status is 130.
@@ -59,8 +59,8 @@ def run_job(
     flow_params: dict[str, Any],
 ) -> int:
     """Run a validated job in-process (``run_local``) or as a flow run of
-    ``flows.<flow>``'s ``<flow>_flow`` with ``flow_params``; print its summary and
-    return the exit status (0, 1 items failed, 130 interrupted)."""
+    ``david_data.flows.<flow>``'s ``<flow>_flow`` with ``flow_params``; print its summary
+    and return the exit status (0, 1 items failed, 130 interrupted)."""
     with handle_signals():
         report = run_flow(flow, flow_params) if wants_flow_run(args) else run_local()
     print(report.summary())
@@ -70,15 +70,18 @@ def run_job(
 
 
 def run_flow(flow: str, params: dict[str, Any]) -> JobReport:
-    """Run ``flows.<flow>.<flow>_flow(**params)`` as a flow run and return its report
+    """Run ``david_data.flows.<flow>.<flow>_flow(**params)`` as a flow run and return its report
     (also when the run ended Failed because some items failed)."""
     from ._prefect import prepare_prefect, temporary_server
 
     prepare_prefect()
-    with temporary_server():
-        module = importlib.import_module(f"flows.{flow}")
-        flow_fn = getattr(module, f"{flow}_flow")
-        from flows._executor import report_of_state
+
+    def load_flow() -> Any:
+        return importlib.import_module(f"david_data.flows.{flow}")
+
+    with temporary_server(while_starting=load_flow):
+        flow_fn = getattr(load_flow(), f"{flow}_flow")
+        from ..flows._executor import report_of_state
 
         state = flow_fn(**params, return_state=True)
         return report_of_state(state)

@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+from .._extras import require
 from ..errors import NoInputsError
 from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
@@ -170,6 +171,7 @@ def handle_infer(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(plan.describe())
         return 0
+    require("infer", "david-data infer")
     logger.info("%s", plan.describe().splitlines()[0])
 
     def run_local() -> Any:
@@ -221,6 +223,7 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         storage_options=parse_storage_options(args.storage_option),
     )
     plan = plan_evaluation(settings)
+    require("infer", "david-data evaluate")
     logger.info("%s", plan.describe().splitlines()[0])
 
     def run_local() -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .._extras import require
 from ..progress import progress_for
 from ._options import add_no_progress
 
@@ -144,6 +145,7 @@ def handle_fetch(args: argparse.Namespace) -> int:
 def handle_predict(args: argparse.Namespace) -> int:
     from ..infer.predict import choose_models, predict_image
 
+    require("infer", "david-data predict")
     models = choose_models(
         args.model,
         multitask_model=args.multitask_model,

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._extras import require
 from ..demo import DEMO_PARTS, DEMO_SAMPLES_PER_PART
 from ..errors import ConfigError
 from ..facts import SAMPLES_PER_PART
@@ -125,6 +126,8 @@ def run_pipeline_command(args: argparse.Namespace) -> int:
             storage_options=options,
         )
     )
+    if plan.evaluate:
+        require("infer", "david-data pipeline with a model")
     if args.dask_address:
         check_dask_cluster(args.dask_address)
 
@@ -173,6 +176,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from ..progress import progress_for
     from ..synth.host import LocalHost
 
+    require("infer", "david-data demo (it evaluates a stand-in ONNX model)")
     started = time.monotonic()
     work = Path(args.workdir).resolve()
     parts = demo.demo_part_names(args.parts)

@@ -7,7 +7,7 @@ A job is written once, as three plain functions in its own package::
     <unit function>(unit)                    -> result  (module-level, picklable in and out)
 
 Where units run is the executor's business (:mod:`.executors`): threads or processes of
-this machine, a Dask cluster, or Prefect tasks inside a flow (``flows/_executor.py``).
+this machine, a Dask cluster, or Prefect tasks inside a flow (``david_data/flows/_executor.py``).
 Progress and cancellation travel by futures and the stop flag (:mod:`.signals`), never
 by shipping a live object to a worker.
 """

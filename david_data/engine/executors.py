@@ -10,7 +10,7 @@ stop flag reach them).
 - :class:`ProcessExecutor`: spawned processes of this machine (CPU-bound: convert).
 - :class:`DaskExecutor`: an existing Dask cluster, through ``distributed``. Units and
   their results pickle; Dask re-runs the units of a worker that dies.
-- the Prefect executor lives in ``flows/_executor.py`` (the library never imports Prefect).
+- the Prefect executor lives in ``david_data/flows/_executor.py`` (the library never imports Prefect).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
+from .._extras import require
 from ..errors import ConfigError
 from .signals import ignore_interrupts_in_worker
 
@@ -110,10 +111,9 @@ class DaskExecutor:
     in_process = False
 
     def __init__(self, address: str, *, timeout: float = 10.0) -> None:
-        try:
-            from distributed import Client
-        except ImportError as exc:  # pragma: no cover - a dependency
-            raise ConfigError("--dask-address needs the 'distributed' package") from exc
+        require("dask", "a Dask cluster (--dask-address)")
+        from distributed import Client
+
         _check_reachable(address)
         try:
             self._client = Client(address, timeout=timeout, set_as_default=False)

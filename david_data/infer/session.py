@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .._extras import require
 from ..errors import ConfigError, DeviceError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -40,10 +41,9 @@ _lock = threading.Lock()
 
 
 def _ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
-        raise DeviceError("onnxruntime is not installed: pip install onnxruntime") from exc
+    require("infer", "running an ONNX model")
+    import onnxruntime
+
     return onnxruntime
 
 

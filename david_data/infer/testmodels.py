@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._extras import require
 from ..errors import ConfigError
 from ..facts import MODEL_INPUT_SIZE, MODEL_TASKS
 
@@ -37,7 +38,8 @@ ANALYTIC_FOREGROUND = (0.0, 0.0, 1.5, -0.25)
 """(weight B, weight G, weight R, bias) of the analytic foreground."""
 
 
-def _helpers():  # onnx is imported lazily: only tests and benchmarks build models
+def _helpers():  # onnx is imported lazily: only the demo, tests and benchmarks build models
+    require("infer", "building an ONNX model", "onnx")
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 

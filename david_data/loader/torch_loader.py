@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._extras import require
 from ..errors import ConfigError, NoInputsError
 from ..format.metadata import STATUS_OK
 from ..fsutil import is_local
@@ -53,12 +54,9 @@ PREFETCH_SHARDS = 4
 
 def require_torch() -> Any:
     """Import torch, or explain how to install the optional extra."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise ConfigError(
-            "store.loader() needs PyTorch, which is not installed: pip install 'david-data[torch]'"
-        ) from exc
+    require("torch", "store.loader()")
+    import torch
+
     return torch
 
 

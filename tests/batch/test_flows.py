@@ -56,8 +56,8 @@ def test_flow_run_publishes_the_report_and_fails_when_an_input_failed(
 ) -> None:
     from prefect.artifacts import Artifact
 
-    from flows._executor import report_of_state
-    from flows.infer import infer_flow
+    from david_data.flows._executor import report_of_state
+    from david_data.flows.infer import infer_flow
 
     folder, out = tmp_path / "in", tmp_path / "out"
     write_images(folder, 6)

@@ -273,7 +273,7 @@ def test_bad_options_are_refused_up_front(
 def test_fetch_as_a_flow_run(
     prefect_harness: None, host: LocalHost, served: Path, tmp_path: Path
 ) -> None:
-    from flows.fetch import fetch_flow
+    from david_data.flows.fetch import fetch_flow
 
     dest = tmp_path / "dest"
     state = fetch_flow(

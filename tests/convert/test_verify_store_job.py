@@ -196,8 +196,8 @@ def test_a_stop_between_samples_leaves_the_rest_named_unchecked(
 def test_the_verify_store_flow_ends_failed_naming_the_samples_not_checked(
     prefect_harness: None, mirror: Mirror, store: Path, tmp_path: Path
 ) -> None:
-    from flows._executor import report_of_state
-    from flows.verify_store import verify_store_flow
+    from david_data.flows._executor import report_of_state
+    from david_data.flows.verify_store import verify_store_flow
 
     state = verify_store_flow(store_url=str(store), source_url=str(mirror.path), return_state=True)
     assert state.is_completed() and report_of_state(state).checked == 29

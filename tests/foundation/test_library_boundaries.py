@@ -1,4 +1,5 @@
-"""The library never imports Prefect; errors pickle (Prefect and Dask ship them)."""
+"""The library imports Prefect only in ``david_data.flows``; errors pickle (Prefect and Dask
+ship them)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,25 @@ import david_data
 from david_data import errors
 
 
-def test_library_modules_do_not_import_prefect():
+def test_only_the_flows_subpackage_imports_prefect():
+    """Every module of the package but ``david_data.flows`` (the CLI included) imports
+    without Prefect; ``david_data.flows`` is the one place that imports it."""
     modules = [
         m.name
         for m in pkgutil.walk_packages(david_data.__path__, "david_data.")
-        if not m.name.startswith("david_data.cli") and m.name != "david_data.__main__"
+        if not m.name.startswith("david_data.flows") and m.name != "david_data.__main__"
     ]
+    assert "david_data.cli._run" in modules and "david_data.store" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.'))\n"
-        "print(len(bad))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows')))\n"
+        "import david_data.flows.mirror\n"
+        "print('prefect' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "0", out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "True"], out.stderr
 
 
 def test_errors_pickle_with_their_context():
@@ -36,3 +41,10 @@ def test_errors_pickle_with_their_context():
     assert back.member == "rgb_0000001.png"
     assert isinstance(back, ValueError)
     assert isinstance(errors.DownloadError("x"), OSError)
+
+
+def test_a_missing_extra_is_an_import_error_that_pickles_with_the_extra_named():
+    err = errors.MissingExtraError("--prefect needs the [prefect] extra", extra="prefect")
+    back = pickle.loads(pickle.dumps(err))
+    assert (type(back), str(back), back.extra) == (type(err), str(err), "prefect")
+    assert isinstance(back, ImportError) and isinstance(back, errors.ConfigError)

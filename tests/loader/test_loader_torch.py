@@ -192,7 +192,7 @@ def test_without_torch_the_loader_says_how_to_install_it(store_path: Path):
         "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "ConfigError" in out.stdout and "pip install 'david-data[torch]'" in out.stdout
+    assert "MissingExtraError" in out.stdout and "pip install 'david-data[torch]'" in out.stdout
 
 
 def test_the_state_is_plain_data_in_torchdatas_stateful_protocol(store):

@@ -13,8 +13,8 @@ from david_data.synth.host import LocalHost
 def test_a_failed_part_ends_the_flow_run_failed(
     prefect_harness: None, tmp_path: Path, served: Path, host: LocalHost
 ) -> None:
-    from flows._executor import report_of_state
-    from flows.mirror import mirror_flow
+    from david_data.flows._executor import report_of_state
+    from david_data.flows.mirror import mirror_flow
 
     (served / PARTS[3]).unlink()
     state = mirror_flow(

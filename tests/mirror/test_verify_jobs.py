@@ -157,8 +157,8 @@ def test_reverify_rechecks_the_parts_present_and_fetches_only_parts_named(
 def test_the_verify_flow_ends_failed_naming_the_damaged_part(
     prefect_harness: None, tmp_path: Path, host: LocalHost
 ) -> None:
-    from flows._executor import report_of_state
-    from flows.verify import verify_flow
+    from david_data.flows._executor import report_of_state
+    from david_data.flows.verify import verify_flow
 
     dest = mirrored(tmp_path / "dest", host, 2)
     state = verify_flow(dest=str(dest), return_state=True)

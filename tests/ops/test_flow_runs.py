@@ -24,8 +24,8 @@ from ops_helpers import (
 from prefect import flow
 
 from david_data.cli._run import run_job
+from david_data.flows._executor import publish
 from david_data.synth.host import Fault, LocalHost
-from flows._executor import publish
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def tinyjob_flow(failures: int) -> TinyReport:
 
 @pytest.fixture()
 def tiny_flow_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("flows.tinyjob")
+    module = types.ModuleType("david_data.flows.tinyjob")
     module.tinyjob_flow = tinyjob_flow  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "flows.tinyjob", module)
+    monkeypatch.setitem(sys.modules, "david_data.flows.tinyjob", module)
 
 
 @pytest.mark.parametrize(("failures", "code"), [(0, 0), (2, 1)])
@@ -131,6 +131,7 @@ def test_a_temporary_prefect_server_dies_with_its_cli_even_on_sigkill(tmp_path: 
     served = served_part(tmp_path / "served", samples=2)
     log = tmp_path / "cli.log"
     env = {**env_without_prefect_api(tmp_path / "prefect-home"), "TMPDIR": str(tmp_path)}
+    env["DAVID_DATA_CACHE_DIR"] = str(tmp_path / "cache")
     with LocalHost(served) as host:
         host.faults.add(Fault.rate_cap(50_000), times=None)
         cli = start_cli(
@@ -154,6 +155,9 @@ def test_a_temporary_prefect_server_dies_with_its_cli_even_on_sigkill(tmp_path: 
         cli.wait()
         assert wait_gone(servers, 10) == [], f"the server outlived its CLI:\n{log.read_text()}"
         assert len(list(tmp_path.glob("david-data-prefect-*"))) == 1  # its home stayed
+        # The first server kept its migrated, still empty database for the next ones.
+        (template,) = (tmp_path / "cache" / "prefect-server").glob("empty-*.db")
+        kept = template.stat()
 
         # The next run (full speed) starts its own server, finishes, stops the server and
         # removes both servers' homes.
@@ -172,3 +176,5 @@ def test_a_temporary_prefect_server_dies_with_its_cli_even_on_sigkill(tmp_path: 
     assert "Finished in state Completed" in log.read_text()
     assert len(seen) == 1 and wait_gone(list(seen), 5) == []
     assert not list(tmp_path.glob("david-data-prefect-*"))
+    # ... the second one started on a copy of it (and left it as it was).
+    assert (template.stat().st_ino, template.stat().st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)

@@ -7,11 +7,11 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.catalog.fetch import FetchReport, run_fetch
 from david_data.catalog.plan import fetch_settings, plan_fetch
 from david_data.progress import LogProgress
-from flows._executor import flow_executor, publish
+
+from ._executor import flow_executor, publish
 
 
 @flow(name="fetch", log_prints=True)

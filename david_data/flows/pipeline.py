@@ -9,7 +9,6 @@ from typing import Any
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.convert.plan import ConvertSettings
 from david_data.convert.report import ConversionReport
 from david_data.infer.evaluate import EvalSettings, EvaluationReport
@@ -21,10 +20,11 @@ from david_data.pipeline import (
     plan_pipeline,
     run_pipeline,
 )
-from flows._executor import publish, report_of_state
-from flows.convert import convert_flow
-from flows.evaluate import evaluate_flow
-from flows.mirror import mirror_flow
+
+from ._executor import publish, report_of_state
+from .convert import convert_flow
+from .evaluate import evaluate_flow
+from .mirror import mirror_flow
 
 
 def _secret(options: dict[str, Any] | None) -> SecretDict | None:

@@ -13,7 +13,6 @@ from typing import Any
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.convert.verify_store import (
     VerifyReport,
     VerifyStoreSettings,
@@ -21,7 +20,8 @@ from david_data.convert.verify_store import (
     run_verify_store,
 )
 from david_data.progress import LogProgress
-from flows._executor import flow_executor, publish
+
+from ._executor import flow_executor, publish
 
 
 @flow(name="verify-store", log_prints=True)

@@ -13,10 +13,10 @@ from typing import Any
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.mirror import VerifyReport, VerifySettings, plan_verify, run_verify
 from david_data.progress import LogProgress
-from flows._executor import flow_executor, publish
+
+from ._executor import flow_executor, publish
 
 
 @flow(name="verify", log_prints=True)

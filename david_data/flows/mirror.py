@@ -12,10 +12,10 @@ from typing import Any
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.mirror import MirrorReport, MirrorSettings, plan_mirror, run_mirror
 from david_data.progress import progress_for
-from flows._executor import flow_executor, publish
+
+from ._executor import flow_executor, publish
 
 
 @flow(name="mirror", log_prints=True)

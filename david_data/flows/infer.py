@@ -6,7 +6,6 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.infer.batch import (
     InferenceReport,
     InferSettings,
@@ -14,7 +13,8 @@ from david_data.infer.batch import (
     run_inference,
 )
 from david_data.progress import LogProgress
-from flows._executor import flow_executor, publish
+
+from ._executor import flow_executor, publish
 
 
 @flow(name="infer", log_prints=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.infer.evaluate import (
     EvalSettings,
     EvaluationReport,
@@ -15,7 +14,8 @@ from david_data.infer.evaluate import (
     run_evaluation,
 )
 from david_data.progress import LogProgress
-from flows._executor import flow_executor, publish
+
+from ._executor import flow_executor, publish
 
 
 @flow(name="evaluate", log_prints=True)

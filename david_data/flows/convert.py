@@ -7,12 +7,12 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
 from david_data.convert.plan import convert_settings, plan_convert
 from david_data.convert.report import ConversionReport
 from david_data.convert.run import run_convert
 from david_data.progress import LogProgress
-from flows._executor import flow_executor, publish
+
+from ._executor import flow_executor, publish
 
 
 @flow(name="convert", log_prints=True)
