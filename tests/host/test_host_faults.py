@@ -9,8 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import PART_A, PART_B
-from host_helpers import fetch, read_until_error
+from host_helpers import PART_A, PART_B, fetch, read_until_error
 
 from david_data.errors import ConfigError
 from david_data.synth.host import Fault, LocalHost
