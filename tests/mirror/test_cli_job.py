@@ -9,6 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from david_data.synth.generator import SynthOptions, write_part
 from david_data.synth.host import Fault, LocalHost
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = str(ROOT / ".venv" / "bin" / "david-data")
+CLI = [sys.executable, "-m", "david_data"]
 
 
 def _env() -> dict[str, str]:
@@ -35,7 +36,7 @@ def _env() -> dict[str, str]:
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=_env(), cwd=ROOT
     )
 
 
@@ -59,7 +60,7 @@ def test_a_signal_stops_the_run_cleanly_and_a_rerun_completes(
     rerun gives files identical to the served ones."""
     host.faults.add(Fault.rate_cap(150_000), times=None)
     dest = tmp_path / "dest"
-    args = [CLI, "mirror", str(dest), "--base-url", host.base_url, "--parts", "0-3"]
+    args = [*CLI, "mirror", str(dest), "--base-url", host.base_url, "--parts", "0-3"]
     proc = subprocess.Popen(
         [*args, "--no-progress", "--jobs", "2"],
         stdout=subprocess.PIPE,
@@ -104,7 +105,7 @@ def _readonly(folder: Path, args: list[str]) -> subprocess.CompletedProcess[str]
         return cli(*args)
     if shutil.which("unshare") is None:
         return None
-    quoted = " ".join(f"'{a}'" for a in [CLI, *args])
+    quoted = " ".join(f"'{a}'" for a in [*CLI, *args])
     script = f"mount --bind -o ro '{folder}' '{folder}' && exec {quoted}"
     run = subprocess.run(
         ["unshare", "-m", "sh", "-c", script],
