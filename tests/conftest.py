@@ -31,6 +31,23 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
+SERVER_TIMEOUT_S = 900
+"""Per-test timeout for tests on real servers (pyproject's ``timeout`` is for the rest):
+starting a Prefect server, a Dask cluster or Azurite on a loaded 2-core machine is slow."""
+SERVER_FIXTURES = frozenset(
+    {"azurite", "az_container", "prefect_harness", "prefect_env", "dask_cluster",
+     "dask_cluster_factory", "prefect_server"}
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        on_a_server = fixtures & SERVER_FIXTURES or item.get_closest_marker("azurite")
+        if on_a_server and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SERVER_TIMEOUT_S))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
