@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import pickle
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import david_data
 from david_data import errors
@@ -36,3 +38,33 @@ def test_errors_pickle_with_their_context():
     assert back.member == "rgb_0000001.png"
     assert isinstance(back, ValueError)
     assert isinstance(errors.DownloadError("x"), OSError)
+
+
+def test_every_module_of_ours_imports():
+    """A broken import of our own code fails here, so no skip can hide it (see below)."""
+    import flows
+
+    modules = [
+        m.name
+        for package, prefix in ((david_data, "david_data."), (flows, "flows."))
+        for m in pkgutil.walk_packages(package.__path__, prefix)
+        if m.name != "david_data.__main__"
+    ]
+    code = f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+def test_no_test_skips_when_our_own_modules_fail_to_import():
+    tests = Path(__file__).resolve().parents[1]
+    offenders = [
+        f"{path.relative_to(tests)}:{node.lineno}"
+        for path in sorted(tests.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", "") == "importorskip"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and str(node.args[0].value).split(".")[0] in {"david_data", "flows"}
+    ]
+    assert not offenders, f"importorskip of our own modules hides a broken import: {offenders}"
