@@ -180,16 +180,17 @@ def imports(args: list[str], cwd: Path) -> tuple[set[str], subprocess.CompletedP
     """Run a command in a fresh interpreter: the top-level packages it imported."""
     code = (
         "import sys; from david_data.cli import main; code = main(sys.argv[1:]); "
-        "print(*sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr); sys.exit(code)"
+        "print('LOADED', *sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr); "
+        "sys.exit(code)"
     )
     run = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True, text=True, timeout=120, cwd=cwd, env=LOCAL_ENV,
     )  # fmt: skip
-    *said, loaded = run.stderr.splitlines() or [""]
-    return set(loaded.split()), subprocess.CompletedProcess(
-        run.args, run.returncode, run.stdout, "".join(f"{line}\n" for line in said)
-    )
+    lines = run.stderr.splitlines(keepends=True)
+    loaded = [line.split()[1:] for line in lines if line.startswith("LOADED ")]
+    said = "".join(line for line in lines if not line.startswith("LOADED "))
+    return set(*loaded[:1]), subprocess.CompletedProcess(run.args, run.returncode, run.stdout, said)
 
 
 def test_dry_run_and_validation_errors_answer_as_fast_as_query(
