@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from convert_helpers import FIELDS, SHARD, Mirror, store_content
 
+from david_data.cli import main
 from david_data.convert import convert, convert_settings, plan_convert, run_convert
 from david_data.engine import make_executor
 from david_data.errors import ConfigError
@@ -68,7 +69,11 @@ def wait_until(what: str, done: Callable[[], bool], proc: subprocess.Popen[str])
 
 
 def test_ctrl_c_stops_at_once_prints_the_summary_and_a_rerun_completes(
-    mirror: Mirror, store: Path, tmp_path: Path
+    mirror: Mirror,
+    store: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The run is paused at a known point, whatever the machine's speed: converting from
     the host, whose every read of the last part's members stalls (for ten minutes), all
@@ -78,15 +83,15 @@ def test_ctrl_c_stops_at_once_prints_the_summary_and_a_rerun_completes(
     held = -(-len(mirror.ids[last]) // SHARD)  # the last part's shards: never committed
     total = committed(store)
     target = tmp_path / "interrupted.zarr"
+    monkeypatch.setenv("DAVID_DATA_CACHE_DIR", str(tmp_path / "cache"))  # (also the CLI's)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # main() below runs the engine here
     env = {**LOCAL_ENV, "DAVID_DATA_CACHE_DIR": str(tmp_path / "cache")}
     with LocalHost(mirror.path) as host:
         ids = ",".join(f"{min(v)}-{max(v)}" for v in mirror.ids.values())  # (no other part)
         args = [host.base_url, str(target), "--ids", ids, "--workers", "2", "--shard-size",
                 str(SHARD)]  # fmt: skip
         # The catalogs first (cached), so that no catalog read meets the stall ...
-        dry = subprocess.run([*CLI, "convert", *args, "--dry-run"], capture_output=True,
-                             text=True, timeout=120, env=env)  # fmt: skip
-        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert main(["convert", *args, "--dry-run"]) == 0
         # ... and planning's one read of each part (its first sample) passes.
         host.faults.add(Fault.stall(after_bytes=0, seconds=0.01), times=1, path=last)
         stalled = host.faults.add(Fault.stall(after_bytes=0, seconds=600), times=None, path=last)
@@ -115,10 +120,10 @@ def test_ctrl_c_stops_at_once_prints_the_summary_and_a_rerun_completes(
         assert group_gone(proc.pid), "a process of the command outlived it"
         assert committed(target) == total - held
         host.faults.clear()
-        rerun = subprocess.run([*CLI, "convert", *args, "--no-progress"], capture_output=True,
-                               text=True, timeout=300, env=env)  # fmt: skip
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert f"{held} shards written, {total - held} already committed" in rerun.stdout
+        capsys.readouterr()
+        assert main(["convert", *args, "--no-progress"]) == 0
+    rerun = capsys.readouterr().out
+    assert f"{held} shards written, {total - held} already committed" in rerun, rerun
     got, want = store_content(target), store_content(store)
     arrays = [k for k in want if k.split("/")[0] in FIELDS]
     assert arrays and all(got[k] == want[k] for k in arrays)
