@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,23 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "")
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+SERVER_TIMEOUT_S = 900
+"""Per-test timeout for tests on real servers (pyproject's ``timeout`` is for the rest):
+starting a Prefect server, a Dask cluster or Azurite on a loaded 2-core machine is slow."""
+SERVER_FIXTURES = frozenset(
+    {"azurite", "az_container", "prefect_harness", "prefect_env", "dask_cluster",
+     "dask_cluster_factory", "prefect_server"}
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        on_a_server = fixtures & SERVER_FIXTURES or item.get_closest_marker("azurite")
+        if on_a_server and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SERVER_TIMEOUT_S))
 
 
 def free_port() -> int:
@@ -139,6 +157,49 @@ def prefect_env(prefect_harness: None) -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
 
 
+DASK = [sys.executable, "-m", "dask"]
+"""The ``dask`` command line, run by this interpreter (no path into a virtualenv)."""
+
+
+def as_user(uid: int) -> list[str]:
+    """The prefix that runs a command as user ``uid`` (with that user's group, no others)."""
+    return ["setpriv", "--reuid", str(uid), "--regid", str(uid), "--clear-groups"]
+
+
+def _closed_folder(uid: int, paths: list[str]) -> str | None:
+    """The first folder on the way to ``paths`` that user ``uid`` may not enter, if any."""
+    import stat
+
+    for path in paths:
+        for folder in [*reversed(Path(path).parents)]:
+            mode = folder.stat().st_mode
+            if folder.stat().st_uid != uid and not mode & stat.S_IXOTH:
+                return f"{folder} (mode {stat.S_IMODE(mode):04o})"
+    return None
+
+
+def skip_unless_user_can_run_dask(uid: int, workdir: Path) -> None:
+    """Skip the test, naming the cause, when user ``uid`` cannot run this interpreter with
+    its packages (dask, david_data) from ``workdir``: e.g. a checkout cloned under a private
+    folder (``mktemp -d``, a home directory: mode 0700) that only its owner may enter."""
+    import david_data
+
+    probe = subprocess.run(
+        [*as_user(uid), sys.executable, "-c", "import distributed, david_data.infer"],
+        cwd=workdir, env={**os.environ, "HOME": str(workdir)}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    if probe.returncode == 0:
+        return
+    closed = _closed_folder(uid, [sys.executable, sys.prefix, david_data.__file__])
+    said = (probe.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+    pytest.skip(
+        f"user {uid} cannot run {sys.executable} with this checkout's packages ({said})"
+        + (f": it may not enter {closed}" if closed else "")
+        + "; clone into a folder other users can enter to run this test"
+    )
+
+
 @dataclass
 class DaskCluster:
     """A Dask cluster started from the shell as a user would (``dask scheduler`` and
@@ -157,11 +218,10 @@ class DaskCluster:
         env, prefix, processes = dict(os.environ), [], ["--nworkers", "1"]
         if self.user is not None:  # (a nanny cannot spawn its worker as another user here)
             env["HOME"] = str(self.workdir)
-            uid = str(self.user)
-            prefix = ["setpriv", "--reuid", uid, "--regid", uid, "--clear-groups"]
+            prefix = as_user(self.user)
             processes = ["--no-nanny"]
         proc = subprocess.Popen(
-            [*prefix, str(ROOT / ".venv" / "bin" / "dask"), "worker", self.address, *processes,
+            [*prefix, *DASK, "worker", self.address, *processes,
              "--nthreads", "1", "--no-dashboard", "--local-directory", str(self.workdir / "space")],
             cwd=self.workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -230,8 +290,13 @@ def start_dask_cluster(workdir: Path, workers: int = 2, *, user: int | None = No
 
         workdir = Path(tempfile.mkdtemp(prefix="dask-workers-"))
         workdir.chmod(0o777)
+        try:
+            skip_unless_user_can_run_dask(user, workdir)
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
     scheduler = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+        [*DASK, "scheduler", "--host", "127.0.0.1", "--port",
          str(port), "--no-dashboard"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )

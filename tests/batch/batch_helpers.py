@@ -4,6 +4,7 @@ is needed."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "david_data"]
+"""``david-data`` as a user runs it, with this interpreter (no path into a virtualenv)."""
 TILES = ROOT / "david_data" / "synth" / "assets"
 
 
@@ -75,7 +78,7 @@ def cli(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None 
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "david-data"), *args],
+        [*CLI, *args],
         cwd=cwd or ROOT, env={**base, **(env or {})}, capture_output=True, text=True,
         timeout=timeout,
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from batch_helpers import ROOT, cli, write_images
+from batch_helpers import CLI, cli, write_images
 
 from david_data.exr import read_depth_exr, read_normal_exr
 from david_data.infer.results import read_results
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_run_costs_only_time(
     client = _client_dir(tmp_path, models, 24)
     out = client / "out"
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "david-data"), "infer", "in", "out", "--model-path",
+        [*CLI, "infer", "in", "out", "--model-path",
          "model.onnx", "--images-per-task", "2", "--no-progress", "--dask-address",
          cluster.address],
         cwd=client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from batch_helpers import ROOT, cli, write_images
+from batch_helpers import CLI, cli, write_images
 
 from david_data.infer.results import read_results
 
@@ -23,7 +23,7 @@ def test_ctrl_c_stops_between_images_and_a_rerun_does_the_rest(
             "--images-per-task", "20", "--no-progress"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "david-data"), *args],
+        [*CLI, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         start_new_session=True,
     )

@@ -21,6 +21,15 @@ def slow(n: float) -> float:
     return n
 
 
+def slow_then_mark(args: tuple[float, str]) -> float:
+    """Sleep, then create the file ``args[1]``: it exists once the unit has finished."""
+    seconds, marker = args
+    time.sleep(seconds)
+    with open(marker, "x"):
+        pass
+    return seconds
+
+
 def pid(_: int) -> int:
     time.sleep(0.05)
     return os.getpid()

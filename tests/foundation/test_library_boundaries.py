@@ -3,10 +3,12 @@ ship them)."""
 
 from __future__ import annotations
 
+import ast
 import pickle
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import david_data
 from david_data import errors
@@ -48,3 +50,20 @@ def test_a_missing_extra_is_an_import_error_that_pickles_with_the_extra_named():
     back = pickle.loads(pickle.dumps(err))
     assert (type(back), str(back), back.extra) == (type(err), str(err), "prefect")
     assert isinstance(back, ImportError) and isinstance(back, errors.ConfigError)
+
+
+def test_no_test_skips_when_our_own_modules_fail_to_import():
+    """A broken import of our own code must fail (the test above imports every library
+    module; the CLI and the flows are imported by their own tests), never skip."""
+    tests = Path(__file__).resolve().parents[1]
+    offenders = [
+        f"{path.relative_to(tests)}:{node.lineno}"
+        for path in sorted(tests.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", "") == "importorskip"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and str(node.args[0].value).split(".")[0] in {"david_data", "flows"}
+    ]
+    assert not offenders, f"importorskip of our own modules hides a broken import: {offenders}"

@@ -8,11 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from host_helpers import PART_A, PART_B
 
 from david_data.synth.host import LocalHost
-
-PART_A = "SynthHuman_0000.zip"
-PART_B = "SynthHuman_0001.zip"
 
 
 @pytest.fixture()

@@ -6,6 +6,9 @@ import http.client
 
 from david_data.synth.host import LocalHost
 
+PART_A = "SynthHuman_0000.zip"
+PART_B = "SynthHuman_0001.zip"
+
 
 def fetch(
     host: LocalHost,

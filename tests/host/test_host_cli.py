@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PART_A, PART_B
+from host_helpers import PART_A, PART_B
 
 
 def start(args: list[str]) -> tuple[subprocess.Popen[str], str]:

@@ -10,8 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PART_A, PART_B
-from host_helpers import fetch
+from host_helpers import PART_A, PART_B, fetch
 
 from david_data.errors import ConfigError
 from david_data.synth.host import Fault, LocalHost, parse_fault
@@ -61,7 +60,7 @@ def test_serve_injects_the_faults_it_is_given(
     program = (
         [sys.executable, "-m", "david_data.synth.host"]
         if command == "module"
-        else [str(ROOT / ".venv" / "bin" / "david-data"), "serve"]
+        else [sys.executable, "-m", "david_data", "serve"]
     )
     proc, url = _start(
         [*program, str(tmp_path), "--fault", "status:code=503,retry_after=0,times=1",
@@ -84,7 +83,7 @@ def test_serve_injects_the_faults_it_is_given(
 
 def test_serve_rejects_a_bad_fault_spec(tmp_path: Path) -> None:
     run = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "david-data"), "serve", str(tmp_path), "--fault", "boom"],
+        [sys.executable, "-m", "david_data", "serve", str(tmp_path), "--fault", "boom"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 2 and run.stderr.startswith("error: --fault 'boom': unknown kind")

@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import PART_A, PART_B
-from host_helpers import fetch
+from host_helpers import PART_A, PART_B, fetch
 
 from david_data.errors import ConfigError
 from david_data.synth.host import LocalHost

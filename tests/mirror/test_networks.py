@@ -19,8 +19,7 @@ from net_helpers import ProxyServer, make_test_ca
 from david_data.mirror import MirrorSettings, mirror, verify_mirror
 from david_data.synth.host import LocalHost
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI = str(ROOT / ".venv" / "bin" / "david-data")
+CLI = [sys.executable, "-m", "david_data"]
 
 
 @pytest.fixture()
@@ -68,7 +67,7 @@ def test_require_ranges_makes_it_an_error(tmp_path: Path, plain_server: str) -> 
     dest = tmp_path / "dest"
     run = subprocess.run(
         [
-            CLI,
+            *CLI,
             "mirror",
             str(dest),
             "--base-url",
@@ -151,7 +150,7 @@ def test_an_untrusted_certificate_is_one_clear_error(tmp_path: Path, served: Pat
     with LocalHost(served, tls=context) as host:
         start = time.monotonic()
         run = subprocess.run(
-            [CLI, "mirror", str(tmp_path / "dest"), "--base-url", host.base_url, "--parts", "0"],
+            [*CLI, "mirror", str(tmp_path / "dest"), "--base-url", host.base_url, "--parts", "0"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -87,7 +87,6 @@ def test_synth_rejects_bad_options_with_exit_2(tmp_path, args, capsys):
 
 
 def test_serve_prints_a_base_url_that_serves_the_folder_until_ctrl_c(tmp_path):
-    pytest.importorskip("david_data.synth.host")
     write_part(tmp_path / "SynthHuman_sample.zip", [0])
     code = "import sys; from david_data.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen(
