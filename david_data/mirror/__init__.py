@@ -12,17 +12,49 @@ downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downlo
 :mod:`.manifest`, :mod:`.promote` (atomic final names), :mod:`.extract`, :mod:`.lock`,
 :mod:`.plan`, :mod:`.part` (one part end to end), :mod:`.run` (the engine and report),
 :mod:`.verify` (``david-data verify``) and :mod:`.download` (the generic downloader).
+The names below are imported on first use: ``david-data fetch`` needs only the HTTP client
+and the retry policy, not the whole mirror.
 """
 
 from __future__ import annotations
 
-from .download import DownloadResult, download_file
-from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
-from .part import PartOutcome, mirror_part
-from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
-from .retry import RetryPolicy
-from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
-from .verify import FileVerdict, VerifyReport, verify_mirror
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .download import DownloadResult, download_file
+    from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
+    from .part import PartOutcome, mirror_part
+    from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
+    from .retry import RetryPolicy
+    from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
+    from .verify import FileVerdict, VerifyReport, verify_mirror
+
+_HOMES = {
+    "DownloadResult": ".download",
+    "download_file": ".download",
+    "MANIFEST_NAME": ".manifest",
+    "Manifest": ".manifest",
+    "PartRecord": ".manifest",
+    "load_manifest": ".manifest",
+    "PartOutcome": ".part",
+    "mirror_part": ".part",
+    "MirrorPlan": ".plan",
+    "MirrorSettings": ".plan",
+    "PartPlan": ".plan",
+    "check_space": ".plan",
+    "plan_mirror": ".plan",
+    "RetryPolicy": ".retry",
+    "MirrorReport": ".run",
+    "MirrorUnit": ".run",
+    "mirror": ".run",
+    "mirror_lock": ".run",
+    "mirror_unit": ".run",
+    "run_mirror": ".run",
+    "FileVerdict": ".verify",
+    "VerifyReport": ".verify",
+    "verify_mirror": ".verify",
+}
 
 __all__ = [
     "MANIFEST_NAME",
@@ -49,3 +81,16 @@ __all__ = [
     "run_mirror",
     "verify_mirror",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
