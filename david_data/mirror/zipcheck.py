@@ -175,17 +175,28 @@ def check_member_name(name: str) -> None:
         )
 
 
+_FIRST_WINDOW = 1 << 10
+_LONGEST_TAIL = (1 << 16) + 22 + 20
+"""The largest end record (a 64 KiB comment) plus the ZIP64 locator."""
+
+
 def read_layout(handle: IO[bytes], size: int) -> ZipLayout:
     """Parse the end records and the central directory (ZIP64 aware), strictly."""
-    tail_len = min(size, (1 << 16) + _EOCD.size + _ZIP64_LOCATOR.size)
-    handle.seek(size - tail_len)
-    tail = handle.read(tail_len)
-    pos = tail.rfind(b"PK\x05\x06")
-    while pos >= 0 and (
-        pos + _EOCD.size > len(tail)
-        or pos + _EOCD.size + struct.unpack_from("<H", tail, pos + 20)[0] != len(tail)
-    ):
-        pos = tail.rfind(b"PK\x05\x06", 0, pos)
+    # The end record is searched in the last KiB first, then in the largest tail it can
+    # need (a 64 KiB comment): the last record that ends the file is the same either way,
+    # and a remote reader (the catalog) fetches a KiB instead of 64 when comments are short.
+    for window in (_FIRST_WINDOW, _LONGEST_TAIL):
+        tail_len = min(size, window)
+        handle.seek(size - tail_len)
+        tail = handle.read(tail_len)
+        pos = tail.rfind(b"PK\x05\x06")
+        while pos >= 0 and (
+            pos + _EOCD.size > len(tail)
+            or pos + _EOCD.size + struct.unpack_from("<H", tail, pos + 20)[0] != len(tail)
+        ):
+            pos = tail.rfind(b"PK\x05\x06", 0, pos)
+        if pos >= 0 or tail_len == size:
+            break
     if pos < 0:
         raise _Corrupt("no end-of-central-directory record: the file is truncated or not a zip")
     _, disk, cd_disk, on_disk, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, pos)
