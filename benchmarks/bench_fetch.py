@@ -309,7 +309,10 @@ def child_env(code: Path, work: Path, cache: Path) -> dict[str, str]:
 
 
 def run_child(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
-    """Wall seconds of a whole child process, and its stdout (it must succeed)."""
+    """Wall seconds of a whole child process, and its stdout (it must succeed). The disk's
+    pending writes are flushed first, untimed: fetch syncs each file it writes, and the
+    mirror and convert rows leave hundreds of MB behind them."""
+    os.sync()
     start = time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - start
@@ -353,7 +356,12 @@ class Rows:
         if self.reference is None:
             self.reference = files
         assert files == self.reference, "remotezip's files differ between rounds"
-        return {"whole": wall, "inner": inner["seconds"], "bytes": self.server.served()}
+        return {
+            "whole": wall,
+            "inner": inner["seconds"],
+            "imports": inner["imports"],
+            "bytes": self.server.served(),
+        }
 
     def fetch_cli(self, code: Path, ids: str) -> dict[str, Any]:
         folder = self.scratch()
@@ -415,7 +423,12 @@ class Rows:
         inner = json.loads(out.strip().splitlines()[-1])
         assert Path(inner["code"]).is_relative_to(code), (inner["code"], code)
         self.check(folder / "dest" / "SynthHuman")
-        return {"whole": wall, "inner": inner["seconds"], "bytes": self.server.served()}
+        return {
+            "whole": wall,
+            "inner": inner["seconds"],
+            "imports": inner["imports"],
+            "bytes": self.server.served(),
+        }
 
     def check(self, folder: Path) -> None:
         files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
@@ -604,18 +617,20 @@ def main() -> None:
         "median (min-max)\n"
     )
     print(
-        f"{'':<18}{'whole process s':>22}{'in-process s':>22}{'bytes served':>16}{'/ records':>18}"
+        f"{'':<18}{'whole process s':>20}{'in-process s':>20}{'imports s':>20}"
+        f"{'bytes served':>14}{'/ records':>22}"
     )
     for label in results:
         if label in ("mirror", "convert from host", "mirror, then convert"):
             continue
         got = results[label]
-        whole = spread([g["whole"] for g in got])
-        inner = spread([g["inner"] for g in got]) if "inner" in got[0] else "-"
+        cells = [
+            spread([g[k] for g in got]) if k in got[0] else "-"
+            for k in ("whole", "inner", "imports")
+        ]
         ratio = spread([g["bytes"] / records for g in got], "{:.3f}")
-        print(
-            f"{label:<18}{whole:>22}{inner:>22}{human_bytes(statistics.median(g['bytes'] for g in got)):>16}{ratio:>18}"
-        )
+        served_bytes = human_bytes(statistics.median(g["bytes"] for g in got))
+        print(f"{label:<18}{cells[0]:>20}{cells[1]:>20}{cells[2]:>20}{served_bytes:>14}{ratio:>22}")
     print(
         "\nremotezip checks only zipfile's CRC-32; fetch also compares each local header with "
         "the central directory, confirms the directory by a second read, writes atomically "
@@ -627,27 +642,31 @@ def main() -> None:
         cli, lib = results[f"fetch CLI {label}"], results[f"fetch lib {label}"]
         if have_remotezip:
             rz = results["remotezip"]
-            whole = statistics.median(c["whole"] for c in cli) / statistics.median(
-                g["whole"] for g in rz
-            )
+            # Medians of per-round ratios: each round's rows ran minutes apart at most.
+            whole = [c["whole"] / g["whole"] for c, g in zip(cli, rz, strict=True)]
             print(
                 verdict(
                     f"wall time, whole process, {label}",
-                    whole,
+                    statistics.median(whole),
                     GOAL_TIME,
-                    "fetch CLI / remotezip script",
+                    f"fetch CLI / remotezip script, per round {spread(whole)}",
                 )
             )
-            inner = statistics.median(c["inner"] for c in lib) / statistics.median(
-                g["inner"] for g in rz
-            )
+            inner = [c["inner"] / g["inner"] for c, g in zip(lib, rz, strict=True)]
             print(
                 verdict(
                     f"wall time, in-process, {label}",
-                    inner,
+                    statistics.median(inner),
                     GOAL_TIME,
-                    "fetch lib / remotezip after imports",
+                    f"fetch lib / remotezip after imports, per round {spread(inner)}",
                 )
+            )
+            print(
+                f"         where the whole process goes (medians): imports "
+                f"{statistics.median(c['imports'] for c in lib):.2f}s vs remotezip's "
+                f"{statistics.median(g['imports'] for g in rz):.2f}s; the fetch itself "
+                f"{statistics.median(c['inner'] for c in lib):.2f}s vs "
+                f"{statistics.median(g['inner'] for g in rz):.2f}s"
             )
         ratio = statistics.median(c["bytes"] / records for c in cli)
         print(verdict(f"bytes, {label}", ratio, GOAL_BYTES, "served / chosen members' records"))
