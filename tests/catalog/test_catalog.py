@@ -4,6 +4,8 @@ cached per part version, queried read-only; over HTTP, a local mirror and Azurit
 from __future__ import annotations
 
 import json
+import os
+import signal
 import zipfile
 from pathlib import Path
 
@@ -206,3 +208,17 @@ def test_catalog_of_an_azure_mirror(
     assert [p.name for p in on_azure.parts] == NAMES
     assert all(p.version.version for p in on_azure.parts)  # the blobs' ETags
     assert on_azure.members.equals(over_http.members)
+
+
+def test_a_forked_child_reads_directories_too(host: LocalHost) -> None:
+    # The second reads run on a pool of threads; a forked child has none of them and
+    # must start its own rather than wait forever on the parent's.
+    source = open_catalog_source(host.base_url)
+    first = load_catalog(source, NAMES[:1], policy=FAST, refresh=NAMES[:1])
+    pid = os.fork()
+    if pid == 0:  # the child: read the directory again, then leave at once
+        signal.alarm(60)
+        again = load_catalog(source, NAMES[:1], policy=FAST, refresh=NAMES[:1])
+        os._exit(0 if again.members.equals(first.members) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
