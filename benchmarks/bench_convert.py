@@ -16,7 +16,9 @@ than wall times, which are printed too.
 4. bytes per sample in the store vs the source zip;
 5. metadata of a 2,981-shard store: open time, ``store.query`` warm, whole-process
    ``david-data query``;
-6. the issue's table: every ratio, before and after.
+6. the issue's table: every ratio, before and after;
+7. issue 15's integrity cost: each chunk's CRC-32C on encode/decode per array, conversion
+   CPU per sample and random reads, into and from a store with and without checksums.
 """
 
 from __future__ import annotations
@@ -47,14 +49,17 @@ from david_data.convert.run import convert, prepare_store, run_convert  # noqa: 
 from david_data.convert.source import open_source  # noqa: E402
 from david_data.convert.write import convert_group  # noqa: E402
 from david_data.engine import ProcessExecutor, ThreadExecutor  # noqa: E402
+from david_data.format.checksum import crc32c  # noqa: E402
 from david_data.format.codecs import (  # noqa: E402
     ARRAYS,
     BloscBytes,
+    Checksummed,
     ChunkCodec,
     JpegLs,
     WebpLossless,
     ZstdBytes,
     fast_codecs,
+    profile_codecs,
 )
 from david_data.format.layout import SAMPLE_SHAPES  # noqa: E402
 from david_data.format.shard import encode_shard, shard_buffers  # noqa: E402
@@ -176,7 +181,8 @@ def stage_table(samples: list[Sample], work: Path, shard: int) -> dict[str, tupl
     before issue 10 (a reference copy) and now, on the same decoded samples."""
     import cv2
 
-    new_codecs = fast_codecs({"depth": samples[0].depth.dtype, "normal": samples[0].normal.dtype})
+    dtypes = {"depth": samples[0].depth.dtype, "normal": samples[0].normal.dtype}
+    new_codecs = profile_codecs("fast", dtypes)  # what a conversion writes now
     bgr = [np.ascontiguousarray(s.rgb[..., ::-1]) for s in samples]
     stages: dict[str, tuple[Callable[[int], object], Callable[[int], object]]] = {
         "BGR->RGB": (
@@ -235,14 +241,20 @@ def _decode_all(part_url: str, ids: list[int]) -> int:
     return n
 
 
-def make_legacy_store(path: Path, shard: int, dtypes: dict[str, np.dtype]) -> None:
-    """An empty store with the codecs written before issue 10 (zstd-1 everywhere), made by
+def make_legacy_store(
+    path: Path,
+    shard: int,
+    dtypes: dict[str, np.dtype],
+    codecs: dict[str, ChunkCodec] | None = None,
+) -> None:
+    """An empty store with earlier chunk codecs (default: zstd-1 everywhere, before issue
+    10; ``fast_codecs``: the fast profile before issue 15's checksums), made by
     zarr-python itself: converting into it is what resuming such a store does."""
     import zarr
-    from zarr.codecs import BytesCodec, ZstdCodec
 
     from david_data.format.layout import create_store
 
+    codecs = codecs or legacy_codecs()
     create_store(str(path), profile="fast", shard_size=shard, dtypes=dtypes, source="bench")
     group = zarr.open_group(str(path), mode="a")
     for name in ARRAYS:
@@ -256,10 +268,21 @@ def make_legacy_store(path: Path, shard: int, dtypes: dict[str, np.dtype]) -> No
             chunks=(1, *SAMPLE_SHAPES[name]),
             shards={"shape": (shard, *SAMPLE_SHAPES[name]), "index_location": "start"},
             fill_value=0,
-            serializer=BytesCodec(endian="little"),
-            compressors=(ZstdCodec(level=1),),
             dimension_names=old.metadata.dimension_names,
+            **codecs[name].zarr_codecs(),
         )
+
+
+def units_cpu(src: Path, store: Path, shard: int) -> float:
+    """CPU per sample of the conversion's work units alone (what 298,008 samples
+    multiply): the engine's per-run costs (store checks, consolidating the metadata) are
+    left out."""
+    plan = plan_convert(convert_settings(str(src), str(store), shard_size=shard))
+    prepare_store(plan)
+    units = plan.units(1)
+    t = time.process_time()
+    done = sum(r.samples_ok for u in units for r in convert_group(u).shards)
+    return (time.process_time() - t) / done
 
 
 def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, quick: bool) -> Path:
@@ -282,16 +305,6 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
         done = run_convert(plan, executor).samples_ok
         return (time.process_time() - cpu) / done, done / (time.perf_counter() - t)
 
-    def units_only(store: Path) -> float:
-        """CPU per sample of the work units alone (what 298,008 samples multiply): the
-        engine's per-run costs (store checks, consolidating the metadata) are left out."""
-        plan = plan_convert(convert_settings(str(src), str(store), shard_size=shard))
-        prepare_store(plan)
-        units = plan.units(1)
-        t = time.process_time()
-        done = sum(r.samples_ok for u in units for r in convert_group(u).shards)
-        return (time.process_time() - t) / done
-
     floor_cpu, unit_cpu, old_cpu, engine_cpu = [], [], [], []
     executor = ProcessExecutor(1)  # one process: this one, so process_time sees it all
     try:
@@ -299,10 +312,10 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
         for r in range(reps):
             # interleaved, so that the machine's load hits all of them alike
             floor_cpu.append(med([c / len(files) for c in cpu_each(decode_floor, 1)]))
-            unit_cpu.append(units_only(work / f"unit_{r}"))
+            unit_cpu.append(units_cpu(src, work / f"unit_{r}", shard))
             legacy = work / f"legacy_{r}"
             make_legacy_store(legacy, shard, dtypes)
-            old_cpu.append(units_only(legacy))
+            old_cpu.append(units_cpu(src, legacy, shard))
             engine_cpu.append(engine_run(work / f"conv_{r}", executor)[0])
     finally:
         executor.close()
@@ -577,6 +590,100 @@ def metadata(fast: Path, work: Path, quick: bool) -> None:
     results["query_process"] = (wall, cpu, rss)
 
 
+# -- 7. integrity ------------------------------------------------------------------------------
+
+
+def checksum_cost(src: Path, work: Path, ids: list[int], shard: int, reps: int) -> None:
+    """Each chunk's CRC-32C, before (the same codecs without it) and after, in one run."""
+    print("\n== 7. integrity: the cost of each chunk's CRC-32C (same run, interleaved) ==")
+    part = open_source(str(src)).parts[0]
+    samples = [decode_sample(sid, f) for sid, f in part.read_samples(ids[:10])]
+    dtypes = {"depth": samples[0].depth.dtype, "normal": samples[0].normal.dtype}
+    checked = profile_codecs("fast", dtypes)
+    totals = {"encode": [0.0, 0.0], "decode": [0.0, 0.0]}
+    print(
+        "  per array, median CPU per chunk: without -> with the checksum (tens of us of "
+        "noise on a shared machine: the CRC alone, below, is the floor)"
+    )
+    for name in ARRAYS:
+        codec = checked[name]
+        assert isinstance(codec, Checksummed)
+        times: dict[str, tuple[list[float], list[float]]] = {
+            "encode": ([], []),
+            "decode": ([], []),
+        }
+        for _ in range(reps):
+            for sample in samples:
+                array = sample.arrays()[name]
+                for which, c in enumerate((codec.inner, codec)):
+                    t = time.process_time()
+                    data = c.encode(array)
+                    times["encode"][which].append(time.process_time() - t)
+                    t = time.process_time()
+                    back = c.decode(data, array.dtype, array.shape)
+                    times["decode"][which].append(time.process_time() - t)
+                    assert back.tobytes() == array.tobytes()
+        size = len(codec.inner.encode(samples[0].arrays()[name]))
+        line = []
+        for stage, (plain_t, checked_t) in times.items():
+            totals[stage][0] += med(plain_t)
+            totals[stage][1] += med(checked_t)
+            line.append(f"{stage} {med(plain_t) * 1e3:6.3f} -> {med(checked_t) * 1e3:6.3f} ms")
+        print(f"    {name:10s} ({size / 1e3:6.1f} KB): {', '.join(line)}")
+    for stage, (before, after) in totals.items():
+        print(
+            f"    all arrays, {stage}: {before * 1e3:6.3f} -> {after * 1e3:6.3f} ms a sample "
+            f"({(after - before) * 1e6:+.0f} us, {(after / before - 1) * 100:+.1f}%)"
+        )
+    # the CRC alone (google_crc32c, the CPU's CRC instruction): the floor of both
+    chunks = [checked[n].encode(sample.arrays()[n]) for sample in samples for n in ARRAYS]
+    alone = med(cpu_each(lambda: [crc32c(c) for c in chunks], 10 * reps)) / len(samples)
+    per = sum(map(len, chunks)) / len(samples)
+    print(
+        f"    CRC-32C alone: {alone * 1e6:.0f} us a sample ({per / 1e6:.2f} MB, "
+        f"{per / alone / 1e9:.1f} GB/s)"
+    )
+
+    # writes: the conversion's work units into a store without and with checksums
+    unit: dict[str, list[float]] = {"without": [], "with": []}
+    stores: dict[str, Path] = {}
+    for r in range(reps):  # interleaved, so that the machine's load hits both alike
+        stores = {"without": work / f"crc_without_{r}", "with": work / f"crc_with_{r}"}
+        make_legacy_store(stores["without"], shard, dtypes, fast_codecs(dtypes))
+        for key, path in stores.items():
+            unit[key].append(units_cpu(src, path, shard))
+    write0, write1 = med(unit["without"]), med(unit["with"])
+    print(
+        f"  convert unit CPU per sample : {write0 * 1e3:6.2f} -> {write1 * 1e3:6.2f} ms "
+        f"({(write1 / write0 - 1) * 100:+.1f}%)"
+    )
+
+    # reads: random single samples through store.sample, shard indexes warm
+    order = [int(i) for i in np.random.default_rng(0).choice(ids, size=len(ids), replace=False)]
+    opened = {key: open_store(str(path)) for key, path in stores.items()}
+    for store in opened.values():
+        for i in order:
+            store.sample(i)  # warm the indexes and the page cache
+    cpu: dict[str, list[float]] = {key: [] for key in opened}
+    wall: dict[str, list[float]] = {key: [] for key in opened}
+    for _ in range(reps):
+        for key, store in opened.items():
+
+            def loop(store: Any = store) -> None:
+                for i in order:
+                    store.sample(i)
+
+            wall[key] += [t / len(order) for t in wall_each(loop, 1)]
+            cpu[key] += [t / len(order) for t in cpu_each(loop, 1)]
+    w0, w1 = med(wall["without"]), med(wall["with"])
+    c0, c1 = med(cpu["without"]), med(cpu["with"])
+    print(
+        f"  store.sample, random       : {1 / w0:6.1f} -> {1 / w1:6.1f} samples/s wall; "
+        f"{c0 * 1e3:5.2f} -> {c1 * 1e3:5.2f} ms CPU a sample ({(c1 / c0 - 1) * 100:+.1f}%)"
+    )
+    results["checksum"] = (totals, (write0, write1), (c0, c1))
+
+
 # -- 6. the issue's table --------------------------------------------------------------------
 
 
@@ -592,7 +699,10 @@ def _verdict(wall: float, cpu: float, goal: float) -> str:
 
 
 def issue_table() -> None:
-    print("\n== 6. issue 10's rows (before: same run where the old path still exists) ==")
+    print(
+        "\n== 6. issue 10's rows and issue 15's checksum cost (before: same run where the "
+        "old path still exists) =="
+    )
     rows: list[tuple[str, str, str, str, str]] = []
     if "convert" in results:
         new, old, floor, cpu = results["convert"]
@@ -652,6 +762,18 @@ def issue_table() -> None:
                 else "met the other way: the README calls compact an archive profile",
             )
         )
+    if "checksum" in results:
+        _, (write0, write1), (read0, read1) = results["checksum"]
+        for label, before, after in (("convert", write0, write1), ("random read", read0, read1)):
+            rows.append(
+                (
+                    f"chunk CRC-32C: {label} CPU/sample",
+                    f"{before * 1e3:.2f} ms without it (same run)",
+                    f"{after * 1e3:.2f} ms ({(after / before - 1) * 100:+.1f}%)",
+                    "measured (issue 15 sets no goal)",
+                    "-",
+                )
+            )
     for measure, before, after, goal, verdict in rows:
         print(f"  {measure:34s} | before {before} | after {after} | goal {goal} | {verdict}")
 
@@ -663,7 +785,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("codecs", "convert", "reads", "metadata"),
+        choices=("codecs", "convert", "reads", "metadata", "checksum"),
         help="run one section (the metadata section converts a small store first)",
     )
     args = parser.parse_args()
@@ -688,6 +810,8 @@ def main() -> None:
             codec_table([decode_sample(sid, f) for sid, f in part.read_samples(ids[:10])])
         if args.only in (None, "convert", "reads"):
             fast = conversion(src, work, ids, shard, reps, args.quick)
+        elif args.only == "checksum":
+            fast = work / "conv_0"
         else:
             fast = work / "conv_0"
             convert(str(src), str(fast), shard_size=shard, workers=1)
@@ -701,6 +825,8 @@ def main() -> None:
             )
         if args.only in (None, "metadata"):
             metadata(fast, work, args.quick)
+        if args.only in (None, "checksum"):
+            checksum_cost(src, work, ids, shard, reps)
         issue_table()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -58,6 +58,13 @@ class VerificationError(DavidDataError, ValueError):
     """A file's bytes do not match what was expected (size, hash, CRC, member set)."""
 
 
+class ZipFormatError(VerificationError):
+    """A zip's records cannot be read: a signature is missing, or an offset, size or
+    count points outside the file or disagrees with another record. ``offset`` is where
+    the damage was seen (re-fetching from there may repair it), ``member`` the entry it
+    belongs to ("" for whole-file records)."""
+
+
 class UnsafeMemberError(VerificationError):
     """A zip member name would escape its destination folder or is otherwise unsafe."""
 

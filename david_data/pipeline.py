@@ -192,7 +192,7 @@ def run_pipeline(plan: PipelinePlan, steps: Steps) -> PipelineReport:
     """Mirror; convert the parts verified (fetched now or before); evaluate when a model
     was given and the conversion ran. An interrupted step ends the pipeline there."""
     mirrored = steps.mirror(plan)
-    verified = tuple(o.name for o in mirrored.outcomes if o.status in ("ok", "skipped"))
+    verified = tuple(o.name for o in mirrored.outcomes if o.status in ("ok", "intact", "skipped"))
     converted = None
     if verified and not mirrored.interrupted:
         converted = steps.convert(dataclasses.replace(plan.convert, parts=verified))

@@ -21,7 +21,7 @@ from flows._executor import flow_executor, publish
 @flow(name="mirror", log_prints=True)
 def mirror_flow(
     dest: str,
-    parts: str | int = "all",
+    parts: str | int | None = None,
     base_url: str | None = None,
     jobs: int = 4,
     segments: int = 4,
@@ -31,7 +31,8 @@ def mirror_flow(
     storage_options: SecretDict | None = None,
     progress: bool = True,
 ) -> MirrorReport | Any:
-    """Mirror ``parts`` ('all', 'sample', '0-3,7', 59) from ``base_url`` to ``dest``,
+    """Mirror ``parts`` ('all', 'sample', '0-3,7', 59; None: all, or with ``reverify`` the
+    parts already at ``dest``) from ``base_url`` to ``dest``,
     ``jobs`` parts at once. Plain parameters, so it deploys as it is; ``storage_options``
     (credentials) are kept secret in the Prefect UI."""
     plan = plan_mirror(

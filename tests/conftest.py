@@ -6,6 +6,7 @@ once per session, in memory on a free loopback port.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -173,6 +174,26 @@ class DaskCluster:
 
         with Client(self.address, timeout=timeout) as client:
             client.wait_for_workers(count, timeout=timeout)
+
+    @contextlib.contextmanager
+    def busy(self, folder: Path) -> Iterator[None]:
+        """Hold every worker thread (a cluster of one worker, one thread) until the block
+        exits: units submitted meanwhile wait, so a test stops a job at a known point."""
+        from distributed import Client
+
+        started, release = folder / "dask-busy-started", folder / "dask-busy-release"
+        script = f"touch {started}; while [ ! -e {release} ]; do sleep 0.05; done"
+        with Client(self.address, timeout=30) as client:
+            held = client.submit(subprocess.run, ["sh", "-c", script], pure=False)
+            deadline = time.monotonic() + 60
+            while not started.exists():
+                assert time.monotonic() < deadline and not held.done(), "the worker is not held"
+                time.sleep(0.02)
+            try:
+                yield
+            finally:
+                release.touch()
+                held.result(timeout=30)
 
     def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL a worker and its nanny (the whole group), as a machine dying would."""

@@ -173,9 +173,14 @@ def run_sql(connection: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     """Run ``sql``; a DuckDB error becomes a :class:`ConfigError` naming the tables."""
     import duckdb
 
-    try:
+    from ..store.query import interruptible
+
+    def run() -> pa.Table:
         relation = connection.sql(sql)
         return relation.to_arrow_table() if relation is not None else pa.table({})
+
+    try:
+        return interruptible(connection, run)
     except duckdb.Error as exc:
         raise ConfigError(
             f"catalog query failed: {exc}\nTables: samples (sample_id, part, scenario, bytes, "
@@ -221,6 +226,8 @@ def load_catalog(
         try:
             return load_part(source, name, policy=policy, use_cache=name not in again)
         except DavidDataError as exc:
+            if getattr(exc, "first_contact", False):
+                raise  # the host was never reached: one error for the whole command
             return exc
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:

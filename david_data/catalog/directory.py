@@ -2,8 +2,8 @@
 
 Over HTTP a part costs a HEAD, then two rounds of ranged GETs: the last KiB (the end
 records; more when a long zip comment hides them), then the central directory. The bytes
-are parsed by the mirror's reader (:func:`david_data.mirror.zipcheck.read_layout`), so
-both agree on every zip.
+are parsed by the project's one zip parser (:func:`david_data.zipformat.read_layout`, as
+the mirror's), so both agree on every zip.
 
 A reading is confirmed by a second, independent read: over HTTP every range is requested
 twice at once, on two connections, and the two replies compared byte for byte (the
@@ -35,10 +35,10 @@ from typing import Any
 import pyarrow as pa
 
 from .. import facts
-from ..errors import DavidDataError, VerificationError
+from ..errors import VerificationError, ZipFormatError
 from ..fsutil import resolve
 from ..mirror.retry import RetryPolicy
-from ..mirror.zipcheck import ZipEntry, ZipLayout, read_layout
+from ..zipformat import ZipEntry, ZipLayout, read_layout, record_end
 from .remote import PartVersion, is_http, read_range
 
 logger = logging.getLogger(__name__)
@@ -60,9 +60,6 @@ SCHEMA = pa.schema(
 
 READINGS = 3
 """Readings of a directory tried before giving up on a part that never reads the same twice."""
-_LOCAL_FIXED = 30
-_MAX_EXTRA = 0xFFFF
-_DESCRIPTOR = 24
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,9 +252,7 @@ def _read_layout(
 def _parse(handle: Any, size: int, url: str) -> ZipLayout:
     try:
         return read_layout(handle, size)
-    except DavidDataError:
-        raise
-    except Exception as exc:  # the reader's own "corrupt" error, struct.error, ...
+    except ZipFormatError as exc:
         raise VerificationError(
             f"{url}: cannot read the zip's central directory ({exc}); the part is damaged "
             "or not a zip: check the URL, or mirror and verify it ('david-data mirror')",
@@ -283,22 +278,14 @@ def _table(
             unparsed.append(entry.name)
             continue
         following = ordered[i + 1].offset if i + 1 < len(ordered) else cd_offset
-        # Never more than a record can hold: stray bytes after it are not fetched.
-        longest = (
-            entry.offset
-            + _LOCAL_FIXED
-            + len(entry.name.encode())
-            + _MAX_EXTRA
-            + entry.compressed_size
-            + _DESCRIPTOR
-        )
         for key, value in (
             ("sample_id", ref.sample_id),
             ("part", part),
             ("member", entry.name),
             ("kind", ref.kind),
             ("offset", entry.offset),
-            ("end_offset", min(following, longest, size)),
+            # Never more than a record can hold: stray bytes after it are not fetched.
+            ("end_offset", min(record_end(entry, following), size)),
             ("compressed_size", entry.compressed_size),
             ("size", entry.size),
             ("crc32", entry.crc),

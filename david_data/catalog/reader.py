@@ -1,9 +1,10 @@
 """Read zip members out of a part by coalesced ranged requests, each verified as it streams.
 
 :func:`coalesce` groups members (sorted by offset) into ranges: neighbours whose records
-are less than ``max_gap`` bytes apart share one request. :func:`read_members` reads the
-ranges one after the other (:func:`.remote.read_range`: closed ranges, ``If-Match``,
-retries that resume), routes each range's bytes as they arrive to the members inside it
+are less than ``max_gap`` bytes apart share one request (the coalescing convert uses too,
+:func:`david_data.zipformat.coalesce_spans`). :func:`read_members` reads the ranges one
+after the other (:func:`.remote.read_range`: closed ranges, ``If-Match``, retries that
+resume), routes each range's bytes as they arrive to the members inside it
 (:class:`~.member.MemberStream`: local header, inflate, size, CRC-32) and hands each
 verified member to ``on_member``. A member that fails verification is read once more on
 its own, then reported with its reason. A part that changed on the server, or a stop
@@ -21,6 +22,7 @@ from typing import Any
 
 from ..errors import DownloadError, RangeNotSupportedError, RemoteChangedError, VerificationError
 from ..mirror.retry import RetryPolicy
+from ..zipformat import coalesce_spans
 from .member import MemberStream, MemberTask
 from .remote import PartVersion, Stopped, read_range
 
@@ -39,25 +41,10 @@ class FetchRange:
 def coalesce(tasks: Sequence[MemberTask], max_gap: int, max_bytes: int) -> list[FetchRange]:
     """Group members into ranges (see the module docstring); a range grows past
     ``max_bytes`` only to hold a single larger member."""
-    ranges: list[FetchRange] = []
-    group: list[MemberTask] = []
-    for task in sorted(tasks, key=lambda t: t.offset):
-        if group and (
-            task.offset - group[-1].end_offset > max_gap
-            or task.end_offset - group[0].offset > max_bytes
-        ):
-            ranges.append(_range(group))
-            group = []
-        group.append(task)
-    if group:
-        ranges.append(_range(group))
-    return ranges
-
-
-def _range(group: list[MemberTask]) -> FetchRange:
-    return FetchRange(
-        start=group[0].offset, end=max(m.end_offset for m in group) - 1, members=tuple(group)
+    spans = coalesce_spans(
+        tasks, lambda t: (t.offset, t.end_offset), max_gap=max_gap, max_bytes=max_bytes
     )
+    return [FetchRange(start=s, end=e - 1, members=tuple(group)) for s, e, group in spans]
 
 
 @dataclass(kw_only=True)

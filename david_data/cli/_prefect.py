@@ -142,6 +142,7 @@ def temporary_server() -> Iterator[str | None]:
     (yields its API URL, also set as ``PREFECT_API_URL`` for this process). Call it on
     the main thread: the server gets SIGKILL when the thread that started it ends."""
     if _api_configured():
+        _check_configured_api()
         yield None
         return
     if not sys.platform.startswith("linux"):  # pragma: no cover - the parent-death signal is Linux's
@@ -199,6 +200,32 @@ def temporary_server() -> Iterator[str | None]:
     finally:
         _stop(proc)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _check_configured_api() -> None:
+    """Fail at once, in one line, when the configured Prefect API does not answer (rather
+    than with Prefect's traceback once a flow run starts). Any HTTP reply counts as an
+    answer: only a connection that cannot be made is refused here."""
+    import urllib.error
+
+    from ._run import configured_api_url
+
+    found = configured_api_url()
+    if found is None:
+        return
+    url, where = found
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10):
+            return
+    except urllib.error.HTTPError:
+        return  # it answers
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ConfigError(
+            f"PREFECT_API_URL={url} (from {where}) does not answer ({reason}): start that "
+            "Prefect server ('prefect server start'), or unset PREFECT_API_URL to run the job "
+            "in this process"
+        ) from exc
 
 
 @contextlib.contextmanager

@@ -27,15 +27,24 @@ from ..engine.report import INTERRUPTED_HINT
 
 def prefect_api_configured() -> bool:
     """Whether a Prefect server is configured, read without importing Prefect (slow)."""
-    if os.environ.get("PREFECT_API_URL"):
-        return True
+    return configured_api_url() is not None
+
+
+def configured_api_url() -> tuple[str, str] | None:
+    """The configured Prefect API URL and where it was set (the variable, or the profile),
+    read without importing Prefect; None when there is none."""
+    if url := os.environ.get("PREFECT_API_URL"):
+        return url, "the environment"
     home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
     try:
         profiles = tomllib.loads((home / "profiles.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):
-        return False
+        return None
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
-    return bool(profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"))
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    if not url:
+        return None
+    return str(url), f"the Prefect profile {active!r} ({home / 'profiles.toml'})"
 
 
 def wants_flow_run(args: argparse.Namespace) -> bool:

@@ -1,6 +1,6 @@
 """``david-data convert`` (in-process by default, a flow run with ``--prefect``, units on a
-Dask cluster with ``--dask-address``) and the quick commands ``verify-store``, ``query``
-and ``show`` (library only: no Prefect import)."""
+Dask cluster with ``--dask-address``), ``verify-store`` (likewise) and the quick commands ``query`` and ``show`` (library only: no
+Prefect import)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "Decode samples from SRC afresh and compare every array bit for bit and every metadata "
             "value with STORE. A sparse store (converted with --where/--ids/--limit) is checked on "
             "the samples it holds; SRC may be the data host's base URL (only the parts holding "
-            "the checked samples are read)."
+            "the checked samples are read). Every sample is checked or named as not checked "
+            "(its part is not in SRC, the run was interrupted); exit 1 on any difference or "
+            "sample not checked, 130 when interrupted."
         ),
     )
     verify.add_argument("store", metavar="STORE", help="store path or URL")
@@ -129,7 +131,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="check K random samples (default: all)",
     )
     verify.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+    verify.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="processes checking samples (default: CPUs, at most 4; ignored with --dask-address)",
+    )
+    add_no_progress(verify)
     add_storage_option(verify, "STORE and SRC")
+    add_run_options(verify, dask=True)
     verify.set_defaults(func=run_verify_store_command)
 
     query = subparsers.add_parser(
@@ -257,23 +267,50 @@ def run_convert_command(args: argparse.Namespace) -> int:
 
 
 def run_verify_store_command(args: argparse.Namespace) -> int:
-    from ..convert.verify_store import verify_store
+    from ..convert.verify_store import VerifyStoreSettings, plan_verify_store
 
-    if args.sample is not None and args.sample < 1:
-        raise ConfigError(
-            f"--sample must be at least 1 (got {args.sample}); leave it out to check every sample"
-        )
     options = parse_storage_options(args.storage_option) or None
-    report = verify_store(
-        args.store,
-        args.against,
-        sample=args.sample,
-        seed=args.seed,
-        storage_options=options,
-        source_options=options,
+    plan = plan_verify_store(
+        VerifyStoreSettings(
+            store_url=args.store,
+            source_url=args.against,
+            sample=args.sample,
+            seed=args.seed,
+            workers=args.workers,
+            storage_options=options,
+            source_options=options,
+        )
     )
-    print(report.summary())
-    return EXIT_OK if report.ok else EXIT_FAILURES
+
+    def run_local():  # type: ignore[no-untyped-def]
+        from ..convert.verify_store import run_verify_store
+        from ..engine import make_executor
+        from ..progress import progress_for
+
+        with (
+            progress_for(not args.no_progress) as progress,
+            make_executor("processes", plan.settings.workers, dask_address=args.dask_address) as ex,
+        ):
+            return run_verify_store(plan, ex, progress=progress)
+
+    from ._run import run_job
+
+    s = plan.settings
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="verify_store",
+        flow_params={
+            "store_url": s.store_url,
+            "source_url": s.source_url,
+            "sample": s.sample,
+            "seed": s.seed,
+            "workers": s.workers,
+            "dask_address": args.dask_address,
+            "storage_options": options,
+            "source_options": options,
+        },
+    )
 
 
 def run_query_command(args: argparse.Namespace) -> int:
@@ -322,6 +359,13 @@ def _query_bytes(table: object, fmt: str) -> bytes:
     elif fmt == "csv":
         import pyarrow.csv as pacsv
 
+        nested = [f"{f.name} ({f.type})" for f in table.schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise ConfigError(
+                f"--format csv holds flat values, but the result's column(s) {', '.join(nested)} "
+                "are nested: use --format json or parquet, or flatten them in SQL (e.g. "
+                "to_json(column), unnest(column))"
+            )
         pacsv.write_csv(table, buffer)
     elif fmt == "json":
         import json

@@ -1,5 +1,6 @@
 """``david-data mirror`` (the mirror engine, in this process or as a flow run) and
-``david-data verify`` (library only)."""
+``david-data verify`` (the verify engine, in this process or as a flow run; units on a
+Dask cluster with ``--dask-address``)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "  david-data mirror /data/synthhuman --parts 0-3,7 --jobs 4\n"
             "  david-data mirror /data/synthhuman --dry-run\n"
             "  david-data mirror az://datasets/synthhuman --parts sample\n"
-            "  david-data mirror /data/synthhuman --reverify     # re-check present parts first"
+            "  david-data mirror /data/synthhuman --reverify     # re-check the parts present, fetch no others"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -40,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     mirror.add_argument(
         "--parts",
-        default="all",
-        help="parts to mirror: 'all', 'sample', or indices/ranges like '0-3,7' (default: all)",
+        default=None,
+        help="parts to mirror: 'all', 'sample', or indices/ranges like '0-3,7' (default: all; "
+        "with --reverify, the parts already at DEST)",
     )
     mirror.add_argument(
         "--base-url",
@@ -61,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--reverify",
         action="store_true",
         help="re-check every part already at DEST against the manifest before trusting it "
-        "(reads them all); a part that fails is fetched again",
+        "(reads them all); a part that fails is fetched again; parts not at DEST are fetched "
+        "only when --parts names them",
     )
     mirror.add_argument(
         "--require-ranges",
@@ -88,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "member sets only), then the mirror as a whole (sample ids held by two parts; ids "
             "missing once all 60 parts are there). Reports good, corrupt, missing and "
             "unexpected files, naming the part and member, and records damaged parts in the "
-            "manifest so that the next 'david-data mirror' fetches exactly those again."
+            "manifest so that the next 'david-data mirror' fetches exactly those again. Parts are "
+            "checked --jobs at once, or on a Dask cluster; after Ctrl-C the parts not checked are "
+            "named 'unchecked' and the exit status is 130."
         ),
         epilog="example:\n  david-data verify /data/synthhuman && echo intact",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -99,7 +104,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="skip the full read: check sizes, central directories and member sets",
     )
+    verify.add_argument(
+        "--jobs",
+        type=int,
+        default=4,
+        help="parts checked at once (default: 4; ignored with --dask-address)",
+    )
+    add_no_progress(verify)
     add_storage_option(verify, "DEST")
+    add_run_options(verify, dask=True)
     verify.set_defaults(func=run_verify_command)
 
 
@@ -165,8 +178,37 @@ def run_mirror_command(args: argparse.Namespace) -> int:
 
 
 def run_verify_command(args: argparse.Namespace) -> int:
-    from ..mirror import verify_mirror
+    from ..mirror import VerifySettings, plan_verify
 
-    report = verify_mirror(args.dest, parse_storage_options(args.storage_option), quick=args.quick)
-    print(report.render())
-    return EXIT_OK if report.ok else EXIT_FAILURES
+    storage_options = parse_storage_options(args.storage_option)
+    plan = plan_verify(
+        VerifySettings(
+            dest=args.dest, storage_options=storage_options, quick=args.quick, jobs=args.jobs
+        )
+    )
+
+    def run_local():  # type: ignore[no-untyped-def]
+        from ..engine import make_executor
+        from ..mirror import run_verify
+        from ..progress import progress_for
+
+        with (
+            progress_for(not args.no_progress) as bars,
+            make_executor("threads", plan.settings.jobs, dask_address=args.dask_address) as ex,
+        ):
+            return run_verify(plan, ex, progress=bars)
+
+    from ._run import run_job
+
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="verify",
+        flow_params={
+            "dest": plan.settings.dest,
+            "quick": args.quick,
+            "jobs": args.jobs,
+            "dask_address": args.dask_address,
+            "storage_options": storage_options or None,
+        },
+    )

@@ -128,6 +128,12 @@ def run_synth(args: argparse.Namespace) -> int:
     names = _selected_parts(args.parts)
     ids = [i for name in names for i in part_sample_ids(name, args.samples_per_part)]
     dest = Path(args.dest)
+    blocking = next((p for p in (dest, *dest.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(
+            f"cannot write parts into {dest}: {blocking} is a file, not a folder; give a folder "
+            "path (it is created when missing)"
+        )
     started = time.monotonic()
     with progress_for(not args.no_progress) as progress:
         if args.extracted:

@@ -71,7 +71,10 @@ def _check_shape(name: str, array: np.ndarray, channels: int | None) -> None:
 
 def decode_png(data: bytes, name: str, channels: int | None) -> np.ndarray:
     """Decode an 8-bit PNG with OpenCV: (H, W) grey or (H, W, 3) RGB order."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # an empty buffer fails an assertion instead of returning None
+        image = None
     if image is None:
         raise SampleDecodeError(f"{name}: not a readable PNG image", path=name)
     if image.dtype != np.uint8:

@@ -454,6 +454,8 @@ def _read_directories(parts: list[PartSource]) -> dict[str, str]:
         except RangeNotSupportedError:
             raise  # the whole source is unusable, not this part
         except (VerificationError, OSError) as exc:
+            if getattr(exc, "first_contact", False):
+                raise  # the host was never reached: so is every part
             return str(exc)
         return None
 

@@ -73,6 +73,8 @@ def run_convert(
     """Write the plan's shards on ``executor`` and report (see the module docstring)."""
     start = time.monotonic()
     if not plan.jobs:
+        if plan.committed:  # a rerun with nothing left (after a run killed before its end)
+            _consolidate(plan)
         return _fold(plan, [], [], interrupted=False, seconds=time.monotonic() - start)
     prepare_store(plan)
     if not executor.in_process:
@@ -100,11 +102,26 @@ def run_convert(
     not_run += [s for group in outcome.results for s in group.not_done]
     failed = any(r.error or r.failures for r in results)
     handle.finish("interrupted" if outcome.interrupted else "with failures" if failed else "done")
-    # One file with every row, so readers (and the next plan) skip ~3,000 small reads.
-    consolidate_metadata(plan.settings.store_url, plan.settings.storage_options)
+    _consolidate(plan)
     return _fold(
         plan, results, not_run, interrupted=outcome.interrupted, seconds=time.monotonic() - start
     )
+
+
+def _consolidate(plan: ConvertPlan) -> None:
+    """One file with every row, so readers (and the next plan) skip ~3,000 small reads;
+    written at the end of every run, even one with nothing left to write, so that a run
+    killed before its end leaves no store without it once rerun."""
+    try:
+        consolidate_metadata(plan.settings.store_url, plan.settings.storage_options)
+    except OSError as exc:
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(
+            f"cannot write the consolidated metadata of STORE {plan.settings.store_url} "
+            f"({exc}); choose a writable location or fix its permissions",
+            path=plan.settings.store_url,
+        ) from exc
 
 
 def _check_workers_see_paths(plan: ConvertPlan, executor: Executor) -> None:

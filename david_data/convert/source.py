@@ -324,11 +324,11 @@ def _apply_manifest(fs: AbstractFileSystem, folder: str, parts: list[PartSource]
 def _zip_fields(member: ZipMember | MemberTask) -> dict[str, int]:
     if isinstance(member, ZipMember):
         return {
-            "compressed_size": member.compress_size,
-            "size": member.file_size,
+            "compressed_size": member.compressed_size,
+            "size": member.size,
             "crc32": member.crc,
-            "method": member.compress_type,
-            "offset": member.header_offset,
+            "method": member.method,
+            "offset": member.offset,
         }
     return {
         "compressed_size": member.compressed_size,

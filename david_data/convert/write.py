@@ -65,7 +65,11 @@ def _write_shard(
     except _Stopped:
         raise
     except Exception as exc:  # the shard stays uncommitted; the next run redoes it
-        logger.exception("shard %d failed", job.shard)
+        if isinstance(exc, DavidDataError):  # a fault we describe (a part that changed...)
+            logger.warning("shard %d not committed: %s", job.shard, exc)
+            logger.debug("shard %d", job.shard, exc_info=True)
+        else:
+            logger.exception("shard %d failed", job.shard)
         return ShardResult(shard=job.shard, error=f"{type(exc).__name__}: {exc}")
 
 

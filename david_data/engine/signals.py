@@ -86,6 +86,30 @@ def handle_signals(*, reset: bool = True) -> Iterator[None]:
 
 def ignore_interrupts_in_worker() -> None:
     """Process-pool initializer: a terminal's Ctrl-C reaches the whole process group;
-    workers leave the decision to stop to the parent (which then ends them)."""
+    workers leave the decision to stop to the parent (which then ends them). A worker
+    also ends at once when its parent dies (see :func:`die_with_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent()
+
+
+def die_with_parent() -> None:
+    """In a process started by :mod:`multiprocessing`: exit as soon as the parent dies
+    (SIGKILL included), whatever this process is doing.
+
+    Without it, pool workers of a killed job go on with the units already queued to them
+    (committing shards a rerun then writes too). The parent's end of a pipe closes when it
+    dies, however it dies; a daemon thread waits for that. Linux's parent-death signal is
+    not used: it fires when the *thread* that started the worker ends, and a pool starts
+    workers from whichever thread submits."""
+    import multiprocessing.connection
+
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="david-data-parent-watch", daemon=True).start()

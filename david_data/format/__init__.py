@@ -2,7 +2,8 @@
 (:mod:`david_data.store`), neither of which imports the other: on-disk layout
 (:mod:`.layout`), shard objects and their index (:mod:`.shard`, read by :mod:`.reader`),
 chunk codecs and their zarr entry points (:mod:`.codecs`, :mod:`.zarr_codecs`,
-:mod:`.imagecodec`), and the metadata table: its schema (:mod:`.metadata`) and its
+:mod:`.imagecodec`), the CRC-32C that ends every chunk and shard index (:mod:`.checksum`),
+and the metadata table: its schema (:mod:`.metadata`) and its
 consolidated file (:mod:`.consolidated`).
 
 Importing this package is cheap; :func:`consolidate_metadata` loads on first use.

@@ -18,6 +18,13 @@ machine class (its codec table prints size, encode and decode per array):
   An archive profile: ~1.5-2x smaller, but a random read decodes slower than the source
   PNG/EXR.
 
+Every chunk of a store written now ends with its CRC-32C: :class:`Checksummed` wraps the
+profile's codec and declares Zarr v3's ``crc32c`` as the last codec of the chain, so a
+flipped bit on disk is an error for every reader (this package, zarr-python,
+tensorstore), never a wrong pixel. Stores written before have no checksum and still read
+(:func:`codec_from_zarr` rebuilds whatever chain ``zarr.json`` declares). The check costs
+~0.12 ms of CPU per sample (:mod:`.checksum`).
+
 Blosc runs on the calling thread (``numthreads=1``): conversion and loader workers are
 processes already, and blosc's own threads would only add wake-ups.
 """
@@ -25,11 +32,12 @@ processes already, and blosc's own threads would only add wake-ups.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
 from ..errors import ConfigError, StoreError
+from .checksum import crc32c, strip_checked
 
 # zarr, numcodecs and imagecodecs load on first encode or decode: opening a store to
 # query its metadata needs none of them.
@@ -39,6 +47,7 @@ DEFAULT_PROFILE = "fast"
 ARRAYS = ("rgb", "alpha", "depth", "normal", "intrinsics")
 WEBP_NAME = "david_data.webp_lossless"
 JPEGLS_NAME = "david_data.jpegls"
+CRC32C_NAME = "crc32c"
 
 
 class ChunkCodec(Protocol):
@@ -167,12 +176,41 @@ class JpegLs:
         return {"serializer": JpeglsCodec(), "compressors": ()}
 
 
+@dataclass(frozen=True, kw_only=True)
+class Checksummed:
+    """Another chunk codec followed by Zarr v3's ``crc32c``: the encoded chunk, then its
+    CRC-32C. Decoding checks it first and raises
+    :class:`~david_data.errors.VerificationError` when the bytes changed."""
+
+    inner: ChunkCodec
+
+    def encode(self, array: np.ndarray) -> bytes:
+        data = self.inner.encode(array)
+        return data + crc32c(data)
+
+    def decode(self, data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+        # a view of the bytes before the checksum, no copy: every inner decoder (zstd,
+        # blosc, WebP, JPEG-LS) reads any buffer
+        return self.inner.decode(cast(bytes, strip_checked(data)), dtype, shape)
+
+    def zarr_codecs(self) -> dict[str, Any]:
+        from zarr.codecs import Crc32cCodec
+
+        codecs = self.inner.zarr_codecs()
+        return {**codecs, "compressors": (*codecs["compressors"], Crc32cCodec())}
+
+
 def profile_codecs(profile: str, dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
-    """The chunk codec of every array for ``profile``, given the arrays' dtypes."""
+    """The chunk codec of every array of a new store of ``profile``, given the arrays'
+    dtypes: the profile's codec, checksummed."""
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    if profile == "fast":
-        return fast_codecs(dtypes)
+    chosen = fast_codecs(dtypes) if profile == "fast" else _compact_codecs(dtypes)
+    return {name: Checksummed(inner=codec) for name, codec in chosen.items()}
+
+
+def _compact_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
+    """The ``compact`` profile's codecs (see the module docstring), before the checksum."""
     zstd: ChunkCodec = ZstdBytes(level=1)
     chosen: dict[str, ChunkCodec] = {
         "rgb": WebpLossless(method=0),
@@ -190,7 +228,7 @@ def profile_codecs(profile: str, dtypes: dict[str, np.dtype]) -> dict[str, Chunk
 
 
 def fast_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
-    """The ``fast`` profile of new stores (see the module docstring)."""
+    """The ``fast`` profile's codecs (see the module docstring), before the checksum."""
     zstd: ChunkCodec = ZstdBytes(level=1)
     chosen: dict[str, ChunkCodec] = {
         "rgb": BloscBytes(cname="lz4", clevel=1, typesize=1, shuffle="noshuffle"),
@@ -206,6 +244,8 @@ def fast_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
 def codec_from_zarr(inner: list[dict[str, Any]], where: str) -> ChunkCodec:
     """The chunk codec matching a shard's inner codec list from ``zarr.json``."""
     names = [c["name"] for c in inner]
+    if names[-1:] == [CRC32C_NAME] and len(names) > 1:
+        return Checksummed(inner=codec_from_zarr(inner[:-1], where))
     config = [c.get("configuration", {}) for c in inner]
     if names == ["bytes", "zstd"] and config[0].get("endian", "little") == "little":
         return ZstdBytes(level=int(config[1].get("level", 0)))

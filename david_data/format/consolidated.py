@@ -3,9 +3,10 @@
 Each committed shard has its own ``metadata/shard-NNNNNN.parquet`` (the commit marker,
 written by the shard's task). Reading ~3,000 of them costs seconds, so the conversion job
 calls :func:`consolidate_metadata` at the end of each run: it writes every row into
-``metadata/_consolidated.parquet`` (atomically) and records in that file which shard
-files it covers, each with its *fingerprint* (size and modification time or ETag, as the
-listing reports them).
+``STORE/metadata.parquet`` (atomically; beside ``metadata/``, so that DuckDB, Polars or
+``pyarrow.dataset`` reading ``metadata/*.parquet`` see each row once) and records in
+that file which shard files it covers, each with its *fingerprint* (size and
+modification time or ETag, as the listing reports them).
 
 A reader (:func:`read_metadata`) lists ``metadata/`` once, reads the consolidated file,
 and reads on top of it only the shard files it does not cover or that changed since (a
@@ -20,6 +21,7 @@ consolidation are not seen there); without that file it is an error, never an em
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -127,21 +129,28 @@ def _read_shard_files(layout: StoreLayout, paths: list[str]) -> pa.Table:
 
 
 def _read_consolidated(layout: StoreLayout) -> tuple[pa.Table, dict[int, str]] | None:
-    """The consolidated rows and the fingerprints they cover; None when absent or
-    unreadable (then every shard file is read)."""
-    try:
-        blob = layout.fs.cat_file(layout.consolidated_path)
-    except FileNotFoundError:
-        return None
+    """The consolidated rows and the fingerprints they cover (from where format 1 stores
+    keep them when the file is not at its place); None when absent or unreadable (then
+    every shard file is read)."""
+    for path in (layout.consolidated_path, layout.legacy_consolidated_path):
+        try:
+            blob = layout.fs.cat_file(path)
+        except FileNotFoundError:
+            continue
+        return _parse_consolidated(layout, blob, path)
+    return None
+
+
+def _parse_consolidated(
+    layout: StoreLayout, blob: bytes, path: str
+) -> tuple[pa.Table, dict[int, str]] | None:
     try:
         table = pq.ParquetFile(io.BytesIO(blob)).read()
         covers = {int(k): str(v) for k, v in json.loads(table.schema.metadata[COVERS_KEY]).items()}
         if not table.schema.remove_metadata().equals(SCHEMA):
             raise ValueError("its columns are not those of this david-data version")
     except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as exc:
-        logger.warning(
-            "ignoring %s (%s); reading the shard files instead", layout.consolidated_path, exc
-        )
+        logger.warning("ignoring %s (%s); reading the shard files instead", path, exc)
         return None
     return table.replace_schema_metadata(None), covers
 
@@ -192,21 +201,25 @@ def read_metadata(layout: StoreLayout) -> pa.Table:
 
 
 def consolidate_metadata(store_url: str, storage_options: dict[str, Any] | None = None) -> int:
-    """Rewrite ``metadata/_consolidated.parquet`` so that it covers every committed shard
-    (atomically; nothing is written when it already does). Returns the number of rows.
+    """Rewrite ``STORE/metadata.parquet`` so that it covers every committed shard
+    (atomically; nothing is written when it already does), and remove the one a format 1
+    store kept in ``metadata/``. Returns the number of rows.
 
-    The conversion job calls this at the end of each run; running it again, or while
-    shards are being committed, is safe: a shard committed meanwhile is simply read from
-    its own file by readers until the next consolidation.
+    The conversion job calls this at the end of each run, even a run with nothing left
+    to do; running it again, or while shards are being committed, is safe: a shard
+    committed meanwhile is simply read from its own file by readers until the next
+    consolidation.
     """
     layout = open_layout(store_url, storage_options)
     listing = list_shard_files(layout)  # fingerprints taken before the rows are read
     table, current = _merge(layout, listing)
-    if current and layout.fs.exists(layout.consolidated_path):
-        return table.num_rows
-    covers = json.dumps({str(k): fp for k, (_, fp, _) in sorted(listing.items())})
-    table = table.replace_schema_metadata({COVERS_KEY: covers.encode()})
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    atomic_write_bytes(layout.fs, layout.consolidated_path, buffer.getvalue())
+    if not (current and layout.fs.exists(layout.consolidated_path)):
+        covers = json.dumps({str(k): fp for k, (_, fp, _) in sorted(listing.items())})
+        table = table.replace_schema_metadata({COVERS_KEY: covers.encode()})
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        atomic_write_bytes(layout.fs, layout.consolidated_path, buffer.getvalue())
+    # Written beside the shard files, it made globs over metadata/ count every row twice.
+    with contextlib.suppress(FileNotFoundError):
+        layout.fs.rm_file(layout.legacy_consolidated_path)
     return table.num_rows

@@ -11,13 +11,17 @@
       rgb/c/K/0/0/0                   shard K: samples K*S ... K*S+S-1
       alpha/ depth/ normal/ intrinsics/   same scheme
       metadata/shard-0000K.parquet    metadata rows of shard K, written LAST: the commit marker
-      metadata/_consolidated.parquet  every shard's rows in one file, rewritten at the end of
+                                      (the folder holds nothing else a ``*.parquet`` glob sees)
+      metadata.parquet                every shard's rows in one file, rewritten at the end of
                                       each conversion run (see :mod:`.consolidated`)
       parts/SynthHuman_0003.zip.json  cached SHA-256 of a source part
 
 Arrays are indexed by global sample id; a partial store is sparse (absent chunks read as 0).
 Shard objects carry their index at the start (stores written before: at the end; both
-read, see :mod:`.shard`).
+read, see :mod:`.shard`). Format 2 ends every chunk with its CRC-32C (Zarr v3's
+``crc32c`` codec, see :mod:`.codecs`); format 1 stores have none and still read, and
+their consolidated file sits at ``metadata/_consolidated.parquet`` until the next
+conversion run moves it.
 """
 
 from __future__ import annotations
@@ -37,10 +41,15 @@ from ..fsutil import is_local, join, resolve
 from .codecs import ARRAYS, ChunkCodec, codec_from_zarr, profile_codecs
 from .shard import WRITTEN, ShardIndexFormat, parse_index_format
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""1: chunks without a checksum; 2: every chunk ends with its CRC-32C."""
 ATTR_KEY = "david_data"
 METADATA_DIR = "metadata"
-CONSOLIDATED_NAME = "_consolidated.parquet"
+CONSOLIDATED_NAME = "metadata.parquet"
+"""The consolidated metadata file, beside ``metadata/`` so that globs over that folder
+(DuckDB, Polars, ``pyarrow.dataset``) see each row once."""
+LEGACY_CONSOLIDATED = f"{METADATA_DIR}/_consolidated.parquet"
+"""Where format 1 stores keep it: read, and removed when a conversion run rewrites it."""
 PARTS_DIR = "parts"
 DEFAULT_SHARD_SIZE = 100
 """Samples per shard: divides 5000 (shards never straddle the likely part layout),
@@ -96,7 +105,11 @@ class StoreLayout:
 
     @property
     def consolidated_path(self) -> str:
-        return join(self.root, METADATA_DIR, CONSOLIDATED_NAME)
+        return join(self.root, CONSOLIDATED_NAME)
+
+    @property
+    def legacy_consolidated_path(self) -> str:
+        return join(self.root, LEGACY_CONSOLIDATED)
 
     def part_cache_path(self, part: str) -> str:
         return join(self.root, PARTS_DIR, f"{part}.json")

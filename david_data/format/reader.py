@@ -5,8 +5,11 @@ itself. This reader reads each shard's index once (one ranged read, at the start
 end of the shard object as the array's ``zarr.json`` says, checked against its CRC-32C,
 then cached), then fetches a sample's chunk with one ranged read (``os.pread`` locally,
 ``cat_ranges`` on object stores, concurrent for a batch) and decodes it with the codec
-the array declares. It reads exactly the bytes zarr-python would, so both give the same
-arrays; the arrays it returns are writable (PyTorch's ``default_collate`` wants them so).
+the array declares, checking the chunk's CRC-32C first when the store has them: a
+damaged chunk is a :class:`~david_data.errors.StoreError` naming the array, the sample
+and the shard object, never wrong values. It reads exactly the bytes zarr-python would,
+so both give the same arrays; the arrays it returns are writable (PyTorch's
+``default_collate`` wants them so).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import threading
 
 import numpy as np
 
-from ..errors import StoreError
+from ..errors import StoreError, VerificationError
 from ..fsutil import is_local
 from .codecs import ARRAYS
 from .layout import StoreLayout
@@ -142,20 +145,30 @@ class ShardReader:
         if blob is None or len(blob) != nbytes:
             got = 0 if blob is None else len(blob)
             raise StoreError(
-                f"{path}: the chunk of sample {sid} is cut short ({got} of {nbytes} bytes); "
-                f"the store is damaged: {self._fix(shard)}",
+                f"{path}: the {name} chunk of sample {sid} is cut short ({got} of {nbytes} "
+                f"bytes); the store is damaged: {self._fix(shard)}",
                 path=path,
                 sample_id=sid,
+                array=name,
             )
         try:
             array = self.layout.codecs[name].decode(
                 blob, self.layout.dtypes[name], self.layout.sample_shape(name)
             )
+        except VerificationError as exc:
+            raise StoreError(
+                f"{path}: the {name} chunk of sample {sid} fails its checksum ({exc}): its "
+                f"bytes changed on disk or in transit; the store is damaged: {self._fix(shard)}",
+                path=path,
+                sample_id=sid,
+                array=name,
+            ) from exc
         except Exception as exc:
             raise StoreError(
                 f"{path}: the {name} chunk of sample {sid} does not decode "
                 f"({type(exc).__name__}: {exc}); the store is damaged: {self._fix(shard)}",
                 path=path,
                 sample_id=sid,
+                array=name,
             ) from exc
         return array if array.flags.writeable else array.copy()

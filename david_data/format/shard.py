@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import google_crc32c
 import numpy as np
 
 from ..errors import StoreError
+from .checksum import crc32c
 
 EMPTY = np.uint64(2**64 - 1)
 LOCATIONS = ("start", "end")
@@ -74,10 +74,6 @@ def parse_index_format(config: dict[str, Any], where: str) -> ShardIndexFormat:
     return ShardIndexFormat(location=location, checksum=names == ["bytes", "crc32c"])
 
 
-def _crc(raw: bytes) -> bytes:
-    return np.uint32(google_crc32c.value(raw)).astype("<u4").tobytes()
-
-
 def shard_buffers(chunks: list[bytes | None], index: ShardIndexFormat = WRITTEN) -> list[bytes]:
     """One shard object as the buffers to write in order (the index, then the encoded
     chunks, or the other way round as ``index`` says; None = absent chunk): a local
@@ -92,7 +88,7 @@ def shard_buffers(chunks: list[bytes | None], index: ShardIndexFormat = WRITTEN)
         offset += len(chunk)
         body.append(chunk)
     raw = table.tobytes()
-    encoded = raw + _crc(raw) if index.checksum else raw
+    encoded = raw + crc32c(raw) if index.checksum else raw
     return [encoded, *body] if index.location == "start" else [*body, encoded]
 
 
@@ -126,7 +122,7 @@ def decode_index(
             path=where,
         )
     raw = data[:-4] if index.checksum else data
-    if index.checksum and _crc(raw) != data[-4:]:
+    if index.checksum and crc32c(raw) != data[-4:]:
         raise StoreError(
             f"{where}: shard index checksum does not match; the store is damaged",
             path=where,

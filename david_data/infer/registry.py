@@ -115,7 +115,8 @@ def fetch(
     """Download models into the cache (or ``dir``); a cached model is not fetched again.
 
     Unknown names raise ConfigError before anything is downloaded. A failed download is
-    reported in its FetchResult (rerun to resume it) and the other models still come.
+    reported in its FetchResult (rerun to resume it) and the other models still come; a
+    host never reached raises its UnreachableError.
     """
     from ..mirror.download import download_file
 
@@ -136,6 +137,8 @@ def fetch(
         try:
             done = download_file(url, str(path), segments=segments, progress=progress)
         except DavidDataError as exc:
+            if getattr(exc, "first_contact", False):
+                raise  # the host was never reached: one error, not one per model
             logger.error("fetching %s failed: %s", name, exc)
             results.append(FetchResult(name=name, path=path, status="failed", error=str(exc)))
             continue

@@ -8,10 +8,11 @@ of this process.
 Modules, one job each: :mod:`.http` (keep-alive client, proxies, TLS), :mod:`.retry`
 (backoff policy), :mod:`.state` (per-part resume file), :mod:`.fetch` (segmented ranged
 download), :mod:`.transfer` (segment schedule, checkpoints, reading a file as it
-downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downloads),
+downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downloads, through
+:mod:`david_data.zipformat`), :mod:`.memberset` (names and samples of a part),
 :mod:`.manifest`, :mod:`.promote` (atomic final names), :mod:`.extract`, :mod:`.lock`,
 :mod:`.plan`, :mod:`.part` (one part end to end), :mod:`.run` (the engine and report),
-:mod:`.verify` (``david-data verify``) and :mod:`.download` (the generic downloader).
+:mod:`.verify` (``david-data verify``: :func:`plan_verify`, :func:`run_verify`) and :mod:`.download` (the generic downloader).
 The names below are imported on first use: ``david-data fetch`` needs only the HTTP client
 and the retry policy, not the whole mirror.
 """
@@ -28,7 +29,17 @@ if TYPE_CHECKING:
     from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
     from .retry import RetryPolicy
     from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
-    from .verify import FileVerdict, VerifyReport, verify_mirror
+    from .verify import (
+        FileVerdict,
+        VerifyPlan,
+        VerifyReport,
+        VerifySettings,
+        VerifyUnit,
+        plan_verify,
+        run_verify,
+        verify_mirror,
+        verify_unit,
+    )
 
 _HOMES = {
     "DownloadResult": ".download",
@@ -52,8 +63,14 @@ _HOMES = {
     "mirror_unit": ".run",
     "run_mirror": ".run",
     "FileVerdict": ".verify",
+    "VerifyPlan": ".verify",
     "VerifyReport": ".verify",
+    "VerifySettings": ".verify",
+    "VerifyUnit": ".verify",
+    "plan_verify": ".verify",
+    "run_verify": ".verify",
     "verify_mirror": ".verify",
+    "verify_unit": ".verify",
 }
 
 __all__ = [
@@ -69,7 +86,10 @@ __all__ = [
     "PartPlan",
     "PartRecord",
     "RetryPolicy",
+    "VerifyPlan",
     "VerifyReport",
+    "VerifySettings",
+    "VerifyUnit",
     "check_space",
     "download_file",
     "load_manifest",
@@ -78,8 +98,11 @@ __all__ = [
     "mirror_part",
     "mirror_unit",
     "plan_mirror",
+    "plan_verify",
     "run_mirror",
+    "run_verify",
     "verify_mirror",
+    "verify_unit",
 ]
 
 

@@ -1,6 +1,7 @@
 """Unpack a verified part into ``DEST/SynthHuman/`` (the official extracted layout).
 
-Streaming (one member at a time, in chunks), atomic per file (temp + rename locally, one
+Streaming (one member at a time, in chunks, each through the zip layer's member check:
+:class:`david_data.zipformat.MemberReader`), atomic per file (temp + rename locally, one
 PUT or a staged key on object stores), resumable (a file already there with the right
 size is kept: it can only be there complete), and every name is checked before use.
 The official layout is flat (``DEST/SynthHuman/rgb_0000000.png``): when every member of
@@ -13,21 +14,22 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import zipfile
+from collections.abc import Callable
 from typing import IO
 
 from fsspec import AbstractFileSystem
 
 from .. import facts
 from ..engine.signals import stop_requested
-from ..errors import JobInterrupted, VerificationError
+from ..errors import JobInterrupted, VerificationError, ZipFormatError
 from ..fsutil import atomic_open, atomic_write_bytes, is_local, join
-from .zipcheck import check_member_name
+from ..zipformat import MemberReader, ZipEntry, read_layout, record_ends
+from .memberset import check_member_name
 
 logger = logging.getLogger(__name__)
 
 _SMALL = 64 << 20
+_CHUNK = 1 << 20
 
 
 def extract_folder(dest: str) -> str:
@@ -41,35 +43,33 @@ def extract_zip(handle: IO[bytes], part: str, fs: AbstractFileSystem, dest: str)
     writing anything) and :class:`VerificationError` for a member whose CRC fails.
     """
     folder = extract_folder(dest)
-    archive = zipfile.ZipFile(handle)
-    members = [m for m in archive.infolist() if not m.is_dir()]
-    for member in archive.infolist():
-        check_member_name(member.filename)
-    strip = _common_folder([m.filename for m in members])
+    size = handle.seek(0, os.SEEK_END)
+    try:
+        layout = read_layout(handle, size)
+    except ZipFormatError as exc:
+        raise VerificationError(
+            f"{part}: unreadable zip ({exc}); run 'david-data verify' and re-mirror the part",
+            part=part,
+        ) from exc
+    for entry in layout.entries:
+        check_member_name(entry.name)
+    members = [(e, end) for e, end in record_ends(layout) if not e.is_dir]
+    strip = _common_folder([e.name for e, _ in members])
     present = {} if is_local(fs) else _existing_sizes(fs, folder)
     written = 0
-    for member in members:
+    for entry, end in members:
         if stop_requested():
             raise JobInterrupted(f"{part}: extraction stopped on request; the next run resumes it")
-        relative = member.filename[len(strip) :]
+        relative = entry.name[len(strip) :]
         target = join(folder, relative)
         have = _local_size(target) if is_local(fs) else present.get(relative)
-        if have == member.file_size:
+        if have == entry.size:
             continue
-        try:
-            with archive.open(member) as source:
-                if is_local(fs) or member.file_size > _SMALL:
-                    with atomic_open(fs, target) as out:
-                        shutil.copyfileobj(source, out, 1 << 20)
-                else:
-                    atomic_write_bytes(fs, target, source.read())
-        except zipfile.BadZipFile as exc:
-            raise VerificationError(
-                f"{part}: member {member.filename} is corrupt ({exc}); run "
-                "'david-data verify' and re-mirror the part",
-                part=part,
-                member=member.filename,
-            ) from exc
+        if is_local(fs) or entry.size > _SMALL:
+            with atomic_open(fs, target) as out:  # removed unless the member verifies
+                _read_member(handle, entry, end, part, out.write)
+        else:
+            atomic_write_bytes(fs, target, _read_member(handle, entry, end, part, None))
         written += 1
     logger.info(
         "%s: extracted %d files (%d already there) into %s",
@@ -79,6 +79,30 @@ def extract_zip(handle: IO[bytes], part: str, fs: AbstractFileSystem, dest: str)
         folder,
     )
     return written
+
+
+def _read_member(
+    handle: IO[bytes],
+    entry: ZipEntry,
+    end: int,
+    part: str,
+    sink: Callable[[bytes | memoryview], object] | None,
+) -> bytes:
+    """Stream one member's record through the zip layer's check, its content to
+    ``sink`` (or kept and returned); raises :class:`VerificationError` naming it."""
+    reader = MemberReader(entry, end=end, keep=sink is None, sink=sink)
+    handle.seek(entry.offset)
+    while not reader.done and (block := handle.read(min(_CHUNK, end - reader.pos))):
+        reader.feed(memoryview(block))
+    try:
+        reader.check()
+    except VerificationError as exc:
+        raise VerificationError(
+            f"{part}: member {exc.message}; run 'david-data verify' and re-mirror the part",
+            part=part,
+            member=entry.name,
+        ) from exc
+    return b"" if sink is not None else reader.content()
 
 
 def _common_folder(names: list[str]) -> str:

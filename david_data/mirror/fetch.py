@@ -133,7 +133,8 @@ def pause(seconds: float) -> None:
 def head_with_retries(
     client: HttpClient, url: str, policy: RetryPolicy, stats: FetchStats | None = None
 ) -> RemoteInfo:
-    """HEAD with the retry policy (permanent errors raise at once)."""
+    """HEAD with the retry policy (permanent errors, and a host never reached, raise at
+    once: see :mod:`.http`)."""
     attempt = 0
     while True:
         try:
@@ -141,6 +142,8 @@ def head_with_retries(
         except PermanentDownloadError:
             raise
         except (DownloadError, OSError, http.client.HTTPException) as exc:
+            if getattr(exc, "first_contact", False):
+                raise
             client.discard(url)
             attempt += 1
             if attempt >= policy.max_attempts:

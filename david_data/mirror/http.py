@@ -14,6 +14,13 @@ The socket timeout is the stall detector: a read that sees no byte for
 ``stall_timeout`` seconds raises :class:`~david_data.errors.DownloadError`. A connection
 that cannot be made at all (name not resolved, refused, TLS certificate rejected)
 raises :class:`~david_data.errors.UnreachableError`.
+
+First contact: until this process has once connected to a host, connecting to it is tried
+by one thread of a client at a time, and a failure is remembered by the client for
+:data:`UNREACHABLE_MEMORY_S` seconds (threads waiting meanwhile get the same error, no new
+attempt). Such an error has ``first_contact=True``: retry loops give up on it at once (a
+host that never answered will not answer the next attempt either); faults after a
+connection worked are retried as usual.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -40,6 +48,8 @@ from ..errors import (
 _MAX_REDIRECTS = 5
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+UNREACHABLE_MEMORY_S = 30.0
+"""How long a host never reached is not tried again after a failed first contact."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,6 +222,9 @@ def _proxy_auth(proxy: urllib.parse.SplitResult) -> dict[str, str]:
 class HttpClient:
     """Thread-safe client; each thread keeps one keep-alive connection per host."""
 
+    _reached: set[tuple[str, str, int]] = set()
+    """Hosts this process has connected to (shared: another client's success counts)."""
+
     def __init__(self, *, connect_timeout: float = 15.0, stall_timeout: float = 30.0) -> None:
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
@@ -219,6 +232,8 @@ class HttpClient:
         self._tls: ssl.SSLContext | None = None
         self._tls_lock = threading.Lock()
         self._routes: dict[tuple[str, str, int], _Route] = {}
+        self._first_locks: dict[tuple[str, str, int], threading.Lock] = {}
+        self._unreachable: dict[tuple[str, str, int], tuple[float, str]] = {}
 
     def _pool(self) -> dict[tuple[str, str, int], http.client.HTTPConnection]:
         pool = getattr(self._local, "pool", None)
@@ -318,6 +333,32 @@ class HttpClient:
         self._drop(urllib.parse.urlsplit(url))
         raise UnreachableError(f"cannot reach {where}{via}: {reason}", url=url)
 
+    def _open(self, conn: http.client.HTTPConnection, route: _Route, url: str) -> None:
+        """:meth:`_connect`, through the first-contact gate (see the module docstring)."""
+        if route.key in self._reached:
+            self._connect(conn, route, url)
+            return
+        with self._tls_lock:
+            gate = self._first_locks.setdefault(route.key, threading.Lock())
+        with gate:
+            if route.key in self._reached:
+                self._connect(conn, route, url)
+                return
+            known = self._unreachable.get(route.key)
+            if known is not None and time.monotonic() - known[0] < UNREACHABLE_MEMORY_S:
+                self._drop(urllib.parse.urlsplit(url))
+                raise UnreachableError(known[1], url=url, first_contact=True)
+            try:
+                self._connect(conn, route, url)
+            except UnreachableError as exc:
+                message = exc.message
+                if "SSL_CERT_FILE" not in message:
+                    message += "; check the URL and your network"
+                self._unreachable[route.key] = (time.monotonic(), message)
+                raise UnreachableError(message, url=url, first_contact=True) from exc.__cause__
+            self._reached.add(route.key)
+            self._unreachable.pop(route.key, None)
+
     def request(
         self, method: str, url: str, headers: dict[str, str] | None = None
     ) -> tuple[str, http.client.HTTPResponse]:
@@ -340,7 +381,7 @@ class HttpClient:
             for fresh in (False, True):
                 conn = self._connection(route)
                 if conn.sock is None:
-                    self._connect(conn, route, url)
+                    self._open(conn, route, url)
                 try:
                     conn.request(method, target, headers=sent)
                     response = conn.getresponse()

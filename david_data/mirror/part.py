@@ -57,8 +57,9 @@ class PartOutcome:
 
     name: str
     status: str
-    """``ok`` (fetched or adopted and verified), ``skipped`` (already mirrored),
-    ``failed`` or ``interrupted`` (stopped on request; the next run resumes it)."""
+    """``ok`` (fetched or adopted and verified), ``intact`` (re-checked by ``--reverify``
+    against the manifest, nothing fetched), ``skipped`` (already mirrored), ``failed`` or
+    ``interrupted`` (stopped on request; the next run resumes it)."""
     size: int = 0
     bytes_fetched: int = 0
     bytes_resumed: int = 0
@@ -153,7 +154,7 @@ def mirror_part(
     if stop_requested():
         return outcome("interrupted", note="not started")
     try:
-        extracted, note = _mirror_part(part, settings, stats, on_bytes, client)
+        status, extracted, note = _mirror_part(part, settings, stats, on_bytes, client)
     except JobInterrupted:
         return outcome("interrupted", note="stopped on request; the next run resumes it")
     except DavidDataError as exc:
@@ -162,7 +163,6 @@ def mirror_part(
     except OSError as exc:
         logger.error("%s failed: %s", part.name, exc)
         return outcome("failed", error=f"{type(exc).__name__}: {exc}")
-    status = "skipped" if part.action in ("skip", "extract") else "ok"
     return outcome(status, extracted=extracted, note=note)
 
 
@@ -172,13 +172,14 @@ def _mirror_part(
     stats: FetchStats,
     on_bytes: Callable[[int], None] | None,
     client: HttpClient | None,
-) -> tuple[bool, str]:
+) -> tuple[str, bool, str]:
+    """``(status, extracted, note)`` of a part that did not fail."""
     if part.action == "error":
         raise DavidDataError(part.reason)
     fs, dest = resolve(settings.dest, settings.storage_options)
     final = join(dest, part.name)
     if part.action in ("skip", "extract"):
-        return _maybe_extract(fs, dest, part.name, part.action == "extract"), ""
+        return "skipped", _maybe_extract(fs, dest, part.name, part.action == "extract"), ""
     client = client or HttpClient(
         connect_timeout=settings.policy.connect_timeout, stall_timeout=settings.policy.stall_timeout
     )
@@ -187,7 +188,8 @@ def _mirror_part(
             check = _check_final(fs, final, None)
             if check.ok and check.sha256 == part.sha256:
                 logger.info("%s: re-checked against the manifest: intact", part.name)
-                return _maybe_extract(fs, dest, part.name, part.needs_extract), "re-checked: intact"
+                extracted = _maybe_extract(fs, dest, part.name, part.needs_extract)
+                return "intact", extracted, "re-checked: intact"
             problem = _describe(check) or f"SHA-256 {check.sha256} differs from the manifest's"
             logger.warning("%s: fails its re-check (%s); downloading it again", part.name, problem)
         elif part.action == "adopt":
@@ -197,7 +199,7 @@ def _mirror_part(
             if check.ok:
                 logger.info("%s: already present and verified; recording it", part.name)
                 _record(fs, dest, part, part.remote, check)
-                return _maybe_extract(fs, dest, part.name, settings.extract), "adopted"
+                return "ok", _maybe_extract(fs, dest, part.name, settings.extract), "adopted"
             logger.warning(
                 "%s: the file at DEST fails verification (%s); downloading it again",
                 part.name,
@@ -221,7 +223,7 @@ def _mirror_part(
         "%s: verified and in place (%d bytes, sha256 %s)", part.name, check.size, check.sha256
     )
     note = f"{stats.repairs} repair round(s)" if stats.repairs else ""
-    return extracted or _maybe_extract(fs, dest, part.name, settings.extract), note
+    return "ok", extracted or _maybe_extract(fs, dest, part.name, settings.extract), note
 
 
 def _download_verified(

@@ -12,7 +12,9 @@ Actions per part:
 - ``skip``: in the manifest, present with the recorded size and the server's ETag.
 - ``extract``: like skip, but ``--extract`` still has to unpack it.
 - ``recheck``: like skip, but ``--reverify`` asks to check it against the manifest
-  first (it is fetched again if it fails).
+  first (it is fetched again if it fails). ``--reverify`` without ``--parts`` plans only
+  the parts already at DEST (no HEAD, no download for the others); a part the manifest
+  records but DEST lacks is then an ``error`` naming it (``--parts`` fetches it).
 - ``adopt``: present under its final name but not (or differently) in the manifest
   (e.g. a run killed between rename and manifest): verify it, no download.
 - ``resume``: a partial download of the same remote version exists.
@@ -47,7 +49,7 @@ from ..errors import (
 from ..fsutil import is_local, join, resolve, to_url
 from .fetch import head_with_retries, part_paths
 from .http import HttpClient, HttpStatusError, RemoteInfo
-from .manifest import load_manifest
+from .manifest import MANIFEST_NAME, load_manifest
 from .promote import scratch_dir_for
 from .retry import RetryPolicy
 from .state import load_state
@@ -74,6 +76,8 @@ class MirrorSettings:
     extract: bool = False
     reverify: bool = False
     """Check every present part against the manifest before trusting it."""
+    present_only: bool = False
+    """Plan only the selected parts already at DEST (``--reverify`` without ``--parts``)."""
     require_ranges: bool = False
     """Fail a part (instead of downloading it in one stream) when the server ignores Range."""
     scratch_dir: str | None = None
@@ -99,7 +103,7 @@ class MirrorSettings:
         cls,
         *,
         dest: str,
-        parts: str | int = "all",
+        parts: str | int | None = None,
         base_url: str | None = None,
         storage_options: dict[str, Any] | None = None,
         jobs: int = 4,
@@ -108,12 +112,14 @@ class MirrorSettings:
         reverify: bool = False,
         require_ranges: bool = False,
     ) -> MirrorSettings:
-        """Settings from the options a user types (``parts`` as '0-3,7', 'all', 59 ...)."""
+        """Settings from the options a user types (``parts`` as '0-3,7', 'all', 59 ...;
+        None: all, or with ``reverify`` the parts already at DEST)."""
         from ..settings import data_base_url
 
         return cls(
             dest=dest,
-            parts=tuple(facts.parse_parts(str(parts))),
+            parts=tuple(facts.parse_parts(str("all" if parts is None else parts))),
+            present_only=reverify and parts is None,
             base_url=base_url or data_base_url(),
             storage_options=dict(storage_options or {}),
             jobs=jobs,
@@ -251,7 +257,10 @@ def _probe_host(client: HttpClient, url: str, base_url: str) -> RemoteInfo | Dav
     try:
         return client.head(url)
     except UnreachableError as exc:
-        raise UnreachableError(f"{exc.message}; {hint}", url=url) from exc
+        message = exc.message.replace("check the URL", f"check --base-url ({base_url})")
+        if message == exc.message:
+            message += f"; {hint}"
+        raise UnreachableError(message, url=url) from exc
     except HttpStatusError:
         return None  # the host answers; plan with the usual retries
     except PermanentDownloadError as exc:
@@ -265,18 +274,42 @@ def _probe_host(client: HttpClient, url: str, base_url: str) -> RemoteInfo | Dav
 
 
 def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> MirrorPlan:
-    """Validate, then HEAD every selected part and compare with DEST; no data is
-    transferred. Raises :class:`ConfigError` / :class:`UnreachableError` /
+    """Validate, then HEAD every selected part (with ``present_only``, those at DEST) and
+    compare with DEST; no data is transferred. Raises :class:`ConfigError` / :class:`UnreachableError` /
     :class:`VerificationError` (an unreadable manifest) before anything is written."""
     check_destination(settings)
     fs, dest = resolve(settings.dest, settings.storage_options)
     settings = dataclasses.replace(settings, dest=to_url(fs, dest))
     work = scratch_dir_for(fs, dest, settings.scratch_dir)
     manifest = load_manifest(fs, dest)
+    present_sizes = _final_sizes(fs, dest, settings.parts)
+    names, absent = settings.parts, dict[str, PartPlan]()
+    if settings.present_only:
+        names, absent = _present_parts(settings, manifest, present_sizes)
+    heads = _heads(settings, names, client) if names else {}
+    plans = [
+        absent.get(name)
+        or _plan_part(name, settings, heads[name], manifest, present_sizes.get(name), work)
+        for name in settings.parts
+        if name in absent or name in heads
+    ]
+    return MirrorPlan(
+        settings=settings,
+        parts=tuple(plans),
+        work_dir=str(work),
+        disk_needed=_disk_needed(plans, local_dest=is_local(fs), jobs=settings.jobs),
+        free_bytes=_free_bytes(work),
+    )
+
+
+def _heads(
+    settings: MirrorSettings, names: tuple[str, ...], client: HttpClient | None
+) -> dict[str, RemoteInfo | DavidDataError]:
+    """HEAD each part (the first one without retries for a host that cannot be reached)."""
     client = client or HttpClient(
         connect_timeout=settings.policy.connect_timeout, stall_timeout=settings.policy.stall_timeout
     )
-    first = settings.parts[0]
+    first = names[0]
     probed = _probe_host(client, facts.part_url(first, settings.base_url), settings.base_url)
 
     def head(name: str) -> RemoteInfo | DavidDataError:
@@ -291,20 +324,34 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
         finally:
             client.close()
 
-    with ThreadPoolExecutor(max_workers=min(8, len(settings.parts))) as pool:
-        heads = dict(zip(settings.parts, pool.map(head, settings.parts), strict=True))
-    present_sizes = _final_sizes(fs, dest, settings.parts)
-    plans = [
-        _plan_part(name, settings, heads[name], manifest, present_sizes.get(name), work)
-        for name in settings.parts
-    ]
-    return MirrorPlan(
-        settings=settings,
-        parts=tuple(plans),
-        work_dir=str(work),
-        disk_needed=_disk_needed(plans, local_dest=is_local(fs), jobs=settings.jobs),
-        free_bytes=_free_bytes(work),
-    )
+    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        return dict(zip(names, pool.map(head, names), strict=True))
+
+
+def _present_parts(
+    settings: MirrorSettings, manifest: Any, present: dict[str, int]
+) -> tuple[tuple[str, ...], dict[str, PartPlan]]:
+    """``--reverify`` without ``--parts``: the selected parts at DEST, and an ``error``
+    entry for each part the manifest records that DEST lacks (none is fetched)."""
+    recorded = set(manifest.parts) | set(manifest.suspect)
+    names = tuple(n for n in settings.parts if n in present)
+    absent = {}
+    for name in settings.parts:
+        if name in recorded and name not in present:
+            index = facts.part_index(name)
+            absent[name] = PartPlan(
+                name=name,
+                url=facts.part_url(name, settings.base_url),
+                action="error",
+                reason=f"recorded in {MANIFEST_NAME} but not at DEST; --reverify fetches only "
+                f"parts named by --parts: rerun with --parts {'sample' if index is None else index}",
+            )
+    if not names and not absent:
+        raise ConfigError(
+            f"--reverify: DEST {settings.dest} holds no part to re-check; name the parts to "
+            "mirror with --parts (e.g. --parts 0-3)"
+        )
+    return names, absent
 
 
 def _plan_part(

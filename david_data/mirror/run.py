@@ -72,15 +72,16 @@ class MirrorReport:
     def summary(self) -> str:
         counts = {
             s: sum(o.status == s for o in self.outcomes)
-            for s in ("ok", "skipped", "failed", "interrupted")
+            for s in ("ok", "intact", "skipped", "failed", "interrupted")
         }
         fetched = self.bytes_fetched
         speed = (
             f" ({human_bytes(fetched / self.seconds)}/s)" if fetched and self.seconds > 0 else ""
         )
+        intact = f"{counts['intact']} re-checked intact, " if counts["intact"] else ""
         line = (
-            f"mirror of {self.dest}: {counts['ok']} fetched and verified, {counts['skipped']} "
-            f"already there, {counts['failed']} failed"
+            f"mirror of {self.dest}: {counts['ok']} fetched and verified, {intact}"
+            f"{counts['skipped']} already there, {counts['failed']} failed"
         )
         if counts["interrupted"]:
             line += f", {counts['interrupted']} unfinished"

@@ -12,19 +12,24 @@ there, ids missing from 0 … 298,007 (otherwise it names the parts still absent
 
 What it finds is recorded in the manifest (see :mod:`.manifest`): a corrupt or missing
 part is moved to ``suspect``, so the next ``david-data mirror`` fetches exactly those.
+
+A job of the engine (:mod:`david_data.engine`): :func:`plan_verify` (settings -> plain
+plan), then :func:`run_verify` (plan, executor -> report), one unit per part
+(:func:`verify_unit`), on threads of this process or a Dask cluster. Every recorded part
+ends good, corrupt, missing or, when the run is interrupted, ``unchecked``, by name.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .. import facts
-from ..errors import ConfigError, LockedError
-from ..fsutil import STAGING_SUFFIX, is_local, resolve, to_url
+from ..engine import Executor, make_executor, run_units
+from ..errors import ConfigError, JobInterrupted, LockedError
+from ..fsutil import STAGING_SUFFIX, is_local, join, resolve, to_url
 from ..progress import NullProgress, Progress
 from .lock import LOCK_NAME, hold_lock
 from .manifest import (
@@ -36,19 +41,25 @@ from .manifest import (
     load_manifest,
     record_suspects,
 )
+from .plan import MAX_JOBS
 from .promote import scratch_dir_for
 from .zipcheck import check_zip
 
 logger = logging.getLogger(__name__)
 
 _PARTIAL_SUFFIXES = (".part", ".state", ".tmp", STAGING_SUFFIX, ".lock")
+OUT_OF_PROCESS_GRACE = 2.0
+"""Seconds a stop waits for parts being checked on other machines (they cannot see the
+stop flag; a part not finished is reported unchecked)."""
+STOPPED = "not checked: the run was interrupted"
 
 
 @dataclass(frozen=True, kw_only=True)
 class FileVerdict:
     name: str
     status: str
-    """``good``, ``corrupt``, ``missing`` or ``unexpected``."""
+    """``good``, ``corrupt``, ``missing``, ``unexpected`` or ``unchecked`` (the run was
+    interrupted before this part was checked, or it could not be read)."""
     problems: tuple[str, ...] = ()
 
 
@@ -95,7 +106,52 @@ class Coverage:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VerifySettings:
+    """What ``david-data verify`` checks and how."""
+
+    dest: str
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    quick: bool = False
+    jobs: int = 4
+    """Parts checked at once (threads of this process; ignored on a Dask cluster)."""
+    record: bool = True
+    """Record corrupt and missing parts in the manifest for the next mirror run."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.jobs, bool) or not 1 <= self.jobs <= MAX_JOBS:
+            raise ConfigError(f"--jobs must be between 1 and {MAX_JOBS} (got {self.jobs})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyUnit:
+    """One part to check: the work unit (plain data, picklable; DEST an absolute URL)."""
+
+    dest: str
+    storage_options: dict[str, Any]
+    record: PartRecord
+    size: int | None
+    """Its size at DEST when planned (None: not there)."""
+    quick: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyPlan:
+    """Plain data: the parts to check, and what the listing already told."""
+
+    settings: VerifySettings
+    """With DEST as an absolute URL."""
+    units: tuple[VerifyUnit, ...]
+    found: tuple[FileVerdict, ...]
+    """Verdicts known without reading a part: parts found damaged earlier, files the
+    manifest does not list."""
+    partial: tuple[str, ...]
+    coverage: Coverage
+
+
+@dataclass(frozen=True, kw_only=True)
 class VerifyReport:
+    """What ``verify`` found (implements :class:`david_data.engine.JobReport`)."""
+
     dest: str
     quick: bool
     files: tuple[FileVerdict, ...]
@@ -104,15 +160,21 @@ class VerifyReport:
     coverage: Coverage | None = None
     recorded: str = ""
     """What was recorded in the manifest for the next mirror run (or why not)."""
+    interrupted: bool = False
+    """A stop was requested: the parts not checked are ``unchecked``."""
 
     def by_status(self, status: str) -> tuple[FileVerdict, ...]:
         return tuple(f for f in self.files if f.status == status)
 
     @property
+    def failure_count(self) -> int:
+        """Files not good (unchecked ones included), plus one for a coverage problem."""
+        bad = sum(f.status != "good" for f in self.files)
+        return bad + (0 if self.coverage is None or self.coverage.ok else 1)
+
+    @property
     def ok(self) -> bool:
-        return all(f.status == "good" for f in self.files) and (
-            self.coverage is None or self.coverage.ok
-        )
+        return not self.failure_count and not self.interrupted
 
     def render(self) -> str:
         mode = (
@@ -123,14 +185,20 @@ class VerifyReport:
         counts = ", ".join(
             f"{len(self.by_status(s))} {s}" for s in ("good", "corrupt", "missing", "unexpected")
         )
+        unchecked = self.by_status("unchecked")
+        if unchecked:
+            counts += f", {len(unchecked)} unchecked"
         lines = [f"verify {self.dest}: {mode}", counts]
+        stopped = [v for v in unchecked if v.problems == (STOPPED,)]
         for verdict in self.files:
-            if verdict.status == "good":
+            if verdict.status == "good" or verdict in stopped:
                 continue
             lines.append(f"  {verdict.status.upper()} {verdict.name}")
             lines.extend(f"    {problem}" for problem in verdict.problems[:20])
             if len(verdict.problems) > 20:
                 lines.append(f"    ... and {len(verdict.problems) - 20} more")
+        if stopped:
+            lines.append("  UNCHECKED (interrupted): " + ", ".join(v.name for v in stopped))
         if self.coverage is not None:
             lines.extend(self.coverage.render())
         if self.partial:
@@ -140,8 +208,22 @@ class VerifyReport:
             )
         if self.recorded:
             lines.append(self.recorded)
-        lines.append("all good" if self.ok else "PROBLEMS FOUND: see above")
+        if self.interrupted:
+            lines.append("interrupted: rerun the same command to check every part")
+        else:
+            lines.append("all good" if self.ok else "PROBLEMS FOUND: see above")
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        return self.render()
+
+    def markdown(self) -> str:
+        rows = ["| file | status | problems |", "| --- | --- | --- |"]
+        for v in self.files:
+            shown = "; ".join(v.problems[:5]).replace("|", "/").replace("\n", " ")
+            rows.append(f"| {v.name} | {v.status} | {shown} |")
+        summary = "\n".join(f"    {line}" for line in self.render().splitlines())
+        return f"# Verify of `{self.dest}`\n\n{summary}\n\n" + "\n".join(rows) + "\n"
 
 
 def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, Manifest]:
@@ -177,37 +259,29 @@ def _listing(fs: Any, path: str) -> dict[str, dict[str, Any]]:
     return {e["name"].rstrip("/").rsplit("/", 1)[-1]: e for e in entries if e.get("type") == "file"}
 
 
-def verify_mirror(
-    dest: str,
-    storage_options: dict[str, Any] | None = None,
-    *,
-    quick: bool = False,
-    progress: Progress = NullProgress(),  # noqa: B008
-    jobs: int = 4,
-    record: bool = True,
-) -> VerifyReport:
-    """Check every part recorded in ``DEST/manifest.json`` (see module docstring).
-
-    Raises :class:`ConfigError` when DEST does not exist, is a file or holds no
-    manifest, and :class:`~david_data.errors.VerificationError` for a manifest that is
-    not one. With ``record``, corrupt and missing parts are recorded for the next mirror.
-    """
-    fs, path, manifest = _open_mirror(dest, storage_options)
+def plan_verify(settings: VerifySettings) -> VerifyPlan:
+    """Read DEST's manifest and listing: one unit per recorded part, and the verdicts the
+    listing gives on its own. Raises :class:`ConfigError` when DEST does not exist, is a
+    file or holds no manifest, :class:`~david_data.errors.VerificationError` for a
+    manifest that is not one."""
+    fs, path, manifest = _open_mirror(settings.dest, settings.storage_options)
+    dest = to_url(fs, path)
+    settings = replace(settings, dest=dest)
     listing = _listing(fs, path)
-    bar = progress.task("verify", total=len(manifest.parts), unit="parts")
-
-    def one(record: PartRecord) -> FileVerdict:
-        try:
-            return _verify_part(fs, path, record, listing.get(record.name), quick)
-        finally:
-            bar.advance(1)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(manifest.parts) or 1))) as pool:
-        verdicts = list(pool.map(one, manifest.parts.values()))
-    bar.finish("done")
+    units = tuple(
+        VerifyUnit(
+            dest=dest,
+            storage_options=settings.storage_options,
+            record=record,
+            size=int(listing[name]["size"]) if name in listing else None,
+            quick=settings.quick,
+        )
+        for name, record in manifest.parts.items()
+    )
+    found: list[FileVerdict] = []
     for name, suspect in sorted(manifest.suspect.items()):
         if name not in manifest.parts:
-            verdicts.append(
+            found.append(
                 FileVerdict(
                     name=name,
                     status="corrupt",
@@ -224,7 +298,7 @@ def verify_mirror(
         if name.endswith(_PARTIAL_SUFFIXES):
             partial.append(name)
         elif facts.is_part_name(name):
-            verdicts.append(
+            found.append(
                 FileVerdict(
                     name=name,
                     status="unexpected",
@@ -235,23 +309,128 @@ def verify_mirror(
                 )
             )
         else:
-            verdicts.append(
+            found.append(
                 FileVerdict(name=name, status="unexpected", problems=("not a SynthHuman part",))
             )
+    return VerifyPlan(
+        settings=settings,
+        units=units,
+        found=tuple(found),
+        partial=tuple(partial),
+        coverage=coverage(manifest),
+    )
+
+
+def verify_unit(unit: VerifyUnit) -> FileVerdict:
+    """The work unit: check one part at DEST against its record (module level, so it runs
+    anywhere). A stop request leaves it ``unchecked``."""
+    fs, path = resolve(unit.dest, unit.storage_options)
+    try:
+        return _verify_part(fs, path, unit.record, unit.size, unit.quick)
+    except JobInterrupted:
+        return _unchecked(unit, STOPPED)
+
+
+def _unchecked(unit: VerifyUnit, why: str) -> FileVerdict:
+    return FileVerdict(name=unit.record.name, status="unchecked", problems=(why,))
+
+
+def _unit_failed(unit: VerifyUnit, exc: BaseException) -> FileVerdict:
+    """A part that could not be read (I/O error, a worker lost twice) is unchecked, named
+    with the reason (not recorded as damaged: nothing says its bytes are wrong)."""
+    return _unchecked(unit, f"{unit.record.name}: cannot be read ({type(exc).__name__}: {exc})")
+
+
+def _unseen_dest(dest: str, storage_options: dict[str, Any]) -> list[str]:
+    """DEST, when this machine cannot see it (run on every worker of a cluster first)."""
+    try:
+        fs, path = resolve(dest, storage_options)
+        return [] if fs.exists(join(path, MANIFEST_NAME)) else [dest]
+    except Exception as exc:  # noqa: BLE001 - reported to the client by name
+        return [f"{dest} ({type(exc).__name__}: {exc})"]
+
+
+def run_verify(
+    plan: VerifyPlan,
+    executor: Executor,
+    *,
+    progress: Progress = NullProgress(),  # noqa: B008
+) -> VerifyReport:
+    """Check the plan's parts on ``executor`` (one unit per part), record what is damaged
+    (with ``settings.record``) and report; on a stop request the parts not checked are
+    named ``unchecked`` and the report is marked interrupted."""
+    settings = plan.settings
+    if not executor.in_process and plan.units:
+        unseen = sorted(
+            {
+                u
+                for found in executor.run_everywhere(
+                    _unseen_dest, settings.dest, settings.storage_options
+                )
+                for u in found
+            }
+        )
+        if unseen:
+            raise ConfigError(
+                f"the workers of {executor.description} cannot see {', '.join(unseen)}; give a "
+                "path or URL every worker reaches (a shared folder, az://...)"
+            )
+    logger.info("verify %s: %d part(s) on %s", settings.dest, len(plan.units), executor.description)
+    bar = progress.task("verify", total=len(plan.units), unit="parts")
+    outcome = run_units(
+        executor,
+        verify_unit,
+        plan.units,
+        label=lambda u: f"verify {u.record.name}",
+        on_error=_unit_failed,
+        on_result=lambda unit, verdict: bar.advance(1),
+        grace=8.0 if executor.in_process else OUT_OF_PROCESS_GRACE,
+    )
+    done = {v.name: v for v in outcome.results}
+    verdicts = [done.get(u.record.name) or _unchecked(u, STOPPED) for u in plan.units]
+    interrupted = outcome.interrupted or any(v.problems == (STOPPED,) for v in verdicts)
+    bar.finish("interrupted" if interrupted else "done")
+    verdicts += plan.found
     found = {
         v.name: "; ".join(v.problems[:3])
         for v in verdicts
-        if v.status in ("corrupt", "missing") and v.name in manifest.parts
+        if v.status in ("corrupt", "missing") and v.name in {u.record.name for u in plan.units}
     }
-    recorded = _record(fs, path, found) if record and found else ""
+    fs, path = resolve(settings.dest, settings.storage_options)
+    recorded = _record(fs, path, found) if settings.record and found else ""
     return VerifyReport(
-        dest=to_url(fs, path),
-        quick=quick,
+        dest=settings.dest,
+        quick=settings.quick,
         files=tuple(verdicts),
-        partial=tuple(partial),
-        coverage=coverage(manifest),
+        partial=plan.partial,
+        coverage=plan.coverage,
         recorded=recorded,
+        interrupted=interrupted,
     )
+
+
+def verify_mirror(
+    dest: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    quick: bool = False,
+    progress: Progress = NullProgress(),  # noqa: B008
+    jobs: int = 4,
+    record: bool = True,
+) -> VerifyReport:
+    """Plan and run a verify of ``dest`` on ``jobs`` threads of this process (the Python
+    API; see :func:`plan_verify` and :func:`run_verify`)."""
+    plan = plan_verify(
+        VerifySettings(
+            dest=dest,
+            storage_options=dict(storage_options or {}),
+            quick=quick,
+            jobs=jobs,
+            record=record,
+        )
+    )
+    with make_executor("threads", plan.settings.jobs) as executor:
+        return run_verify(plan, executor, progress=progress)
 
 
 def _record(fs: Any, path: str, found: dict[str, str]) -> str:
@@ -298,14 +477,13 @@ def coverage(manifest: Manifest) -> Coverage:
 
 
 def _verify_part(
-    fs: Any, dest: str, record: PartRecord, entry: dict[str, Any] | None, quick: bool
+    fs: Any, dest: str, record: PartRecord, size: int | None, quick: bool
 ) -> FileVerdict:
     name = record.name
-    if entry is None:
+    if size is None:
         return FileVerdict(
             name=name, status="missing", problems=(f"{name} is in the manifest but not at DEST",)
         )
-    size = int(entry["size"])
     if size != record.size:
         return FileVerdict(
             name=name,

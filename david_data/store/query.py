@@ -8,16 +8,25 @@ and nothing else (no ``read_text``/``read_csv`` of local files, no ``COPY ... TO
 ``ATTACH``, no ``INSTALL``/``LOAD``, no changes to the table). That holds for every SQL
 string that reaches a store: ``store.query``, ``store.subset``, ``query``, ``show --query``
 and ``infer --query``, deployment parameters included.
+
+Ctrl-C while a statement runs interrupts DuckDB (:func:`interruptible`): the statement
+stops within moments and ``KeyboardInterrupt`` is raised, which the CLI turns into exit 130.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
 from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TABLE = "samples"
 _LOCKED: dict[str, str | bool | int | float | list[str]] = {
@@ -52,6 +61,50 @@ def _dictionary_encoded(table: pa.Table) -> pa.Table:
             index = table.column_names.index(name)
             table = table.set_column(index, name, table.column(name).dictionary_encode())
     return table
+
+
+def interruptible(connection: Any, work: Callable[[], T]) -> T:
+    """``work()`` (statements on ``connection``), stopped by SIGINT: DuckDB is interrupted
+    and ``KeyboardInterrupt`` raised. The statement runs on a helper thread while this
+    (main) thread waits, so the signal handler runs at once: Python's default handler
+    would wait for DuckDB to return, which a long statement never does. Outside the main
+    thread (where no handler can be set) ``work`` just runs."""
+    import duckdb
+
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = exc
+
+    hit = threading.Event()
+
+    def interrupt(signum: int, frame: object) -> None:
+        hit.set()
+        connection.interrupt()
+
+    thread = threading.Thread(target=run, name="david-data-sql", daemon=True)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, interrupt)
+        logger.debug("running SQL (Ctrl-C interrupts it)")
+        thread.start()
+        while thread.is_alive():
+            thread.join(1.0)  # signal handlers run during the wait
+            if hit.is_set() and thread.is_alive():
+                connection.interrupt()  # the statement had not started at the first one
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    error = outcome.pop("error", None)
+    if hit.is_set() or isinstance(error, duckdb.InterruptException):
+        raise KeyboardInterrupt from None
+    if error is not None:
+        raise error
+    return outcome.pop("value")  # type: ignore[no-any-return]
 
 
 class MetadataSQL:
@@ -89,8 +142,7 @@ class MetadataSQL:
                     "INSTALL/LOAD and settings are disabled"
                 )
             try:
-                relation = self._connection.sql(sql)
-                return relation.to_arrow_table() if relation is not None else pa.table({})
+                return interruptible(self._connection, lambda: _arrow(self._connection, sql))
             except duckdb.PermissionException as exc:
                 raise ConfigError(
                     f"query refused: {_one_line(exc)}; SQL over a store reads only its table "
@@ -108,6 +160,11 @@ class MetadataSQL:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+def _arrow(connection: Any, sql: str) -> pa.Table:
+    relation = connection.sql(sql)
+    return relation.to_arrow_table() if relation is not None else pa.table({})
 
 
 def run_query(table: pa.Table, sql: str) -> pa.Table:

@@ -53,13 +53,15 @@ class ZipStreamWriter:
         self.sha256.update(data)
         self._offset += len(data)
 
-    def add(self, name: str, data: bytes) -> None:
-        """Append one member ``name`` holding ``data``."""
+    def add(self, name: str, data: bytes, *, method: int | None = None) -> None:
+        """Append one member ``name`` holding ``data`` (``method``: this member's
+        compression, the writer's by default)."""
         if name in self._names:
             raise ValueError(f"duplicate zip member {name!r}")
         self._names.add(name)
+        method = self._method if method is None else method
         crc = zlib.crc32(data)
-        if self._method == DEFLATED:
+        if method == DEFLATED:
             packer = zlib.compressobj(6, zlib.DEFLATED, -15)
             payload = packer.compress(data) + packer.flush()
         else:
@@ -69,7 +71,7 @@ class ZipStreamWriter:
         flags = 0x800 if not encoded.isascii() else 0
 
         local64 = self._force64 or usize >= _LIMIT32 or csize >= _LIMIT32
-        version = 45 if local64 else (20 if self._method == DEFLATED else 10)
+        version = 45 if local64 else (20 if method == DEFLATED else 10)
         local_extra = struct.pack("<HHQQ", 1, 16, usize, csize) if local64 else b""
         self._write(
             struct.pack(
@@ -77,7 +79,7 @@ class ZipStreamWriter:
                 0x04034B50,
                 version,
                 flags,
-                self._method,
+                method,
                 _DOS_TIME,
                 _DOS_DATE,
                 crc,
@@ -122,7 +124,7 @@ class ZipStreamWriter:
                 _MADE_BY_UNIX | central_version,
                 central_version,
                 flags,
-                self._method,
+                method,
                 _DOS_TIME,
                 _DOS_DATE,
                 crc,

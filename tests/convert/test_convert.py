@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zarr
 from convert_helpers import SHARD, Mirror, independent_decode, member_bytes
@@ -79,7 +81,7 @@ def test_every_sample_is_bit_exact_and_metadata_matches(mirror: Mirror, store: P
         assert {r["part_sha256"] for r in rows.values() if r["part"] == part} == {digest}
     attrs = group.attrs["david_data"]
     assert (
-        attrs["format_version"] == 1
+        attrs["format_version"] == 2
         and attrs["profile"] == "fast"
         and attrs["source"] == str(mirror.path)
     )
@@ -123,7 +125,7 @@ def _content(root: Path) -> dict[str, bytes]:
     out = {name: data for name, (data, _) in _snapshot(root).items()}
     out.pop("zarr.json")  # holds created_at
     # Its rows are the shard files' rows; it also records their mtimes.
-    out.pop("metadata/_consolidated.parquet", None)
+    out.pop("metadata.parquet", None)
     return out
 
 
@@ -153,11 +155,32 @@ def test_killed_conversion_resumes_to_an_identical_store(
     report = convert(str(mirror.path), str(target), shard_size=SHARD, workers=2)
     assert report.ok and report.shards_skipped >= committed
     assert _content(target) == _content(store)
+    assert open_store(str(target)).metadata.equals(_consolidated(target))
     before = _snapshot(target)
     again = convert(str(mirror.path), str(target), shard_size=SHARD, workers=1)
     assert again.shards_written == 0 and again.samples_ok == 0
     assert _snapshot(target) == before  # same files, same bytes, same mtimes: nothing written
     assert not [p for p in target.rglob("*") if p.name.endswith(".tmp")]
+
+
+def _consolidated(store: Path) -> pa.Table:
+    """The rows of the store's consolidated metadata file (it must exist)."""
+    return pq.read_table(store / "metadata.parquet").replace_schema_metadata(None)
+
+
+def test_a_rerun_with_nothing_left_to_do_restores_the_consolidated_file(
+    mirror: Mirror, store: Path, tmp_path: Path
+) -> None:
+    """A run killed after its last shard was committed, before it consolidated: the rerun
+    has no shard to write and must still write the consolidated file."""
+    import shutil
+
+    target = tmp_path / "store.zarr"
+    shutil.copytree(store, target)
+    (target / "metadata.parquet").unlink()
+    report = convert(str(mirror.path), str(target), shard_size=SHARD, workers=1)
+    assert report.ok and report.shards_written == 0
+    assert _consolidated(target).equals(open_store(str(store)).metadata)
 
 
 def test_plan_skips_committed_and_merges_a_shard_spanning_two_parts(tmp_path: Path) -> None:

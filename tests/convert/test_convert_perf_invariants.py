@@ -193,7 +193,7 @@ def test_stores_written_with_the_earlier_fast_codecs_still_read(tmp_path: Path) 
     assert got is not None
     for name, value in want.items():
         assert got[name].tobytes() == value.tobytes(), name
-    assert isinstance(profile_codecs("fast", dtypes)["normal"], BloscBytes)
+    assert isinstance(profile_codecs("fast", dtypes)["normal"].inner, BloscBytes)  # type: ignore[attr-defined]
 
 
 def test_reused_sql_connections_answer_the_same_and_stay_locked() -> None:

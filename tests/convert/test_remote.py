@@ -242,7 +242,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_part_replaced_mid_run_fails_its_shard_by_name_then_is_converted_again(
-    versions: Path, tmp_path: Path
+    versions: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     name = facts.part_name(0)
     served = tmp_path / "served"
@@ -266,6 +266,10 @@ def test_a_part_replaced_mid_run_fails_its_shard_by_name_then_is_converted_again
         ((shard, reason),) = rest.shard_failures
         assert shard == 2 and f"{name} changed on 127.0.0.1:{changing.port}" in reason
         assert "shard 2 NOT written" in rest.summary()
+        # Handled, so told in one line (issue 15 item 9), not with a traceback.
+        told = [r for r in caplog.records if "shard 2" in r.getMessage() and r.levelno > 10]
+        assert len(told) == 1 and told[0].exc_info is None, told
+        assert f"{name} changed on" in told[0].getMessage()
 
         again = plan_convert(settings)  # a HEAD shows the new ETag: the catalog is read again
         changed = f"{name} changed since the shard was written"

@@ -4,6 +4,7 @@ or a validation error that answers as fast as ``query``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -89,6 +90,70 @@ def test_ctrl_c_stops_at_once_prints_the_summary_and_a_rerun_completes(
     assert report.ok, report.summary()
     same_store(target, store)
     assert not list(target.rglob("*.tmp"))  # a worker killed mid-write leaves none for good
+
+
+def _descendants(pid: int) -> set[int]:
+    """Process ids below ``pid`` (from /proc: the children of each process)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killing_the_main_process_ends_its_workers_and_nothing_is_committed_after(
+    mirror: Mirror, store: Path, tmp_path: Path
+) -> None:
+    """Issue 15 item 8: SIGKILL of the CLI alone (not its group) takes its worker processes
+    (and multiprocessing's resource tracker) down with it, so no shard is committed by an
+    orphan while a rerun writes the same shards."""
+    target = tmp_path / "killed.zarr"
+    args = [str(mirror.path), str(target), "--workers", "2", "--shard-size", "1"]
+    proc = subprocess.Popen(
+        [*CLI, "convert", *args, "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=LOCAL_ENV,
+        start_new_session=True,
+    )
+    try:
+        wait_for_first_commit(target, proc)
+        children = _descendants(proc.pid)
+        assert len(children) >= 2, "the workers run in processes of their own"
+        proc.kill()  # the main process only
+        proc.wait(timeout=30)
+        at_kill = sorted((target / "metadata").glob("shard-*.parquet"))
+        deadline = time.monotonic() + 60
+        while _alive(children):
+            assert time.monotonic() < deadline, f"{_alive(children)} outlived the CLI"
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert sorted((target / "metadata").glob("shard-*.parquet")) == at_kill
+    assert len(at_kill) < committed(store) * SHARD, "the kill must land mid-run"
 
 
 def test_two_processes_give_the_same_store(mirror: Mirror, store: Path, tmp_path: Path) -> None:

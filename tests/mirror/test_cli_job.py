@@ -235,7 +235,7 @@ def test_reverify_rechecks_present_parts_first(
     assert [p.action for p in plan_mirror(recheck).parts] == ["recheck", "recheck"]
     report = mirror(recheck)
     assert isinstance(report, JobReport) and not report.failed and report.failure_count == 0
-    assert [o.status for o in report.outcomes] == ["ok", "ok"]
+    assert [o.status for o in report.outcomes] == ["ok", "intact"]
     assert report.outcomes[1].note == "re-checked: intact" and report.outcomes[0].bytes_fetched
     for name in PARTS[:2]:
         assert same_bytes(served / name, dest / name)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from ops_helpers import CLI
+from ops_helpers import CLI, env_without_prefect_api
 
 from david_data import __version__
 from david_data.cli import EXAMPLES, build_parser, main
@@ -111,3 +111,31 @@ def test_demo_checks_its_options_first(tmp_path, argv, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0]
     assert result.stdout == "" and not (tmp_path / "work").exists()
+
+
+def test_a_prefect_api_that_is_gone_is_one_error_naming_the_variable(tmp_path):
+    """Issue 15 item 9: PREFECT_API_URL pointing at a server that is gone: one line naming
+    the variable and the fix, exit 2, before any flow run (no Prefect traceback)."""
+    import socket
+
+    from david_data.synth import write_part
+
+    source = tmp_path / "mirror"
+    write_part(source / "SynthHuman_0000.zip", [0, 1])
+    with socket.socket() as sock:  # bound, not listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
+        env = {**env_without_prefect_api(tmp_path / "prefect-home"), "PREFECT_API_URL": url}
+        result = subprocess.run(
+            [CLI, "convert", str(source), str(tmp_path / "store"), "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"PREFECT_API_URL={url}" in errors[0] and "does not answer" in errors[0]
+    assert "unset PREFECT_API_URL" in errors[0]
+    assert not (tmp_path / "store" / "metadata").exists()

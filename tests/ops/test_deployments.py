@@ -228,6 +228,29 @@ def _wait_final(env: dict[str, str], run_id, timeout: float = 240):
         time.sleep(1)
 
 
+def test_the_trigger_converts_each_mirror_into_a_store_of_its_own() -> None:
+    """Issue 15 item 11: the store a triggered convert writes follows from the mirror run
+    (its ``dest``), as the server renders the trigger's templates; never the deployment's
+    default store, which unrelated mirrors would share."""
+    import yaml
+    from prefect.server.utilities.user_templates import render_user_template_sync
+
+    spec = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml").read_text()
+    )
+    (convert,) = [d for d in spec["deployments"] if d["name"] == "convert-synthhuman"]
+    (trigger,) = convert["triggers"]
+
+    def rendered(dest: str) -> dict[str, str]:
+        context = {"flow_run": {"parameters": {"dest": dest}}}
+        return {k: render_user_template_sync(v, context) for k, v in trigger["parameters"].items()}
+
+    assert rendered("/data/a") == {"source_url": "/data/a", "store_url": "/data/a-store"}
+    assert rendered("az://c/b/")["store_url"] == "az://c/b-store"
+    default = convert["parameters"]  # a manual run with the defaults: the same pairing
+    assert rendered(default["source_url"])["store_url"] == default["store_url"]
+
+
 def test_a_completed_mirror_run_triggers_a_convert_of_its_own_dest_a_failed_one_does_not(
     prefect_server, deployed, tmp_path
 ):
@@ -238,12 +261,12 @@ def test_a_completed_mirror_run_triggers_a_convert_of_its_own_dest_a_failed_one_
     env = {**prefect_server, "PREFECT_WORKER_QUERY_SECONDS": "1"}
     mirror = deployed["mirror/mirror-synthhuman"]
     convert = deployed["convert/convert-synthhuman"]
-    store = tmp_path / "store"
+    default_store = tmp_path / "default-store"
     asyncio.run(
         _set_parameters(
             env,
             convert.id,
-            {"source_url": "/nonexistent", "store_url": str(store), "workers": 1},
+            {"source_url": "/nonexistent", "store_url": str(default_store), "workers": 1},
         )
     )
     served = tmp_path / "served"
@@ -290,8 +313,11 @@ def test_a_completed_mirror_run_triggers_a_convert_of_its_own_dest_a_failed_one_
         time.sleep(5)  # let a (wrong) trigger of the failed mirror run show up, if any
         runs = asyncio.run(_runs_of(env, convert.id))
         assert [r.parameters["source_url"] for r in runs] == [str(good_dest)]
+        store = f"{good_dest}-store"  # follows from the mirror run, not the default store
+        assert [r.parameters["store_url"] for r in runs] == [store]
         assert state.is_completed(), f"{state}\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
-        assert open_store(str(store)).sample_ids.tolist() == [0, 1]
+        assert open_store(store).sample_ids.tolist() == [0, 1]
+        assert not default_store.exists()
     finally:
         worker.terminate()
         try:

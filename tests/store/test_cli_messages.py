@@ -156,7 +156,7 @@ def test_verify_store_names_an_empty_shard_object(
 def test_verify_store_names_an_empty_metadata_file(
     store_copy: Path, mirror: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (store_copy / "metadata" / "_consolidated.parquet").unlink(missing_ok=True)
+    (store_copy / "metadata.parquet").unlink(missing_ok=True)
     broken = store_copy / "metadata" / "shard-000000.parquet"
     broken.write_bytes(b"")
     fails_with(

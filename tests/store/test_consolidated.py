@@ -27,7 +27,7 @@ def shard_files(store: Path) -> list[Path]:
 
 
 def unconsolidated(store: Path) -> Path:
-    (store / "metadata" / CONSOLIDATED_NAME).unlink(missing_ok=True)
+    (store / CONSOLIDATED_NAME).unlink(missing_ok=True)
     return store
 
 
@@ -48,7 +48,7 @@ def test_opening_a_consolidated_store_reads_one_file(store_copy: Path) -> None:
 
 def test_consolidating_again_rewrites_nothing(store_copy: Path) -> None:
     consolidate_metadata(str(store_copy))
-    target = store_copy / "metadata" / CONSOLIDATED_NAME
+    target = store_copy / CONSOLIDATED_NAME
     before = target.stat().st_mtime_ns, target.stat().st_ino
     assert consolidate_metadata(str(store_copy)) == len(ALL_IDS)
     assert (target.stat().st_mtime_ns, target.stat().st_ino) == before
@@ -84,7 +84,7 @@ def test_a_stale_consolidated_file_still_answers_correctly(store: Path, store_co
 def test_a_damaged_consolidated_file_falls_back_to_the_shard_files(
     store: Path, store_copy: Path
 ) -> None:
-    (store_copy / "metadata" / CONSOLIDATED_NAME).write_bytes(b"")
+    (store_copy / CONSOLIDATED_NAME).write_bytes(b"")
     assert (
         open_store(str(store_copy))
         .query(EVERYTHING)
@@ -118,3 +118,44 @@ def test_an_empty_metadata_file_is_an_error_naming_it(
     err = capsys.readouterr().err
     assert err.startswith("error: metadata file") and err.count("\n") == 1
     assert "rerun 'david-data convert'" in err
+
+
+def _counts(store: Path) -> dict[str, int]:
+    """Rows each third-party reader sees in the store's metadata, read the way the README
+    shows."""
+    import duckdb
+    import polars as pl
+    import pyarrow.dataset as ds
+
+    folder = store / "metadata"
+    sql = f"SELECT count(*) FROM read_parquet('{folder}/*.parquet')"
+    return {
+        "duckdb glob": duckdb.sql(sql).fetchall()[0][0],
+        "polars glob": pl.scan_parquet(f"{folder}/*.parquet").select(pl.len()).collect().item(),
+        "polars folder": pl.scan_parquet(folder).select(pl.len()).collect().item(),
+        "pyarrow.dataset": ds.dataset(folder, format="parquet").count_rows(),
+        "consolidated": pq.ParquetFile(store / CONSOLIDATED_NAME).metadata.num_rows,
+    }
+
+
+def test_duckdb_polars_and_pyarrow_see_each_row_once(store: Path) -> None:
+    assert _counts(store) == dict.fromkeys(_counts(store), len(ALL_IDS))
+    assert sorted(p.name for p in (store / "metadata").iterdir()) == [
+        p.name for p in shard_files(store)
+    ]
+
+
+def test_a_store_with_its_consolidated_file_in_metadata_opens_and_is_tidied(
+    store: Path, store_copy: Path, mirror: Path
+) -> None:
+    """Stores written before kept it as metadata/_consolidated.parquet, where every glob
+    over the folder counted each row twice; the next conversion run moves it."""
+    legacy = store_copy / "metadata" / "_consolidated.parquet"
+    (store_copy / CONSOLIDATED_NAME).rename(legacy)
+    assert open_store(str(store_copy)).query(EVERYTHING).equals(
+        open_store(str(store)).query(EVERYTHING)
+    )
+    report = convert(str(mirror), str(store_copy), shard_size=SHARD, workers=1)
+    assert report.ok and report.shards_written == 0
+    assert not legacy.exists()
+    assert _counts(store_copy) == dict.fromkeys(_counts(store), len(ALL_IDS))

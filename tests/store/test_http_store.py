@@ -47,14 +47,14 @@ def test_an_http_store_without_consolidated_metadata_is_one_error_line(
     store_copy: Path, served: tuple[LocalHost, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, url = served
-    (store_copy / "metadata" / "_consolidated.parquet").unlink()
-    with pytest.raises(StoreError, match="_consolidated.parquet"):
+    (store_copy / "metadata.parquet").unlink()
+    with pytest.raises(StoreError, match="metadata.parquet"):
         len(open_store(url))
     assert main(["query", url, "SELECT count(*) FROM samples"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
-    assert "_consolidated.parquet" in captured.err and "david-data convert" in captured.err
+    assert "metadata.parquet" in captured.err and "david-data convert" in captured.err
 
 
 def test_python_http_server_listings_are_not_read_as_shard_files(

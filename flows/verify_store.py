@@ -1,0 +1,55 @@
+"""Prefect flow for ``david-data verify-store``: each group of samples a task run on a pool
+of processes (or a task of the Dask cluster at ``dask_address``).
+
+Thin: plan with :func:`david_data.convert.verify_store.plan_verify_store`, run the engine
+(:func:`~david_data.convert.verify_store.run_verify_store`), publish the report. The run
+ends Failed when a sample differs, was not checked, or the run was interrupted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.types import SecretDict
+
+import flows  # noqa: F401  (deployments load this file by path; the package sets the log level)
+from david_data.convert.verify_store import (
+    VerifyReport,
+    VerifyStoreSettings,
+    plan_verify_store,
+    run_verify_store,
+)
+from david_data.progress import LogProgress
+from flows._executor import flow_executor, publish
+
+
+@flow(name="verify-store", log_prints=True)
+def verify_store_flow(
+    store_url: str,
+    source_url: str,
+    sample: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    dask_address: str | None = None,
+    storage_options: SecretDict | None = None,
+    source_options: SecretDict | None = None,
+) -> VerifyReport | Any:
+    """Compare the store at ``store_url`` with ``source_url`` (``sample`` random samples,
+    all when None). Storage options (credentials) are kept secret in the Prefect UI."""
+    plan = plan_verify_store(
+        VerifyStoreSettings(
+            store_url=store_url,
+            source_url=source_url,
+            sample=sample,
+            seed=seed,
+            workers=workers,
+            storage_options=storage_options.get_secret_value() if storage_options else None,
+            source_options=source_options.get_secret_value() if source_options else None,
+        )
+    )
+    with flow_executor(
+        "processes", plan.settings.workers, dask_address=dask_address, retries=1
+    ) as ex:
+        report = run_verify_store(plan, ex, progress=LogProgress())
+    return publish(report, key="verify-store-report", description=f"verify of {store_url}")
