@@ -47,6 +47,8 @@ def _path(source: str, name: str) -> Path:
 def load_cached(source: str, name: str, url: str, version: PartVersion) -> PartCatalog | None:
     """The cached catalog of this version of the part, or None."""
     path = _path(source, name)
+    if not path.is_file():  # a cold cache: skip loading pyarrow's dataset layer
+        return None
     try:
         table = pq.read_table(path)
         meta = json.loads((table.schema.metadata or {})[_KEY])

@@ -1,16 +1,17 @@
 """One part's catalog: its zip central directory read with a few ranged reads, as a table.
 
-Over HTTP a part costs a HEAD and, for a central directory that fits in the last 64 KiB,
-one GET; otherwise one more GET for the rest of it (and the ZIP64 records, when they lie
-outside the tail). The bytes are parsed by the project's one zip parser
-(:func:`david_data.zipformat.read_layout`, as the mirror's), so both agree on every zip.
+Over HTTP a part costs a HEAD, then two rounds of ranged GETs: the last KiB (the end
+records; more when a long zip comment hides them), then the central directory. The bytes
+are parsed by the project's one zip parser (:func:`david_data.zipformat.read_layout`, as
+the mirror's), so both agree on every zip.
 
-A reading is confirmed as the mirror confirms one: everything from the start of the
-central directory to the end of the file is read again in a request of its own and
-compared byte for byte. A reading that does not parse or that the second read
-contradicts (a bit flipped in flight) is thrown away and the part read afresh, up to
-:data:`READINGS` times; only a confirmed reading becomes a :class:`PartCatalog` (and so
-reaches the cache).
+A reading is confirmed by a second, independent read: over HTTP every range is requested
+twice at once, on two connections, and the two replies compared byte for byte (the
+confirmation costs no round trip of its own); elsewhere (a mirror folder) everything from
+the start of the central directory to the end of the file is read again after the first
+reading. A reading that does not parse or that two reads contradict (a bit flipped in
+flight) is thrown away and the part read afresh, up to :data:`READINGS` times; only a
+confirmed reading becomes a :class:`PartCatalog` (and so reaches the cache).
 
 Entries whose name is not a sample file (and is not a folder) are kept by name in
 :attr:`PartCatalog.unparsed`: they are reported, never dropped silently.
@@ -25,6 +26,9 @@ lie in ``[offset, end_offset)``), ``compressed_size``, ``size``, ``crc32``, ``me
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +38,7 @@ from .. import facts
 from ..errors import VerificationError, ZipFormatError
 from ..fsutil import resolve
 from ..mirror.retry import RetryPolicy
-from ..zipformat import END_SEARCH_BYTES, ZipEntry, ZipLayout, read_layout, record_end
+from ..zipformat import ZipEntry, ZipLayout, read_layout, record_end
 from .remote import PartVersion, is_http, read_range
 
 logger = logging.getLogger(__name__)
@@ -54,8 +58,6 @@ SCHEMA = pa.schema(
     ]
 )
 
-_TAIL = END_SEARCH_BYTES
-"""What the zip parser reads first: the largest end record plus the ZIP64 locator."""
 READINGS = 3
 """Readings of a directory tried before giving up on a part that never reads the same twice."""
 
@@ -109,17 +111,11 @@ class PartCatalog:
 
 class _TailReader:
     """A read-only file over a remote part: one span ending at the end of the file,
-    grown backwards on demand with one closed ranged read each time."""
+    grown backwards on demand. Each growth is requested twice at once, on two
+    connections, and the replies compared: a difference is a :class:`VerificationError`."""
 
-    def __init__(
-        self,
-        url: str,
-        version: PartVersion,
-        policy: RetryPolicy,
-        storage_options: dict[str, Any] | None,
-    ) -> None:
+    def __init__(self, url: str, version: PartVersion, policy: RetryPolicy) -> None:
         self.url, self.version, self.policy = url, version, policy
-        self.storage_options = storage_options
         self.size = version.size
         self.start = self.size
         self.data = b""
@@ -138,22 +134,62 @@ class _TailReader:
     def read(self, n: int = -1) -> bytes:
         end = self.size if n < 0 else min(self.size, self.pos + n)
         if self.pos < self.start:
-            missing = bytearray()
-            self.requests += 1
-            read_range(
-                self.url,
-                self.pos,
-                self.start - 1,
-                missing.extend,
-                expect=self.version,
-                policy=self.policy,
-                storage_options=self.storage_options,
-            )
-            self.data = bytes(missing) + self.data
+            self.data = self._read_twice(self.pos, self.start - 1) + self.data
             self.start = self.pos
         out = self.data[self.pos - self.start : end - self.start]
         self.pos += len(out)
         return out
+
+    def _read(self, start: int, end: int) -> bytes:
+        got = bytearray()
+        read_range(self.url, start, end, got.extend, expect=self.version, policy=self.policy)
+        return bytes(got)
+
+    def _read_twice(self, start: int, end: int) -> bytes:
+        second = _pool().submit(self._read, start, end)
+        self.requests += 2
+        try:
+            first = self._read(start, end)
+        finally:
+            again = second.result()  # never left running: it may hold a pooled connection
+        _compare(self.url, start, first, again)
+        return first
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _forget_pool() -> None:
+    """A forked child has none of the parent's threads: it starts a pool of its own."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the second reads (each keeps its own keep-alive connection)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="catalog-confirm")
+        return _POOL
+
+
+def _compare(url: str, start: int, first: bytes | bytearray, again: bytes | bytearray) -> None:
+    if first == again:
+        return
+    at = next(
+        (i for i, (a, b) in enumerate(zip(again, first, strict=False)) if a != b),
+        min(len(again), len(first)),
+    )
+    raise VerificationError(
+        f"{url}: the central directory differs between two reads (first at byte "
+        f"{start + at}); rerun, or check the network path to the server",
+        path=url,
+    )
 
 
 def read_part(
@@ -173,39 +209,18 @@ def read_part(
             layout, used = _read_layout(url, version, policy, storage_options)
         except VerificationError as exc:  # maybe a flipped byte: read it afresh
             problem = exc
+            logger.info("%s; reading it again", exc.message)
             continue
         requests += used
-        again = bytearray()
-        read_range(
-            url,
-            layout.cd_offset,
-            version.size - 1,
-            again.extend,
-            expect=version,
-            policy=policy,
-            storage_options=storage_options,
+        table, unparsed = _table(name, list(layout.entries), layout.cd_offset, version.size)
+        return PartCatalog(
+            name=name,
+            url=url,
+            version=version,
+            table=table,
+            requests=requests,
+            unparsed=tuple(unparsed),
         )
-        requests += is_http(url)
-        if again == layout.tail:
-            table, unparsed = _table(name, list(layout.entries), layout.cd_offset, version.size)
-            return PartCatalog(
-                name=name,
-                url=url,
-                version=version,
-                table=table,
-                requests=requests,
-                unparsed=tuple(unparsed),
-            )
-        at = next(
-            (i for i, (a, b) in enumerate(zip(again, layout.tail, strict=False)) if a != b),
-            min(len(again), len(layout.tail)),
-        )
-        problem = VerificationError(
-            f"{url}: the central directory differs between two reads (first at byte "
-            f"{layout.cd_offset + at}); rerun, or check the network path to the server",
-            path=url,
-        )
-        logger.info("%s; reading it again", problem.message)
     assert problem is not None
     raise problem
 
@@ -213,15 +228,25 @@ def read_part(
 def _read_layout(
     url: str, version: PartVersion, policy: RetryPolicy, storage_options: dict[str, Any] | None
 ) -> tuple[ZipLayout, int]:
-    """One reading of the directory, and the ranged reads it took."""
+    """One confirmed reading of the directory, and the ranged reads it took."""
     if is_http(url):
-        handle = _TailReader(url, version, policy, storage_options)
-        handle.seek(max(0, version.size - _TAIL))
-        handle.read(_TAIL)  # the tail in one request; the reader finds it cached
+        handle = _TailReader(url, version, policy)
         return _parse(handle, version.size, url), handle.requests
     fs, path = resolve(url, storage_options)
     with fs.open(path, "rb", block_size=1 << 20) as opened:
-        return _parse(opened, version.size, url), 0
+        layout = _parse(opened, version.size, url)
+    again = bytearray()
+    read_range(
+        url,
+        layout.cd_offset,
+        version.size - 1,
+        again.extend,
+        expect=version,
+        policy=policy,
+        storage_options=storage_options,
+    )
+    _compare(url, layout.cd_offset, layout.tail, again)
+    return layout, 0
 
 
 def _parse(handle: Any, size: int, url: str) -> ZipLayout:

@@ -25,8 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .. import facts
 from ..errors import ConfigError, DownloadError, NoInputsError
@@ -318,19 +318,41 @@ def _listing(fs: Any, folder: str) -> dict[str, int]:
 
 def members_of(part: PartCatalog, sample_ids: list[int]) -> dict[int, list[MemberTask]]:
     """The catalogued members of these samples in one part, by sample."""
-    table = part.table.filter(pc.is_in(part.table.column("sample_id"), pa.array(sample_ids)))
+    table = part.table
+    ids = table.column("sample_id").to_numpy()
+    rows = np.flatnonzero(np.isin(ids, np.asarray(sample_ids, dtype=np.int64))).tolist()
     out: dict[int, list[MemberTask]] = defaultdict(list)
-    for row in table.to_pylist():
-        out[row["sample_id"]].append(
+    if not rows:
+        return out
+    # Whole columns as numpy or lists, then the rows: no pyarrow.compute to load.
+    columns = {
+        name: (
+            table.column(name).to_pylist()
+            if name == "member"
+            else table.column(name).to_numpy().tolist()
+        )
+        for name in (
+            "sample_id",
+            "member",
+            "offset",
+            "end_offset",
+            "compressed_size",
+            "size",
+            "crc32",
+            "method",
+        )
+    }
+    for i in rows:
+        out[columns["sample_id"][i]].append(
             MemberTask(
-                sample_id=row["sample_id"],
-                name=row["member"],
-                offset=row["offset"],
-                end_offset=row["end_offset"],
-                compressed_size=row["compressed_size"],
-                size=row["size"],
-                crc32=row["crc32"],
-                method=row["method"],
+                sample_id=columns["sample_id"][i],
+                name=columns["member"][i],
+                offset=columns["offset"][i],
+                end_offset=columns["end_offset"][i],
+                compressed_size=columns["compressed_size"][i],
+                size=columns["size"][i],
+                crc32=columns["crc32"][i],
+                method=columns["method"][i],
             )
         )
     return out

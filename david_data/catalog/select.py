@@ -17,6 +17,7 @@ import pyarrow as pa
 from .. import facts
 from ..errors import ConfigError
 from .catalog import Catalog
+from .directory import PartCatalog
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,39 @@ def _ids_predicate(spec: str) -> str:
     return "(" + " OR ".join(terms) + ")"
 
 
+_RESULT = pa.schema(
+    [
+        ("sample_id", pa.int64()),
+        ("part", pa.string()),
+        ("scenario", pa.string()),
+        ("bytes", pa.int64()),
+        ("complete", pa.bool_()),
+    ]
+)
+_DIRECT_ROWS = 200_000
+"""Most member rows :func:`_select_ids` groups in Python; more go through DuckDB."""
+
+
 def select_samples(catalog: Catalog, selection: Selection) -> pa.Table:
     """``sample_id``, ``part``, ``scenario``, ``bytes``, ``complete`` of the chosen
     samples, by id. A sample listed by two parts is taken from the first."""
+    table = (
+        _select_ids(catalog, selection.ids) if selection.where is None and selection.ids else None
+    )
+    if table is None:
+        table = _select_sql(catalog, selection)
+    if selection.limit is not None and selection.limit < table.num_rows:
+        rng = np.random.default_rng(selection.seed)
+        chosen = np.sort(rng.choice(table.num_rows, size=selection.limit, replace=False))
+        table = table.take(pa.array(chosen))
+    elif selection.limit is not None:
+        logger.info(
+            "--limit %d: only %d samples match, taking them all", selection.limit, table.num_rows
+        )
+    return table
+
+
+def _select_sql(catalog: Catalog, selection: Selection) -> pa.Table:
     conditions = []
     if selection.where is not None:
         conditions.append(f"({selection.where})")
@@ -101,15 +132,52 @@ def select_samples(catalog: Catalog, selection: Selection) -> pa.Table:
     table = catalog.query(sql)
     if selection.ids is not None:
         _check_ids_found(catalog, selection.ids)
-    if selection.limit is not None and selection.limit < table.num_rows:
-        rng = np.random.default_rng(selection.seed)
-        chosen = np.sort(rng.choice(table.num_rows, size=selection.limit, replace=False))
-        table = table.take(pa.array(chosen))
-    elif selection.limit is not None:
-        logger.info(
-            "--limit %d: only %d samples match, taking them all", selection.limit, table.num_rows
-        )
     return table
+
+
+def _select_ids(catalog: Catalog, spec: str) -> pa.Table | None:
+    """What :func:`_select_sql` gives for ids alone, without DuckDB (loading and
+    starting it costs more than a small fetch): the rows of the ids are picked with
+    numpy and grouped here. None when they are too many rows for that."""
+    ranges = sorted(parse_ids(spec))
+    starts = np.array([lo for lo, _ in ranges], dtype=np.int64)
+    reach = np.maximum.accumulate(np.array([hi for _, hi in ranges], dtype=np.int64))
+    picked: list[tuple[PartCatalog, np.ndarray]] = []
+    for part in catalog.parts:
+        ids = part.table.column("sample_id").to_numpy()
+        at = np.searchsorted(starts, ids, side="right") - 1
+        rows = np.flatnonzero((at >= 0) & (ids <= reach[np.maximum(at, 0)]))
+        picked.append((part, rows))
+    if sum(len(rows) for _, rows in picked) > _DIRECT_ROWS:
+        return None
+    samples: dict[int, tuple[str, int, set[str]]] = {}
+    for part, rows in sorted(picked, key=lambda p: p[0].name):  # the first part wins
+        if not len(rows):
+            continue
+        table = part.table
+        ids = table.column("sample_id").to_numpy()[rows].tolist()
+        sizes = table.column("compressed_size").to_numpy()[rows].tolist()
+        kinds = table.column("kind").to_pylist()
+        seen: dict[int, tuple[str, int, set[str]]] = {}
+        for sid, size, row in zip(ids, sizes, rows.tolist(), strict=True):
+            _, total, have = seen.setdefault(sid, (part.name, 0, set()))
+            have.add(kinds[row])
+            seen[sid] = (part.name, total + size, have)
+        for sid, entry in seen.items():
+            samples.setdefault(sid, entry)
+    wanted = {i for lo, hi in ranges for i in range(lo, hi + 1)}
+    _raise_missing(catalog, sorted(wanted - samples.keys()))
+    order = sorted(samples)
+    return pa.table(
+        {
+            "sample_id": order,
+            "part": [samples[s][0] for s in order],
+            "scenario": [facts.scenario_of(s) for s in order],
+            "bytes": [samples[s][1] for s in order],
+            "complete": [len(samples[s][2]) == len(facts.FILE_KINDS) for s in order],
+        },
+        schema=_RESULT,
+    )
 
 
 def _check_ids_found(catalog: Catalog, spec: str) -> None:
@@ -119,7 +187,10 @@ def _check_ids_found(catalog: Catalog, spec: str) -> None:
         .to_pylist()
     )
     wanted = {i for lo, hi in parse_ids(spec) for i in range(lo, hi + 1)}
-    missing = sorted(wanted - found)
+    _raise_missing(catalog, sorted(wanted - found))
+
+
+def _raise_missing(catalog: Catalog, missing: list[int]) -> None:
     if missing:
         shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise ConfigError(

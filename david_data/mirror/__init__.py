@@ -13,27 +13,65 @@ downloads), :mod:`.zipcheck` (every byte of a zip checked, while the part downlo
 :mod:`.manifest`, :mod:`.promote` (atomic final names), :mod:`.extract`, :mod:`.lock`,
 :mod:`.plan`, :mod:`.part` (one part end to end), :mod:`.run` (the engine and report),
 :mod:`.verify` (``david-data verify``: :func:`plan_verify`, :func:`run_verify`) and :mod:`.download` (the generic downloader).
+The names below are imported on first use: ``david-data fetch`` needs only the HTTP client
+and the retry policy, not the whole mirror.
 """
 
 from __future__ import annotations
 
-from .download import DownloadResult, download_file
-from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
-from .part import PartOutcome, mirror_part
-from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
-from .retry import RetryPolicy
-from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
-from .verify import (
-    FileVerdict,
-    VerifyPlan,
-    VerifyReport,
-    VerifySettings,
-    VerifyUnit,
-    plan_verify,
-    run_verify,
-    verify_mirror,
-    verify_unit,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .download import DownloadResult, download_file
+    from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
+    from .part import PartOutcome, mirror_part
+    from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
+    from .retry import RetryPolicy
+    from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
+    from .verify import (
+        FileVerdict,
+        VerifyPlan,
+        VerifyReport,
+        VerifySettings,
+        VerifyUnit,
+        plan_verify,
+        run_verify,
+        verify_mirror,
+        verify_unit,
+    )
+
+_HOMES = {
+    "DownloadResult": ".download",
+    "download_file": ".download",
+    "MANIFEST_NAME": ".manifest",
+    "Manifest": ".manifest",
+    "PartRecord": ".manifest",
+    "load_manifest": ".manifest",
+    "PartOutcome": ".part",
+    "mirror_part": ".part",
+    "MirrorPlan": ".plan",
+    "MirrorSettings": ".plan",
+    "PartPlan": ".plan",
+    "check_space": ".plan",
+    "plan_mirror": ".plan",
+    "RetryPolicy": ".retry",
+    "MirrorReport": ".run",
+    "MirrorUnit": ".run",
+    "mirror": ".run",
+    "mirror_lock": ".run",
+    "mirror_unit": ".run",
+    "run_mirror": ".run",
+    "FileVerdict": ".verify",
+    "VerifyPlan": ".verify",
+    "VerifyReport": ".verify",
+    "VerifySettings": ".verify",
+    "VerifyUnit": ".verify",
+    "plan_verify": ".verify",
+    "run_verify": ".verify",
+    "verify_mirror": ".verify",
+    "verify_unit": ".verify",
+}
 
 __all__ = [
     "MANIFEST_NAME",
@@ -66,3 +104,16 @@ __all__ = [
     "verify_mirror",
     "verify_unit",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -4,7 +4,7 @@ demos and benchmarks (see :mod:`david_data.synth.generator`).
 ``david_data.synth.host.LocalHost`` serves such parts over loopback HTTP like the
 official host; import it from there (it is not re-exported, to keep this import light).
 The generator (OpenCV, OpenEXR) loads on first use of a name below, so importing
-``david_data.synth.host`` (the CLI's ``serve --fault`` option) stays light.
+``david_data.synth.host`` stays light.
 """
 
 from __future__ import annotations

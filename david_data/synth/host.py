@@ -107,6 +107,7 @@ from typing import BinaryIO, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from david_data.errors import ConfigError
+from david_data.synth._fault_option import FaultKind, add_fault_option
 
 __all__ = [
     "ArmedFault",
@@ -123,16 +124,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FaultKind = Literal[
-    "status",
-    "ignore_range",
-    "malformed_range",
-    "shifted_range",
-    "reset",
-    "stall",
-    "rate_cap",
-    "corrupt",
-]
 
 _RANGE_KINDS = frozenset({"ignore_range", "malformed_range", "shifted_range"})
 _MD5_CHUNK = 8 << 20
@@ -936,21 +927,6 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def add_fault_option(parser: argparse.ArgumentParser) -> None:
-    """``--fault KIND[:KEY=VALUE,...]`` (repeatable), shared with ``david-data serve``."""
-    parser.add_argument(
-        "--fault",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="inject a fault, repeatable: KIND[:KEY=VALUE,...] with KIND one of "
-        + ", ".join(FaultKind.__args__)  # type: ignore[attr-defined]
-        + "; keys: times (a count or 'all', default 1), path (one file), after_bytes, seconds, "
-        "code, retry_after, shift, claim, content_range, bytes_per_second, offset, xor. "
-        "E.g. --fault reset:after_bytes=1000000,times=2 --fault status:code=503,retry_after=1",
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,8 @@ UTF8_FLAG = 0x800
 DESCRIPTOR_FLAG = 0x08
 END_SEARCH_BYTES = U16 + END.size + ZIP64_LOCATOR.size
 """The end of a file that holds the end record whatever its comment, and the locator."""
+FIRST_SEARCH_BYTES = 1 << 10
+"""Where the end record is looked for first (it is there unless a long comment follows)."""
 MAX_CENTRAL_DIRECTORY = 512 << 20
 
 
@@ -92,21 +94,27 @@ def read_layout(handle: IO[bytes], size: int) -> ZipLayout:
     damaged, an archive spans several disks, or an entry's record does not fit between
     the start of the file and the central directory.
     """
-    tail_len = min(size, END_SEARCH_BYTES)
-    handle.seek(size - tail_len)
-    tail = handle.read(tail_len)
-    if len(tail) != tail_len:
-        raise ZipFormatError(
-            f"the file ends at byte {size - tail_len + len(tail)}, before its size {size}",
-            offset=size - tail_len,
-            member="",
-        )
-    pos = tail.rfind(END_SIGNATURE)
-    while pos >= 0 and (
-        pos + END.size > len(tail)
-        or pos + END.size + struct.unpack_from("<H", tail, pos + 20)[0] != len(tail)
-    ):
-        pos = tail.rfind(END_SIGNATURE, 0, pos)
+    # The end record is searched in the last KiB first, then in the largest tail it can
+    # need (a 64 KiB comment): the last record that ends the file is the same either way,
+    # and a remote reader (the catalog) fetches a KiB instead of 64 when comments are short.
+    for window in (FIRST_SEARCH_BYTES, END_SEARCH_BYTES):
+        tail_len = min(size, window)
+        handle.seek(size - tail_len)
+        tail = handle.read(tail_len)
+        if len(tail) != tail_len:
+            raise ZipFormatError(
+                f"the file ends at byte {size - tail_len + len(tail)}, before its size {size}",
+                offset=size - tail_len,
+                member="",
+            )
+        pos = tail.rfind(END_SIGNATURE)
+        while pos >= 0 and (
+            pos + END.size > len(tail)
+            or pos + END.size + struct.unpack_from("<H", tail, pos + 20)[0] != len(tail)
+        ):
+            pos = tail.rfind(END_SIGNATURE, 0, pos)
+        if pos >= 0 or tail_len == size:
+            break
     if pos < 0:
         _fail(
             "no end-of-central-directory record: the file is truncated or not a zip",

@@ -67,3 +67,60 @@ def test_a_member_is_checked_whatever_the_chunks(split: int) -> None:
     short.feed(memoryview(blob[:-10]))
     with pytest.raises(VerificationError, match="data truncated"):
         short.result()
+
+
+def _part(name: str, rows: list[tuple[int, str]]):  # type: ignore[no-untyped-def]
+    """A catalogued part listing ``(sample_id, kind)`` members, 100 bytes apart."""
+    import pyarrow as pa
+
+    from david_data import facts
+    from david_data.catalog.directory import SCHEMA, PartCatalog
+    from david_data.catalog.remote import PartVersion
+
+    table = pa.table(
+        {
+            "sample_id": [s for s, _ in rows],
+            "part": [name] * len(rows),
+            "member": [facts.member_name(k, s) for s, k in rows],
+            "kind": [k for _, k in rows],
+            "offset": [100 * i for i in range(len(rows))],
+            "end_offset": [100 * i + 100 for i in range(len(rows))],
+            "compressed_size": [10 + i for i in range(len(rows))],
+            "size": [20] * len(rows),
+            "crc32": [i for i in range(len(rows))],
+            "method": [0] * len(rows),
+        },
+        schema=SCHEMA,
+    )
+    return PartCatalog(name=name, url=name, version=PartVersion(size=1, version="x"), table=table)
+
+
+def test_ids_are_selected_without_sql_exactly_as_with_it() -> None:
+    from david_data import facts
+    from david_data.catalog import select
+    from david_data.catalog.catalog import Catalog, CatalogSource
+
+    kinds = list(facts.FILE_KINDS)
+    # Sample 5001 is listed by two parts (the first by name wins) and lacks a file in
+    # one; 98039/98040 straddle two scenarios; 5003 lacks its depth.
+    first = _part(
+        "SynthHuman_0001.zip",
+        [(s, k) for s in (5000, 5001, 5002) for k in kinds]
+        + [(5003, k) for k in kinds if k != "depth"],
+    )
+    second = _part(
+        "SynthHuman_0000.zip",
+        [(5001, k) for k in kinds[:3]] + [(s, k) for s in (98039, 98040) for k in kinds],
+    )
+    catalog = Catalog(source=CatalogSource(base="http://h/"), parts=(first, second))
+    for spec in ("5000-5003", "5001", "5003,5000", "98039-98040,5001-5002"):
+        fast = select._select_ids(catalog, spec)
+        assert fast is not None
+        sql = select._select_sql(catalog, select.Selection(ids=spec))
+        assert fast.equals(sql), (spec, fast.to_pylist(), sql.to_pylist())
+    # A requested id no part lists: the same error either way.
+    with pytest.raises(ConfigError) as fast_error:
+        select._select_ids(catalog, "5000,6000")
+    with pytest.raises(ConfigError) as sql_error:
+        select._select_sql(catalog, select.Selection(ids="5000,6000"))
+    assert fast_error.value.message == sql_error.value.message
