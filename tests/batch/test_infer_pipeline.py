@@ -89,3 +89,31 @@ def test_a_failing_model_call_fails_only_its_items() -> None:
         batch_size=3,
     ).run(list(range(10)))
     assert [r[0] for r in results] == ["ok"] * 3 + ["failed: ORT: out of memory"] * 3 + ["ok"] * 4
+
+
+def test_commits_follow_the_order_of_the_model_calls_when_calls_finish_out_of_order() -> None:
+    second_finished = threading.Event()
+    committed: list[list[int]] = []
+
+    def finish(item: int, outputs: dict[str, np.ndarray], context: None, s: float) -> int:
+        if item == 0:  # the first call finishes only after the second one has
+            assert second_finished.wait(timeout=30)
+        else:
+            second_finished.set()
+        return item
+
+    def commit(results: list[int]) -> list[int]:
+        committed.append(results)
+        return results
+
+    results = ModelPipeline(
+        prepare=lambda i: (np.full((3, 1, 1), i, np.float32), None),
+        run_model=lambda batch: {"depth": batch[:, 0]},
+        finish=finish,
+        fail=lambda i, exc, s: -1,
+        batch_size=1,
+        threads=2,
+        commit=commit,
+    ).run([0, 1])
+    assert results == [0, 1]
+    assert committed == [[0], [1]]
