@@ -382,13 +382,13 @@ def verdict(metric: str, values: list[float] | None, goal: float, cause: str) ->
 
 def _cause(m: Measured, mode: str) -> str:
     """What the figures say about a missed ``mode / seq-lib`` goal."""
-    cpu = m.cpu_ratio(mode, "seq-lib") or [0.0]
-    cores = os.cpu_count() or 1
+    cpu = statistics.median(m.cpu_ratio(mode, "seq-lib") or [0.0])
     load = statistics.median(m.loads[mode])
     return (
-        f"{mode} spends {statistics.median(cpu):.2f}x less CPU per image than seq-lib, and with "
-        f"load {load:.1f} on {cores} cores the process gets no idle core for the stages to "
-        "overlap on: throughput follows CPU per image"
+        f"CPU per image seq-lib / {mode} {cpu:.2f}x: {mode} spends "
+        + ("less" if cpu > 1 else "as much or more")
+        + f" per image, and at load {load:.1f} on {os.cpu_count()} cores there is no idle core "
+        "for its stages to overlap on: throughput follows CPU per image"
     )
 
 

@@ -273,6 +273,7 @@ def result_row(
     error: str | None = None,
     paths: dict[str, str] | None = None,
 ) -> ResultRow:
+    """One input's row of the results table (``batch`` -1: rejected by the plan)."""
     paths = paths or {}
     return ResultRow(
         input=item.rel,
