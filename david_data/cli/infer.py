@@ -38,7 +38,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="execution device; asking for a GPU that is not available is an error (default: auto)",
     )
     parser.add_argument(
-        "--batch-size", default=4, metavar="B", help="images per model call (default: 4)"
+        "--batch-size",
+        default=None,
+        metavar="B",
+        help="images per model call (default: 1 on the CPU, 4 on a GPU)",
     )
     add_storage_option(parser, "the input, output and store URLs")
     add_no_progress(parser)

@@ -27,7 +27,7 @@ def evaluate_flow(
     task: str | None = None,
     query: str | None = None,
     device: str = "auto",
-    batch_size: str | int = 4,
+    batch_size: str | int | None = None,
     samples_per_task: str | int = 64,
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,

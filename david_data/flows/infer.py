@@ -27,7 +27,7 @@ def infer_flow(
     model_path: str | None = None,
     task: str | None = None,
     device: str = "auto",
-    batch_size: str | int = 4,
+    batch_size: str | int | None = None,
     images_per_task: str | int = 64,
     workers: str | int = 2,
     vis: bool = False,

@@ -41,9 +41,10 @@ from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, join, resolve, to_url
 from ..progress import NullProgress, Progress
 from ._checks import check_model, check_workers, check_writable, model_sha256, positive_int
-from ._pipeline import run_pipeline
+from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key, store_sample_ids
 from .metrics import METRIC_NAMES, Accumulator, SampleMetrics, evaluate_sample
+from .plan import default_batch_size
 from .session import DEVICES
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class EvalSettings:
     query: str | None = None
     """SQL selecting samples (a WHERE condition or a SELECT returning sample_id)."""
     device: str = "auto"
-    batch_size: int = 4
+    batch_size: int | None = None
+    """Images per model call (None: ``default_batch_size`` for the device, see plan.py)."""
     samples_per_task: int = 64
     """Samples per work unit."""
     io_threads: int = 4
@@ -71,6 +73,8 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "samples_per_task", "io_threads"):
+            if name == "batch_size" and self.batch_size is None:
+                continue
             option = "--" + name.replace("_", "-")
             object.__setattr__(self, name, positive_int(option, getattr(self, name)))
         if self.task is not None and self.task not in facts.MODEL_TASKS:
@@ -266,7 +270,13 @@ def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
     task = check_model(path, task, device=settings.device, threads=None)
     model_path = to_url(*resolve(path))
     resolved = dataclasses.replace(
-        settings, store=store, output=output, model=None, model_path=model_path, task=task
+        settings,
+        store=store,
+        output=output,
+        model=None,
+        model_path=model_path,
+        task=task,
+        batch_size=settings.batch_size or default_batch_size(settings.device),
     )
     job = EvalJob(
         store=store,
@@ -274,7 +284,7 @@ def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
         task=task,
         model_sha256=model_sha256(model_path),
         device=settings.device,
-        batch_size=resolved.batch_size,
+        batch_size=resolved.batch_size,  # type: ignore[arg-type]  # resolved above
         io_threads=resolved.io_threads,
         storage_options=options,
     )
@@ -325,8 +335,7 @@ def evaluate_batch(unit: EvalUnit, on_sample: Callable[[Any], None] | None = Non
         logger.warning("sample %d: failed: %s", sample_id, exc)
         return sample_id, None, str(exc) or type(exc).__name__
 
-    scored = run_pipeline(
-        list(unit.sample_ids),
+    scored = ModelPipeline(
         prepare=prepare,
         run_model=model.run,
         finish=finish,
@@ -335,7 +344,7 @@ def evaluate_batch(unit: EvalUnit, on_sample: Callable[[Any], None] | None = Non
         threads=job.io_threads,
         on_result=on_sample,
         should_stop=stop_requested,
-    )
+    ).run(list(unit.sample_ids))
     accumulator = Accumulator()
     rows: list[dict[str, Any]] = []
     failures: list[tuple[int, str]] = []

@@ -262,3 +262,21 @@ def test_inputs_that_would_share_outputs_are_rejected(
     assert "x.jpg" in (plan.rejected[0].error or "")
     report = infer(settings)
     assert (report.ok, report.failed) == (1, 1)
+
+
+def test_on_the_cpu_the_model_gets_one_image_per_call_unless_told(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "x.png"), preview_crops(1)[0])
+    auto = plan_inference(
+        _settings(folder, tmp_path / "out", models["foreground"], "foreground", device="cpu")
+    )
+    assert auto.settings.batch_size == 1 and "(model batch 1)" in auto.describe()
+    told = plan_inference(
+        _settings(
+            folder, tmp_path / "out", models["foreground"], "foreground", device="cpu", batch_size=3
+        )
+    )
+    assert told.settings.batch_size == 3

@@ -17,7 +17,7 @@ import pytest
 from david_data.exr import encode_exr, read_depth_exr, read_normal_exr
 from david_data.fsutil import resolve
 from david_data.infer._encode import exr_uncompressed, png_grey16
-from david_data.infer._pipeline import run_pipeline
+from david_data.infer._pipeline import ModelPipeline
 from david_data.infer.outputs import (
     commit_outputs,
     decode_foreground,
@@ -157,8 +157,7 @@ def test_commit_runs_once_per_model_call_and_failing_fails_only_that_call() -> N
             raise OSError("disk full")
         return [("committed", i) if s == "ok" else (s, i) for s, i in results]
 
-    results = run_pipeline(
-        list(range(10)),
+    results = ModelPipeline(
         prepare=lambda i: (np.full((3, 1, 1), i, np.float32), None),
         run_model=lambda batch: {"depth": batch[:, 0]},
         finish=lambda i, out, ctx, s: ("ok", i) if i != 1 else 1 / 0,
@@ -166,7 +165,7 @@ def test_commit_runs_once_per_model_call_and_failing_fails_only_that_call() -> N
         batch_size=3,
         threads=2,
         commit=commit,
-    )
+    ).run(list(range(10)))
     assert calls == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
     assert results == [
         ("committed", 0),

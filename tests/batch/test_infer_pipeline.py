@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from david_data.infer._pipeline import run_pipeline
+from david_data.infer._pipeline import ModelPipeline
 
 
 class Tracker:
@@ -51,15 +51,14 @@ class Tracker:
 @pytest.mark.parametrize("count", [50, 2000])
 def test_memory_is_bounded_by_the_batch_size_not_the_item_count(count: int) -> None:
     tracker = Tracker()
-    results = run_pipeline(
-        list(range(count)),
+    results = ModelPipeline(
         prepare=tracker.prepare,
         run_model=tracker.run_model,
         finish=tracker.finish,
         fail=tracker.fail,
         batch_size=4,
         threads=3,
-    )
+    ).run(list(range(count)))
     assert [r[1] for r in results] == list(range(count))  # input order
     for status, item, value in results:
         if item % 7 == 3:
@@ -82,12 +81,39 @@ def test_a_failing_model_call_fails_only_its_items() -> None:
             raise RuntimeError("ORT: out of memory")
         return {"depth": batch[:, 0]}
 
-    results = run_pipeline(
-        list(range(10)),
+    results = ModelPipeline(
         prepare=lambda i: (np.full((3, 1, 1), i, np.float32), None),
         run_model=run_model,
         finish=lambda i, out, ctx, s: ("ok", i),
         fail=lambda i, exc, s: (f"failed: {exc}", i),
         batch_size=3,
-    )
+    ).run(list(range(10)))
     assert [r[0] for r in results] == ["ok"] * 3 + ["failed: ORT: out of memory"] * 3 + ["ok"] * 4
+
+
+def test_commits_follow_the_order_of_the_model_calls_when_calls_finish_out_of_order() -> None:
+    second_finished = threading.Event()
+    committed: list[list[int]] = []
+
+    def finish(item: int, outputs: dict[str, np.ndarray], context: None, s: float) -> int:
+        if item == 0:  # the first call finishes only after the second one has
+            assert second_finished.wait(timeout=30)
+        else:
+            second_finished.set()
+        return item
+
+    def commit(results: list[int]) -> list[int]:
+        committed.append(results)
+        return results
+
+    results = ModelPipeline(
+        prepare=lambda i: (np.full((3, 1, 1), i, np.float32), None),
+        run_model=lambda batch: {"depth": batch[:, 0]},
+        finish=finish,
+        fail=lambda i, exc, s: -1,
+        batch_size=1,
+        threads=2,
+        commit=commit,
+    ).run([0, 1])
+    assert results == [0, 1]
+    assert committed == [[0], [1]]
