@@ -212,6 +212,33 @@ def fast_before_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
     return chosen
 
 
+def pixel_shuffle_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
+    """A candidate for a smaller ``fast``: today's, with the normals shuffled by whole
+    pixels (typesize 3 x 2 bytes: each channel's high bytes side by side)."""
+    size = np.dtype(dtypes["normal"]).itemsize
+    normal = BloscBytes(cname="lz4", clevel=9, typesize=3 * size, shuffle="shuffle")
+    return {**fast_codecs(dtypes), "normal": normal}
+
+
+def lz4hc_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
+    """A candidate for a smaller ``fast``: LZ4-HC (slower to encode, as fast to decode)."""
+    chosen = dict(fast_codecs(dtypes))
+    for name, level in (("rgb", 3), ("depth", 3), ("normal", 1)):
+        old = chosen[name]
+        assert isinstance(old, BloscBytes)
+        chosen[name] = dataclasses.replace(old, cname="lz4hc", clevel=level)
+    return chosen
+
+
+OTHER_FAST: dict[str, tuple[str, Callable[[dict[str, np.dtype]], dict[str, ChunkCodec]]]] = {
+    "fastbefore": ("fast before (lz4-1/5)", fast_before_codecs),
+    "pixelshuffle": ("candidate: normal by pixel", pixel_shuffle_codecs),
+    "lz4hc": ("candidate: LZ4-HC", lz4hc_codecs),
+}
+"""``fast`` codecs written and read beside today's: the profile before, and two
+smaller candidates (what a smaller store costs)."""
+
+
 def checksummed(codecs: dict[str, ChunkCodec]) -> dict[str, ChunkCodec]:
     return {name: Checksummed(inner=codec) for name, codec in codecs.items()}
 
@@ -345,7 +372,8 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
         done = run_convert(plan, executor).samples_ok
         return (time.process_time() - cpu) / done, done / (time.perf_counter() - t)
 
-    floor_cpu, unit_cpu, old_cpu, engine_cpu, before_cpu, loads = [], [], [], [], [], []
+    floor_cpu, unit_cpu, old_cpu, engine_cpu, loads = [], [], [], [], []
+    other_cpu: dict[str, list[float]] = {key: [] for key in OTHER_FAST}
     executor = ProcessExecutor(1)  # one process: this one, so process_time sees it all
     try:
         engine_run(work / "warm", executor, warm=True)  # imports, first-use costs
@@ -354,9 +382,10 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
             loads.append(load())
             floor_cpu.append(med([c / len(files) for c in cpu_each(decode_floor, 1)]))
             unit_cpu.append(units_cpu(src, work / f"unit_{r}", shard))
-            earlier = work / f"fastbefore_{r}"
-            make_legacy_store(earlier, shard, dtypes, checksummed(fast_before_codecs(dtypes)))
-            before_cpu.append(units_cpu(src, earlier, shard))
+            for key, (_, codecs) in OTHER_FAST.items():
+                other = work / f"{key}_{r}"
+                make_legacy_store(other, shard, dtypes, checksummed(codecs(dtypes)))
+                other_cpu[key].append(units_cpu(src, other, shard))
             legacy = work / f"legacy_{r}"
             make_legacy_store(legacy, shard, dtypes)
             old_cpu.append(units_cpu(src, legacy, shard))
@@ -370,15 +399,18 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
     )
     print(f"  decode from PNG/EXR bytes (decode_sample)    : {floor * 1e3:6.2f} ms CPU/sample")
     after_ratio = [u / f for u, f in zip(unit_cpu, floor_cpu, strict=True)]
-    before_ratio = [u / f for u, f in zip(before_cpu, floor_cpu, strict=True)]
+    other_ratio = {
+        key: [u / f for u, f in zip(cpu, floor_cpu, strict=True)] for key, cpu in other_cpu.items()
+    }
     print(
         f"  convert unit, new store (fast: lz4-9 + shuffle): {new * 1e3:6.2f} ms CPU/sample "
         f"= {span(after_ratio)}x decode"
     )
-    print(
-        f"  convert unit, fast before (lz4-1/5, issue 15)  : {med(before_cpu) * 1e3:6.2f} ms "
-        f"CPU/sample = {span(before_ratio)}x decode"
-    )
+    for key, (label, _) in OTHER_FAST.items():
+        print(
+            f"  convert unit, {label:33s}: {med(other_cpu[key]) * 1e3:6.2f} ms CPU/sample "
+            f"= {span(other_ratio[key])}x decode"
+        )
     print(
         f"  convert unit, a store written before (zstd-1) : {old * 1e3:6.2f} ms CPU/sample "
         f"= {old / floor:4.2f}x decode"
@@ -387,7 +419,8 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
         f"  whole engine run of {len(files)} samples, new store : {engine * 1e3:6.2f} ms CPU/sample "
         f"= {engine / floor:4.2f}x decode (per-run costs spread over few samples)"
     )
-    results["convert"] = (after_ratio, before_ratio, old / floor, floor, new, loads)
+    results["convert"] = (after_ratio, other_ratio["fastbefore"], old / floor, floor, new, loads)
+    results["convert_other"] = other_ratio
 
     stages = stage_table(samples, work, shard)
     print("  per-stage CPU per sample, the code before issue 10 -> now (same samples):")
@@ -460,7 +493,7 @@ def random_reads(src: Path, work: Path, fast: Path, ids: list[int], shard: int, 
         key: open_store(str(path))
         for key, path in (
             ("fast", fast),
-            ("before", work / "fastbefore_0"),
+            *((key, work / f"{key}_0") for key in OTHER_FAST),
             ("zstd", work / "legacy_0"),
             ("compact", compact),
         )
@@ -471,7 +504,10 @@ def random_reads(src: Path, work: Path, fast: Path, ids: list[int], shard: int, 
         "decode from extracted": lambda: from_files,
         "store fast, cold index": lambda: open_store(str(fast)).sample,
         "store fast, warm index": lambda: warm["fast"].sample,
-        "store fast before (lz4-1/5)": lambda: warm["before"].sample,
+        **{
+            f"store {label}": lambda key=key: warm[key].sample
+            for key, (label, _) in OTHER_FAST.items()
+        },
         "store before (zstd-1)": lambda: warm["zstd"].sample,
         "store compact, warm": lambda: warm["compact"].sample,
         "zarr-python, fast": lambda: lambda i: {k: a[i] for k, a in arrays.items()},
@@ -499,14 +535,14 @@ def random_reads(src: Path, work: Path, fast: Path, ids: list[int], shard: int, 
 
     for label in readers:
         print(
-            f"  {label:28s}: {med(wall[label]):7.1f} samples/s wall = "
+            f"  {label:38s}: {med(wall[label]):7.1f} samples/s wall = "
             f"{span(ratio(wall, label))}x raw decode; CPU: {span(ratio(cpu, label))}x"
         )
     results["reads"] = {
         key: (ratio(wall, label), ratio(cpu, label))
         for key, label in (
             ("fast", "store fast, warm index"),
-            ("before", "store fast before (lz4-1/5)"),
+            *((key, f"store {label}") for key, (label, _) in OTHER_FAST.items()),
             ("compact", "store compact, warm"),
         )
     }
@@ -524,7 +560,7 @@ def sizes(stores: dict[str, list[Path]], n: int, zip_per_sample: float) -> None:
         ratios = [sum(dir_size(p, a) for a in ARRAYS) / n / zip_per_sample for p in paths]
         arrays = ", ".join(f"{a} {dir_size(paths[0], a) / n / 1e3:.1f}" for a in ARRAYS[:4])
         print(
-            f"  {label:22s}: {med(ratios) * zip_per_sample / 1e3:6.1f} KB/sample = "
+            f"  {label:27s}: {med(ratios) * zip_per_sample / 1e3:6.1f} KB/sample = "
             f"{span(ratios, '.3f')}x the source zip ({arrays} KB)"
         )
         results.setdefault("size", {})[label] = ratios
@@ -811,7 +847,7 @@ def issue_table() -> None:
             rows.append(
                 (
                     f"fast random reads / raw decode, {which}",
-                    f"{span(reads['before'][index])}x fast before (same run)"
+                    f"{span(reads['fastbefore'][index])}x fast before (same run)"
                     + (f"; {BEFORE['fast_reads']}" if index == 0 else ""),
                     f"{span(reads['fast'][index])}x",
                     f">= {GOALS['fast_reads']:.0f}x",
@@ -876,6 +912,15 @@ def issue_table() -> None:
                     "-",
                 )
             )
+    if "size" in results and "reads" in results and "convert_other" in results:
+        for key in ("pixelshuffle", "lz4hc"):
+            label = OTHER_FAST[key][0]
+            notes.append(
+                f"{label}: {span(results['size'][label], '.3f')}x the zips, random reads "
+                f"{span(results['reads'][key][0])}x raw decode wall, "
+                f"{span(results['reads'][key][1])}x CPU; convert unit "
+                f"{span(results['convert_other'][key])}x decode (same rounds)"
+            )
     print(f"  load average now {load():.1f} on {os.cpu_count()} CPUs")
     for measure, before, after, goal, verdict in rows:
         print(f"  {measure:40s} | before {before} | after {after} | goal {goal} | {verdict}")
@@ -936,7 +981,10 @@ def main() -> None:
             sizes(
                 {
                     "fast": [work / f"unit_{r}" for r in rounds],
-                    "fast before (lz4-1/5)": [work / f"fastbefore_{r}" for r in rounds],
+                    **{
+                        label: [work / f"{key}_{r}" for r in rounds]
+                        for key, (label, _) in OTHER_FAST.items()
+                    },
                     "before (zstd-1)": [work / f"legacy_{r}" for r in rounds],
                     "compact": [compact],
                 },

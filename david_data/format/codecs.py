@@ -12,10 +12,11 @@ machine class (its codec table prints size, encode and decode per array):
   zstd-1 for alpha and intrinsics. LZ4's level costs encode time only (level 9 takes
   blosc's larger blocks: 1.40x the source zip on synthetic data where levels 1/5 gave
   1.51x, decoding as fast). Encoding costs ~3 ms a sample, decoding ~0.5 ms, ~10-20x
-  cheaper than PNG/EXR. Smaller fast stores cost reads or conversion (measured by
-  ``benchmarks/bench_convert.py``): a shuffle by whole normal pixels (typesize 6) saves
-  ~7 % of the bytes and a quarter of the random-read rate; LZ4-HC saves ~8 % for ~10 ms
-  more encoding a sample. Stores written before keep their codecs (zarr.json).
+  cheaper than PNG/EXR. A smaller fast store costs reads or conversion (both measured
+  beside this profile by ``benchmarks/bench_convert.py``): shuffling the normals by whole
+  pixels (typesize 6) saves ~4 % of the bytes and ~30 % of the random-read rate; LZ4-HC
+  saves ~7 % (1.30x the zip) for ~9 ms more CPU a sample converted (~1.7x the conversion
+  CPU). Stores written before keep their codecs (``zarr.json``).
 - ``compact``: lossless image codecs: WebP lossless (method 0) for rgb, JPEG-LS for alpha
   and for the 16-bit views of float16 depth/normal; float32 depth/normal use blosc-zstd
   with byte shuffle (JPEG-LS on the noise-like low halves of float32 gains nothing).
