@@ -7,11 +7,16 @@ stays standard Zarr v3. Choices come from ``benchmarks/bench_convert.py`` on thi
 machine class (its codec table prints size, encode and decode per array):
 
 - ``fast`` (default): codecs of the Zarr v3 spec only (zarr-python, tensorstore and any
-  Zarr v3 reader open it). Blosc-LZ4 for rgb, and for depth/normal after a byte shuffle
-  (the float halves' high bytes compress, the noise-like low bytes do not); zstd-1 for
-  alpha and intrinsics. Encoding costs ~2.7 ms a sample (zstd-1 everywhere: ~5.8 ms, the
-  profile of stores written before, which keep it), decoding ~0.3-0.5 ms per field,
-  ~10x cheaper than PNG/EXR; the store is ~1.3-1.4x the zip.
+  Zarr v3 reader open it). Blosc-LZ4 at level 9 for rgb, and for depth/normal after a byte
+  shuffle (the float halves' high bytes compress, the noise-like low bytes do not);
+  zstd-1 for alpha and intrinsics. LZ4's level costs encode time only (level 9 takes
+  blosc's larger blocks: 1.40x the source zip on synthetic data where levels 1/5 gave
+  1.51x, decoding as fast). Encoding costs ~3 ms a sample, decoding ~0.5 ms, ~10-20x
+  cheaper than PNG/EXR. A smaller fast store costs reads or conversion (both measured
+  beside this profile by ``benchmarks/bench_convert.py``): shuffling the normals by whole
+  pixels (typesize 6) saves ~4 % of the bytes and ~30 % of the random-read rate; LZ4-HC
+  saves ~7 % (1.30x the zip) for ~9 ms more CPU a sample converted (~1.7x the conversion
+  CPU). Stores written before keep their codecs (``zarr.json``).
 - ``compact``: lossless image codecs: WebP lossless (method 0) for rgb, JPEG-LS for alpha
   and for the 16-bit views of float16 depth/normal; float32 depth/normal use blosc-zstd
   with byte shuffle (JPEG-LS on the noise-like low halves of float32 gains nothing).
@@ -102,8 +107,8 @@ class BloscBytes:
         import imagecodecs
 
         data = np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
-        if data.dtype.itemsize != self.typesize:
-            data = data.reshape(-1).view(f"u{self.typesize}")
+        if data.dtype.itemsize != self.typesize:  # e.g. 6: a float16 normal's whole pixel
+            data = data.reshape(-1).view(f"V{self.typesize}")
         return bytes(
             imagecodecs.blosc_encode(
                 # an array, not bytes: imagecodecs shuffles by its item size (its
@@ -231,13 +236,13 @@ def fast_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
     """The ``fast`` profile's codecs (see the module docstring), before the checksum."""
     zstd: ChunkCodec = ZstdBytes(level=1)
     chosen: dict[str, ChunkCodec] = {
-        "rgb": BloscBytes(cname="lz4", clevel=1, typesize=1, shuffle="noshuffle"),
+        "rgb": BloscBytes(cname="lz4", clevel=9, typesize=1, shuffle="noshuffle"),
         "alpha": zstd,
         "intrinsics": zstd,
     }
     for name in ("depth", "normal"):
         size = np.dtype(dtypes[name]).itemsize
-        chosen[name] = BloscBytes(cname="lz4", clevel=5, typesize=size, shuffle="shuffle")
+        chosen[name] = BloscBytes(cname="lz4", clevel=9, typesize=size, shuffle="shuffle")
     return chosen
 
 

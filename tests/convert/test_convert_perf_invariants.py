@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from convert_helpers import SHARD, Mirror
 
 from david_data import facts
 from david_data.convert.decode import Sample, decode_png
 from david_data.convert.metadata import sample_row
-from david_data.format.codecs import BloscBytes, ZstdBytes, codec_from_zarr, profile_codecs
+from david_data.convert.run import convert
+from david_data.format.codecs import (
+    BloscBytes,
+    Checksummed,
+    ChunkCodec,
+    ZstdBytes,
+    codec_from_zarr,
+    profile_codecs,
+)
 from david_data.format.layout import SAMPLE_SHAPES, create_store, open_layout
 from david_data.format.shard import WRITTEN, encode_shard, shard_buffers
 from david_data.store import open_store
@@ -230,3 +240,71 @@ def test_reused_sql_connections_answer_the_same_and_stay_locked() -> None:
     with pytest.raises(ConfigError, match="query refused"):
         sql.query("SELECT * FROM read_text('/etc/hostname')")
     sql.close()
+
+
+def test_a_fast_store_of_issue_15_keeps_its_codecs_when_converted_into(
+    mirror: Mirror, store: Path, tmp_path: Path
+) -> None:
+    """A ``fast`` store written before issue 17 (Blosc-LZ4 levels 1 and 5, checksummed)
+    gets new shards in its own codecs, not in the profile's codecs of today."""
+    import zarr
+
+    part = "SynthHuman_0040.zip"
+    (tmp_path / "mirror").mkdir()
+    shutil.copy(mirror.path / part, tmp_path / "mirror" / part)
+    old = tmp_path / "old.zarr"
+    dtypes = open_layout(str(store)).dtypes
+    lz4 = {"rgb": (1, 1, "noshuffle"), "depth": (5, 4, "shuffle"), "normal": (5, 4, "shuffle")}
+    codecs: dict[str, ChunkCodec] = {
+        name: Checksummed(
+            inner=BloscBytes(
+                cname="lz4", clevel=lz4[name][0], typesize=lz4[name][1], shuffle=lz4[name][2]
+            )
+            if name in lz4
+            else ZstdBytes(level=1)
+        )
+        for name in SAMPLE_SHAPES
+    }
+    create_store(str(old), profile="fast", shard_size=SHARD, dtypes=dtypes, source="x")
+    group = zarr.open_group(str(old), mode="a")
+    for name in SAMPLE_SHAPES:  # the arrays as issue 15's conversion declared them
+        array = group[name]
+        assert isinstance(array, zarr.Array)
+        shape, dtype, dims = array.shape, array.dtype, array.metadata.dimension_names  # type: ignore[union-attr]
+        del group[name]
+        group.create_array(
+            name,
+            shape=shape,
+            dtype=dtype,
+            chunks=(1, *SAMPLE_SHAPES[name]),
+            shards={"shape": (SHARD, *SAMPLE_SHAPES[name]), "index_location": "start"},
+            fill_value=0,
+            dimension_names=dims,
+            **codecs[name].zarr_codecs(),
+        )
+    report = convert(str(tmp_path / "mirror"), str(old), shard_size=SHARD, workers=1)
+    assert report.ok, report.summary()
+
+    layout = open_layout(str(old))
+    assert layout.codecs == codecs
+    ids = mirror.ids[part]
+    got, want = open_store(str(old)).read_batch(ids), open_store(str(store)).read_batch(ids)
+    for name in SAMPLE_SHAPES:
+        assert got[name].tobytes() == want[name].tobytes(), name
+    # the chunk bytes are those of the store's own codecs, not of today's profile
+    rgb = want["rgb"][0]
+    shard = Path(layout.shard_path("rgb", ids[0] // SHARD)).read_bytes()
+    assert codecs["rgb"].encode(rgb) in shard
+    assert profile_codecs("fast", dtypes)["rgb"].encode(rgb) not in shard
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_blosc_shuffles_by_whole_pixels_losslessly(dtype: type) -> None:
+    """A typesize that is no numpy integer size (a normal's whole pixel: 6 or 12 bytes),
+    as the benchmark's codec table measures it."""
+    rng = np.random.default_rng(3)
+    normal = rng.normal(0, 1, SAMPLE_SHAPES["normal"]).astype(dtype)
+    codec = BloscBytes(cname="lz4", clevel=9, typesize=3 * normal.itemsize, shuffle="shuffle")
+    data = codec.encode(normal)
+    assert codec.decode(data, normal.dtype, normal.shape).tobytes() == normal.tobytes()
+    assert data[3] == 3 * normal.itemsize  # blosc's header records the typesize it used
