@@ -7,17 +7,20 @@ through the ``zarr.codecs`` entry points, so not even ``import david_data`` is n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import facts
 from .errors import DavidDataError
+
+if TYPE_CHECKING:  # type checkers see the real function; at runtime `__getattr__` loads it
+    from .store import open_store as open_store
 
 __version__ = "0.1.0"
 
 __all__ = ["DavidDataError", "__version__", "facts", "open_store"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "open_store":  # imported lazily: keeps `import david_data` light
         from .store import open_store
 

@@ -11,12 +11,15 @@ Importing this package is cheap; :func:`consolidate_metadata` loads on first use
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # type checkers see the real function; at runtime `__getattr__` loads it
+    from .consolidated import consolidate_metadata as consolidate_metadata
 
 __all__ = ["consolidate_metadata"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "consolidate_metadata":
         from .consolidated import consolidate_metadata
 
