@@ -661,7 +661,7 @@ def _fallocate() -> Callable[..., int] | None:
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def _allocate(handle: BinaryIO, size: int, url: str) -> None:

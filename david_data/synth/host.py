@@ -829,7 +829,7 @@ class _Handler(BaseHTTPRequestHandler):
         host._count(entry, count)
         f.seek(offset)
         try:
-            done = self.connection.sendfile(f, offset, count)
+            done: int = self.connection.sendfile(f, offset, count)  # typeshed: Any
         except OSError:
             host._count(entry, max(0, f.tell() - offset) - count)
             raise
