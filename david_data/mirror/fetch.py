@@ -328,7 +328,7 @@ def _fetch_and_check(
             transfer.start_syncing()
         with TransferReader(transfer, state.size) as reader:
             try:
-                result = check(reader)  # type: ignore[arg-type]
+                result = check(reader)  # type: ignore[arg-type]  # a TransferReader is a binary file
             except TransferAborted:
                 result = None
             except BaseException as exc:

@@ -103,7 +103,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, get_args
 from urllib.parse import quote, unquote, urlsplit
 
 from david_data.errors import ConfigError
@@ -133,6 +133,7 @@ FaultKind = Literal[
     "rate_cap",
     "corrupt",
 ]
+_FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 _RANGE_KINDS = frozenset({"ignore_range", "malformed_range", "shifted_range"})
 _MD5_CHUNK = 8 << 20
@@ -157,7 +158,7 @@ class Fault:
     xor: int = 0xFF
 
     def __post_init__(self) -> None:
-        if self.kind not in FaultKind.__args__:  # type: ignore[attr-defined]
+        if self.kind not in _FAULT_KINDS:
             raise ConfigError(f"unknown fault kind {self.kind!r}; use one of {FaultKind}")
         if self.after_bytes < 0:
             raise ConfigError(f"fault after_bytes must be >= 0, got {self.after_bytes}")
@@ -239,10 +240,10 @@ def parse_fault(spec: str) -> tuple[Fault, int | None, str | None]:
 
     ``times`` is a count or ``all`` (default 1); ``path`` limits it to one file."""
     kind, _, rest = spec.strip().partition(":")
-    kinds = ", ".join(FaultKind.__args__)  # type: ignore[attr-defined]
-    if kind not in FaultKind.__args__:  # type: ignore[attr-defined]
+    kinds = ", ".join(_FAULT_KINDS)
+    if kind not in _FAULT_KINDS:
         raise ConfigError(f"--fault {spec!r}: unknown kind {kind!r}; use one of {kinds}")
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each converted by its _FAULT_KEYS type
     times: int | None = 1
     path: str | None = None
     for item in filter(None, (i.strip() for i in rest.split(","))):
@@ -267,7 +268,7 @@ def parse_fault(spec: str) -> tuple[Fault, int | None, str | None]:
         values["retry_after"] = 1
     if kind == "stall" and "seconds" not in values:
         values["seconds"] = 5.0
-    return Fault(kind=kind, **values), times, path  # type: ignore[arg-type]
+    return Fault(kind=kind, **values), times, path
 
 
 @dataclass(kw_only=True, eq=False)
@@ -574,12 +575,14 @@ class _Server(ThreadingHTTPServer):
         self.host = host
         super().__init__(address, handler)
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, OSError):  # client went away: not the server's problem
             log.debug("connection %s ended: %s", client_address, exc)
         else:
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
+            super().handle_error(request, client_address)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -703,12 +706,13 @@ class _Handler(BaseHTTPRequestHandler):
             if wanted == "unsatisfiable":
                 self._error(416, "InvalidRange", head, [("Content-Range", f"bytes */{size}")])
                 return
-            status, offset = 200, 0
+            status, offset, length = 200, 0, size
             if wanted is not None:
                 status, offset, content_range = self._ranged(host, entry, size, wanted)
                 if content_range is not None:
                     headers.append(("Content-Range", content_range))
-            length = size if status == 200 else wanted[1] - wanted[0] + 1  # type: ignore[index]
+                if status != 200:
+                    length = wanted[1] - wanted[0] + 1
             if status == 200 and host.content_md5:
                 headers.append(("Content-MD5", host._content_md5(rel, f, etag)))
             body = None if head or not length else self._body_faults(host, entry, offset, length)
@@ -946,7 +950,7 @@ def add_fault_option(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="SPEC",
         help="inject a fault, repeatable: KIND[:KEY=VALUE,...] with KIND one of "
-        + ", ".join(FaultKind.__args__)  # type: ignore[attr-defined]
+        + ", ".join(_FAULT_KINDS)
         + "; keys: times (a count or 'all', default 1), path (one file), after_bytes, seconds, "
         "code, retry_after, shift, claim, content_range, bytes_per_second, offset, xor. "
         "E.g. --fault reset:after_bytes=1000000,times=2 --fault status:code=503,retry_after=1",
