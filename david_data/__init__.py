@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 from . import facts
 from .errors import DavidDataError
 
-if TYPE_CHECKING:  # type checkers see the real function; at runtime `__getattr__` loads it
-    from .store import open_store as open_store
-
 __version__ = "0.1.0"
 
 __all__ = ["DavidDataError", "__version__", "facts", "open_store"]
 
+if TYPE_CHECKING:  # type checkers see the real function (and a misspelt name is an error)
+    from .store import open_store as open_store
+else:
 
-def __getattr__(name: str) -> object:
-    if name == "open_store":  # imported lazily: keeps `import david_data` light
-        from .store import open_store
+    def __getattr__(name: str) -> object:
+        if name == "open_store":  # imported lazily: keeps `import david_data` light
+            from .store import open_store
 
-        return open_store
-    raise AttributeError(f"module 'david_data' has no attribute {name!r}")
+            return open_store
+        raise AttributeError(f"module 'david_data' has no attribute {name!r}")

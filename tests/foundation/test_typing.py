@@ -1,4 +1,5 @@
-"""The lazy exports are typed: a type checker sees the real functions, not ``Any``."""
+"""The lazy exports are typed: a type checker sees the real functions, not ``Any``, and a
+misspelt name is an error, not ``Any``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import david_data.format
 
 reveal_type(david_data.open_store)
 reveal_type(david_data.format.consolidate_metadata)
+david_data.opne_store
 """
 
 
@@ -26,7 +28,8 @@ def test_lazy_exports_reveal_their_real_function_types(tmp_path, monkeypatch):
         ["--no-site-packages", "--ignore-missing-imports", "--follow-imports=silent",
          f"--cache-dir={tmp_path / 'cache'}", str(snippet)]
     )
-    assert status == 0, stdout + stderr
+    assert status == 1, stdout + stderr  # the misspelt name, and nothing else
+    assert stdout.count("error:") == 1 and 'has no attribute "opne_store"' in stdout, stdout
     revealed = [line.split("Revealed type is ", 1)[1] for line in stdout.splitlines() if "Revealed type" in line]
     assert revealed == [
         '"def (url: str, storage_options: dict[str, Any] | None =) -> david_data.store.store.SynthHumanStore"',
