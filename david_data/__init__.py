@@ -7,7 +7,7 @@ through the ``zarr.codecs`` entry points, so not even ``import david_data`` is n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import facts
 from .errors import DavidDataError
@@ -16,10 +16,13 @@ __version__ = "0.1.0"
 
 __all__ = ["DavidDataError", "__version__", "facts", "open_store"]
 
+if TYPE_CHECKING:  # type checkers see the real function (and a misspelt name is an error)
+    from .store import open_store as open_store
+else:
 
-def __getattr__(name: str) -> Any:
-    if name == "open_store":  # imported lazily: keeps `import david_data` light
-        from .store import open_store
+    def __getattr__(name: str) -> object:
+        if name == "open_store":  # imported lazily: keeps `import david_data` light
+            from .store import open_store
 
-        return open_store
-    raise AttributeError(f"module 'david_data' has no attribute {name!r}")
+            return open_store
+        raise AttributeError(f"module 'david_data' has no attribute {name!r}")

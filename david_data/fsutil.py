@@ -126,4 +126,5 @@ def atomic_open(fs: AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
 
 def read_bytes(fs: AbstractFileSystem, path: str) -> bytes:
     """Read a whole (small) file."""
-    return fs.cat_file(path)
+    data: bytes = fs.cat_file(path)  # fsspec is untyped
+    return data

@@ -10,13 +10,13 @@ from typing import TextIO
 LOGGER_NAME = "david_data"
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is at the time of each record (not the stream of
     the moment the handler was made, which may since have been closed or replaced)."""
 
     _david_data = True
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 

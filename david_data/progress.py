@@ -183,7 +183,7 @@ def _log_above(console: Any) -> Callable[[], None]:
         if own_console is not None and _is_terminal(getattr(own_console, "file", None)):
             # A rich Console writes to the real terminal even when handed a FileProxy.
             undo.append(functools.partial(setattr, handler, "console", own_console))
-            handler.console = _PrintAbove(console)  # type: ignore[attr-defined]
+            handler.console = _PrintAbove(console)  # type: ignore[attr-defined]  # a handler's rich console
         elif isinstance(handler, logging.StreamHandler) and _is_terminal(handler.stream):
             undo.append(functools.partial(handler.setStream, handler.stream))
             handler.setStream(FileProxy(console, handler.stream))

@@ -120,7 +120,7 @@ def colorize_normal(
     if mask is not None:
         valid &= _bool_mask(mask, values.shape[:2])
     rgb = np.clip((np.nan_to_num(values) + 1.0) * 127.5, 0.0, 255.0)
-    out = np.round(rgb[..., ::-1]).astype(np.uint8)
+    out: np.ndarray = np.round(rgb[..., ::-1]).astype(np.uint8)  # numpy's stubs: Any here
     out[~valid] = background
     return out
 
@@ -303,7 +303,8 @@ def _to_bgr8(image: np.ndarray) -> np.ndarray:
 
 def _blend(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha[..., None]
-    return np.round(front * a + back * (1.0 - a)).astype(np.uint8)
+    blended: np.ndarray = np.round(front * a + back * (1.0 - a)).astype(np.uint8)  # stubs: Any
+    return blended
 
 
 def _display_size(h: int, w: int) -> tuple[int, int]:

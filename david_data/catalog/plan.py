@@ -45,7 +45,7 @@ from .select import Selection, parts_for_ids, select_samples
 try:
     from isal import isal_zlib as zlib
 except ImportError:  # pragma: no cover
-    import zlib  # type: ignore[no-redef]
+    import zlib  # type: ignore[no-redef]  # the fallback for isal_zlib (same API)
 
 logger = logging.getLogger(__name__)
 

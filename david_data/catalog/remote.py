@@ -191,7 +191,7 @@ def _read_http(
             response.read()  # read1 never marks a finished body done: keep-alive needs it
         except _SinkFailed as failed:
             client.discard(url)
-            raise failed.__cause__ from None  # type: ignore[misc]
+            raise failed.__cause__ from None  # type: ignore[misc]  # set: raised "from exc"
         except (RemoteChangedError, PermanentDownloadError, Stopped):
             raise
         except (DownloadError, OSError, http.client.HTTPException) as exc:

@@ -84,4 +84,5 @@ def run_flow(flow: str, params: dict[str, Any]) -> JobReport:
         from ..flows._executor import report_of_state
 
         state = flow_fn(**params, return_state=True)
-        return report_of_state(state)
+        report: JobReport = report_of_state(state)  # a flow found by name: its type is Any
+        return report

@@ -14,7 +14,7 @@ from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
 
 if TYPE_CHECKING:
-    pass
+    from ..engine import JobReport
 
 EXIT_OK, EXIT_FAILURES = 0, 1
 
@@ -24,7 +24,7 @@ _BASE_URL_HELP = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     catalog = subparsers.add_parser(
         "catalog",
         help="list every sample of the parts from their zip directories; SQL over them",
@@ -161,7 +161,7 @@ def run_fetch_command(args: argparse.Namespace) -> int:
         print(plan_fetch(fetch).describe())
         return EXIT_OK
 
-    def run_local():  # type: ignore[no-untyped-def]
+    def run_local() -> JobReport:
         from ..catalog.fetch import run_fetch
         from ..engine import make_executor
         from ..progress import progress_for

@@ -7,15 +7,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
 
+if TYPE_CHECKING:
+    from ..engine import JobReport
+
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     convert = subparsers.add_parser(
         "convert",
         help="convert parts (mirrored, or straight from the host) into a sharded Zarr v3 + Parquet store",
@@ -229,7 +233,7 @@ def run_convert_command(args: argparse.Namespace) -> int:
         print(plan.describe())
         return EXIT_OK
 
-    def run_local():  # type: ignore[no-untyped-def]
+    def run_local() -> JobReport:
         from ..convert.run import run_convert
         from ..engine import make_executor
         from ..progress import progress_for
@@ -282,7 +286,7 @@ def run_verify_store_command(args: argparse.Namespace) -> int:
         )
     )
 
-    def run_local():  # type: ignore[no-untyped-def]
+    def run_local() -> JobReport:
         from ..convert.verify_store import run_verify_store
         from ..engine import make_executor
         from ..progress import progress_for
@@ -334,7 +338,7 @@ def print_or_write(table: object, fmt: str, output: str | None) -> None:
     if not output and fmt == "table":
         from ..store.query import format_table
 
-        sys.stdout.write(format_table(table))  # type: ignore[arg-type]
+        sys.stdout.write(format_table(table))
         return
     data = _query_bytes(table, fmt)
     if not output:
@@ -403,7 +407,7 @@ def run_show_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sample_arrays(target: str, sample_id: int, options: dict[str, str] | None) -> dict:
+def _sample_arrays(target: str, sample_id: int, options: dict[str, str] | None) -> dict[str, Any]:
     """One sample's arrays from a store (a folder with a zarr.json), or decoded from a
     mirror folder, part zip or extracted folder."""
     from ..fsutil import join, resolve

@@ -48,7 +48,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     add_run_options(parser, dask=True)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     infer = subparsers.add_parser(
         "infer",
         help="run a DAViD model over an image collection (batched, resumable, distributed)",

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
 
+if TYPE_CHECKING:
+    from ..engine import JobReport
+
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mirror = subparsers.add_parser(
         "mirror",
         help="download SynthHuman parts, verified byte for byte, to a folder or object store",
@@ -147,7 +151,7 @@ def run_mirror_command(args: argparse.Namespace) -> int:
     check_space(plan)
     from ._run import run_job
 
-    def run_local():  # type: ignore[no-untyped-def]
+    def run_local() -> JobReport:
         from ..engine import make_executor
         from ..mirror import run_mirror
         from ..progress import progress_for
@@ -187,7 +191,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         )
     )
 
-    def run_local():  # type: ignore[no-untyped-def]
+    def run_local() -> JobReport:
         from ..engine import make_executor
         from ..mirror import run_verify
         from ..progress import progress_for

@@ -11,7 +11,7 @@ from ._options import add_no_progress
 EXIT_OK, EXIT_FAILURES = 0, 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = subparsers.add_parser(
         "models",
         help="list and fetch the released DAViD ONNX models",

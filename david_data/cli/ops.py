@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILURES = 0, 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pipeline = subparsers.add_parser(
         "pipeline",
         help="mirror, then convert, then (optionally) evaluate, in one command",

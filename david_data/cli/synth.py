@@ -14,7 +14,7 @@ from ..progress import progress_for
 from ._options import add_no_progress
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     synth = subparsers.add_parser(
         "synth",
         help="write synthetic SynthHuman parts (real layout, real RGB crops) for tests and demos",

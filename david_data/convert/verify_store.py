@@ -464,7 +464,7 @@ def _refuse_empty_objects(layout: Any) -> None:
 
 def _check(
     reader: ShardReader, row: dict[str, Any] | None, sid: int, part: str, files: Any
-) -> list:
+) -> list[tuple[int, str, str]]:
     if row is None:
         return [(sid, "metadata", "no row in the store (shard not converted?)")]
     try:
@@ -479,7 +479,7 @@ def _check(
             normal_dtype=reader.layout.dtypes["normal"],
         )
     except Exception as exc:  # noqa: BLE001 - any decode failure is this sample's (as in convert)
-        found = []
+        found: list[tuple[int, str, str]] = []
         if row["status"] != STATUS_ERROR:
             found.append(
                 (

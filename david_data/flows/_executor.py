@@ -12,15 +12,18 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.exceptions import TerminationSignal
-from prefect.states import Failed, State
+from prefect.states import Failed
 
 from david_data.engine import Executor, JobReport, handle_signals, make_executor, stop_requested
+
+R = TypeVar("R", bound=JobReport)
 
 
 def _call(fn: Callable[..., Any], inner: Executor | None, args: tuple[Any, ...]) -> Any:
@@ -98,16 +101,18 @@ def _executor(
     yield PrefectExecutor(None, workers, retries=retries)
 
 
-def publish(report: JobReport, *, key: str, description: str) -> Any:
+def publish(report: R, *, key: str, description: str) -> R:
     """Publish the report's markdown as an artifact; end the run Failed (the summary as its
     message) when any item failed or the run was interrupted, else Completed."""
     create_markdown_artifact(markdown=report.markdown(), key=key, description=description)
     if report.failure_count or report.interrupted:
-        return Failed(message=report.summary(), data=report)
+        # A flow that returns a State ends in it, with ``data`` as its result: to a caller
+        # (``state.result()``) the flow's value is still the report.
+        return cast(R, Failed(message=report.summary(), data=report))
     return report
 
 
-def report_of_state(state: State) -> JobReport:
+def report_of_state(state: State[R]) -> R:
     """The report a flow run returned, whether it ended Completed or Failed. A run that
     raised re-raises its error; one a signal ended before it could report raises
     KeyboardInterrupt (the CLI then says "interrupted" and exits 130)."""
@@ -116,4 +121,4 @@ def report_of_state(state: State) -> JobReport:
         if isinstance(result, TerminationSignal) or (state.is_crashed() and stop_requested()):
             raise KeyboardInterrupt(f"flow run ended {state.type.value}") from result
         raise result
-    return result  # type: ignore[no-any-return]
+    return result

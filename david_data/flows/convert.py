@@ -58,4 +58,4 @@ def convert_flow(
         "processes", plan.settings.workers, dask_address=dask_address, retries=1
     ) as ex:
         report = run_convert(plan, ex, progress=LogProgress())
-    return publish(report, key="convert-report", description=f"conversion into {store_url}")  # type: ignore[no-any-return]
+    return publish(report, key="convert-report", description=f"conversion into {store_url}")

@@ -43,8 +43,8 @@ def evaluate_flow(
             task=task,
             query=query,
             device=device,
-            batch_size=batch_size,  # type: ignore[arg-type]
-            samples_per_task=samples_per_task,  # type: ignore[arg-type]
+            batch_size=batch_size,  # type: ignore[arg-type]  # --param text: settings convert it
+            samples_per_task=samples_per_task,  # type: ignore[arg-type]  # --param text: settings convert it
             storage_options=storage_options.get_secret_value() if storage_options else {},
         )
     )

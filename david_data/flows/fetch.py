@@ -45,4 +45,4 @@ def fetch_flow(
     print(plan.describe())
     with flow_executor("threads", plan.settings.jobs, dask_address=dask_address) as ex:
         report = run_fetch(plan, ex, progress=LogProgress())
-    return publish(report, key="fetch-report", description=f"fetch into {dest}")  # type: ignore[no-any-return]
+    return publish(report, key="fetch-report", description=f"fetch into {dest}")

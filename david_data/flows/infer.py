@@ -46,9 +46,9 @@ def infer_flow(
             model_path=model_path,
             task=task,
             device=device,
-            batch_size=batch_size,  # type: ignore[arg-type]
-            images_per_task=images_per_task,  # type: ignore[arg-type]
-            workers=workers,  # type: ignore[arg-type]
+            batch_size=batch_size,  # type: ignore[arg-type]  # --param text: settings convert it
+            images_per_task=images_per_task,  # type: ignore[arg-type]  # --param text: settings convert it
+            workers=workers,  # type: ignore[arg-type]  # --param text: settings convert it
             vis=vis,
             storage_options=storage_options.get_secret_value() if storage_options else {},
         )

@@ -7,8 +7,6 @@ ends Failed (the summary as its message) when any part failed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 from prefect.types import SecretDict
 
@@ -30,7 +28,7 @@ def mirror_flow(
     require_ranges: bool = False,
     storage_options: SecretDict | None = None,
     progress: bool = True,
-) -> MirrorReport | Any:
+) -> MirrorReport:
     """Mirror ``parts`` ('all', 'sample', '0-3,7', 59; None: all, or with ``reverify`` the
     parts already at ``dest``) from ``base_url`` to ``dest``,
     ``jobs`` parts at once. Plain parameters, so it deploys as it is; ``storage_options``

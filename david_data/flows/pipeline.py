@@ -50,7 +50,7 @@ class SubflowSteps:
             progress=self.progress,
             return_state=True,
         )
-        return report_of_state(state)  # type: ignore[return-value]
+        return report_of_state(state)
 
     def convert(self, settings: ConvertSettings) -> ConversionReport:
         state = convert_flow(
@@ -64,7 +64,7 @@ class SubflowSteps:
             source_options=_secret(settings.source_options),
             return_state=True,
         )
-        return report_of_state(state)  # type: ignore[return-value]
+        return report_of_state(state)
 
     def evaluate(self, settings: EvalSettings) -> EvaluationReport:
         state = evaluate_flow(
@@ -78,7 +78,7 @@ class SubflowSteps:
             storage_options=_secret(settings.storage_options),
             return_state=True,
         )
-        return report_of_state(state)  # type: ignore[return-value]
+        return report_of_state(state)
 
 
 @flow(name="pipeline", log_prints=True)
@@ -100,7 +100,7 @@ def pipeline_flow(
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,
     progress: bool = True,
-) -> PipelineReport | Any:
+) -> PipelineReport:
     """Mirror ``parts`` to ``mirror_dest``, convert the verified ones into ``store``, and
     evaluate the model (``model`` or ``model_path``) on the store when one is given."""
     plan = plan_pipeline(

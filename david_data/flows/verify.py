@@ -8,8 +8,6 @@ summary as its message) when any part is not good or the run was interrupted.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 from prefect.types import SecretDict
 
@@ -26,7 +24,7 @@ def verify_flow(
     jobs: int = 4,
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,
-) -> VerifyReport | Any:
+) -> VerifyReport:
     """Re-check the mirror at ``dest`` against its manifest, ``jobs`` parts at once;
     ``storage_options`` (credentials) are kept secret in the Prefect UI."""
     plan = plan_verify(

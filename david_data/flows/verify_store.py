@@ -8,8 +8,6 @@ ends Failed when a sample differs, was not checked, or the run was interrupted.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 from prefect.types import SecretDict
 
@@ -34,7 +32,7 @@ def verify_store_flow(
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,
     source_options: SecretDict | None = None,
-) -> VerifyReport | Any:
+) -> VerifyReport:
     """Compare the store at ``store_url`` with ``source_url`` (``sample`` random samples,
     all when None). Storage options (credentials) are kept secret in the Prefect UI."""
     plan = plan_verify_store(

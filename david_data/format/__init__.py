@@ -11,14 +11,17 @@ Importing this package is cheap; :func:`consolidate_metadata` loads on first use
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 __all__ = ["consolidate_metadata"]
 
+if TYPE_CHECKING:  # type checkers see the real function (and a misspelt name is an error)
+    from .consolidated import consolidate_metadata as consolidate_metadata
+else:
 
-def __getattr__(name: str) -> Any:
-    if name == "consolidate_metadata":
-        from .consolidated import consolidate_metadata
+    def __getattr__(name: str) -> object:
+        if name == "consolidate_metadata":
+            from .consolidated import consolidate_metadata
 
-        return consolidate_metadata
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            return consolidate_metadata
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -222,4 +222,5 @@ def consolidate_metadata(store_url: str, storage_options: dict[str, Any] | None 
     # Written beside the shard files, it made globs over metadata/ count every row twice.
     with contextlib.suppress(FileNotFoundError):
         layout.fs.rm_file(layout.legacy_consolidated_path)
-    return table.num_rows
+    rows: int = table.num_rows  # pyarrow is untyped
+    return rows

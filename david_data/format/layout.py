@@ -30,7 +30,7 @@ import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fsspec import AbstractFileSystem
@@ -40,6 +40,9 @@ from ..errors import ConfigError, StoreError
 from ..fsutil import is_local, join, resolve
 from .codecs import ARRAYS, ChunkCodec, codec_from_zarr, profile_codecs
 from .shard import WRITTEN, ShardIndexFormat, parse_index_format
+
+if TYPE_CHECKING:
+    from zarr.core.common import AccessModeLiteral
 
 FORMAT_VERSION = 2
 """1: chunks without a checksum; 2: every chunk ends with its CRC-32C."""
@@ -141,17 +144,17 @@ def shard_of(sample_id: int, shard_size: int) -> int:
 def _open_group(
     url: str,
     storage_options: dict[str, Any] | None,
-    mode: str,
+    mode: AccessModeLiteral,
     attributes: dict[str, Any] | None = None,
 ) -> Any:
     import zarr
 
     fs, path = resolve(url, storage_options)
     if is_local(fs):
-        return zarr.open_group(store=path, mode=mode, attributes=attributes)  # type: ignore[arg-type]
+        return zarr.open_group(store=path, mode=mode, attributes=attributes)
     return zarr.open_group(
         store=url,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         storage_options=storage_options or {},
         attributes=attributes,
     )

@@ -49,7 +49,7 @@ class WebpLosslessCodec(ArrayBytesCodec):
     @classmethod
     def from_dict(cls, data: dict[str, JSON]) -> Self:
         _, config = parse_named_configuration(data, WEBP_NAME, require_configuration=False)
-        return cls(**(config or {}))  # type: ignore[arg-type]
+        return cls(**(config or {}))  # type: ignore[arg-type]  # zarr's JSON config; __init__ applies int()
 
     def to_dict(self) -> dict[str, JSON]:
         return {"name": WEBP_NAME, "configuration": {"method": self.method}}

@@ -39,7 +39,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def _deflate(data: np.ndarray) -> bytes:
     """A zlib stream of ``data``'s bytes (libdeflate reads the array's buffer directly)."""
-    return bytes(imagecodecs.deflate_encode(data, level=PNG_LEVEL))  # type: ignore[arg-type]
+    return bytes(imagecodecs.deflate_encode(data, level=PNG_LEVEL))  # type: ignore[arg-type]  # any buffer; no copy
 
 
 def png_grey16(pixels: np.ndarray) -> bytes:

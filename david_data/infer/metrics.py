@@ -216,7 +216,8 @@ def angular_errors(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = N
     # atan2 of |u x v| and u.v stays accurate for tiny and near-180 degree angles.
     cross = np.linalg.norm(np.cross(u, v), axis=1)
     dot = np.einsum("ij,ij->i", u, v)
-    return np.degrees(np.arctan2(cross, dot))
+    angles: np.ndarray = np.degrees(np.arctan2(cross, dot))  # numpy's stubs: Any here
+    return angles
 
 
 def normal_metrics(

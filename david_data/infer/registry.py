@@ -182,7 +182,8 @@ def resolve_model(
                 path=str(file),
             )
         return str(file), info.task
-    file = Path(path).expanduser()  # type: ignore[arg-type]
+    assert path is not None  # exactly one of name and path, checked above
+    file = Path(path).expanduser()
     if not file.is_file():
         raise ModelError(f"model file {file} does not exist", path=str(file))
     return str(file), task

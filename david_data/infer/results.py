@@ -96,7 +96,8 @@ def results_table(rows: Iterable[ResultRow]) -> pa.Table:
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()  # pyarrow is untyped
+    return data
 
 
 def batch_results_path(root: str, run_id: str, batch: int) -> str:

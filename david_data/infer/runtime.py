@@ -85,7 +85,8 @@ def to_float(image_bgr: np.ndarray) -> np.ndarray:
         scaled = image_bgr.astype(np.float32)
         scaled /= 255 if image_bgr.dtype == np.uint8 else 65535
         return scaled  # already within [0, 1]: clipping would change nothing
-    return np.clip(image_bgr, 0, 1).astype(np.float32)
+    clipped: np.ndarray = np.clip(image_bgr, 0, 1).astype(np.float32)  # numpy's stubs: Any
+    return clipped
 
 
 def preprocess(image_bgr: np.ndarray) -> tuple[np.ndarray, PadInfo]:
@@ -144,7 +145,8 @@ def postprocess_normal(raw: np.ndarray, info: PadInfo) -> np.ndarray:
     length += z * z
     np.sqrt(length, out=length)
     length += np.float32(NORMAL_EPS)
-    return cv2.merge([x / length, y / length, z / length])
+    normals: np.ndarray = cv2.merge([x / length, y / length, z / length])
+    return normals
 
 
 def postprocess_foreground(raw: np.ndarray, info: PadInfo) -> np.ndarray:

@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._extras import require
 from ..errors import ConfigError
 from ..facts import MODEL_INPUT_SIZE, MODEL_TASKS
+
+if TYPE_CHECKING:
+    from onnx import GraphProto, TensorProto
 
 OPSET = 17
 _S = MODEL_INPUT_SIZE
@@ -38,7 +43,8 @@ ANALYTIC_FOREGROUND = (0.0, 0.0, 1.5, -0.25)
 """(weight B, weight G, weight R, bias) of the analytic foreground."""
 
 
-def _helpers():  # onnx is imported lazily: only the demo, tests and benchmarks build models
+def _helpers() -> tuple[ModuleType, type[TensorProto], ModuleType, ModuleType]:
+    # onnx is imported lazily: only the demo, tests and benchmarks build models
     require("infer", "building an ONNX model", "onnx")
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -131,7 +137,9 @@ def build_tiny_model(
     return _save(onnx, helper, graph, path)
 
 
-def _save(onnx, helper, graph, path: str | os.PathLike[str]) -> Path:  # noqa: ANN001
+def _save(
+    onnx: ModuleType, helper: ModuleType, graph: GraphProto, path: str | os.PathLike[str]
+) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     onnx.checker.check_model(model)

@@ -121,7 +121,7 @@ class BatchSource:
                 )
         if self.transform is None:
             return {
-                name: np.stack([found[i][name] for i in inverse])  # type: ignore[index]
+                name: np.stack([found[i][name] for i in inverse])
                 for name in self.fields
             }
         samples, used = [], set()

@@ -402,7 +402,7 @@ class CachedFileSystem(AbstractFileSystem):
             handle.seek(begin)
             return bytes(handle.read(max(0, stop - begin)))
 
-    def cat_ranges(  # type: ignore[override]
+    def cat_ranges(
         self,
         paths: list[str],
         starts: list[int] | int | None,

@@ -45,6 +45,8 @@ from .order import (
 )
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from ..store.store import SynthHumanStore
 
 STATE_FORMAT = "david_data.loader/1"
@@ -106,11 +108,11 @@ def check_spawn_safe(num_workers: int) -> None:
     if not main_file:  # an interactive session or python -c: nothing runs again
         return
     line = None
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:  # the outermost frame of the script's top-level code
         if frame.f_code.co_name == "<module>" and frame.f_code.co_filename == main_file:
             line = frame.f_lineno
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
     if line is None:
         return
     try:

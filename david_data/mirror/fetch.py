@@ -328,7 +328,7 @@ def _fetch_and_check(
             transfer.start_syncing()
         with TransferReader(transfer, state.size) as reader:
             try:
-                result = check(reader)  # type: ignore[arg-type]
+                result = check(reader)  # type: ignore[arg-type]  # a TransferReader is a binary file
             except TransferAborted:
                 result = None
             except BaseException as exc:
@@ -661,7 +661,7 @@ def _fallocate() -> Callable[..., int] | None:
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def _allocate(handle: BinaryIO, size: int, url: str) -> None:

@@ -205,7 +205,7 @@ def proxy_for(scheme: str, host: str) -> urllib.parse.SplitResult | None:
     """The proxy the environment names for ``scheme://host`` (None: go direct)."""
     proxies = urllib.request.getproxies_environment()
     url = proxies.get(scheme)
-    if not url or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
+    if not url or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]  # not in typeshed
         return None
     return urllib.parse.urlsplit(url if "://" in url else "http://" + url)
 

@@ -30,7 +30,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 STATE_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
@@ -110,7 +110,7 @@ class PartState:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> PartState:
+    def from_json(cls, data: dict[str, Any]) -> PartState:  # a parsed, unvalidated JSON record
         rows = cast(list[list[int]], data["segments"])
         if data.get("version") == 1:  # its ``done`` was flushed before it was recorded
             rows = [[a, b, d, d] for a, b, d in rows]
@@ -121,10 +121,10 @@ class PartState:
         ]
         return cls(
             url=str(data["url"]),
-            size=int(data["size"]),  # type: ignore[call-overload]
-            etag=data.get("etag"),  # type: ignore[arg-type]
-            last_modified=data.get("last_modified"),  # type: ignore[arg-type]
-            content_md5=data.get("content_md5"),  # type: ignore[arg-type]
+            size=int(data["size"]),
+            etag=data.get("etag"),
+            last_modified=data.get("last_modified"),
+            content_md5=data.get("content_md5"),
             segments=segments,
         )
 

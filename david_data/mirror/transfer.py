@@ -313,7 +313,7 @@ def read_blocks(handle: BinaryIO, size: int, block: int = 8 << 20) -> Iterator[m
     while pos < size:
         if stop_requested():
             raise JobInterrupted("stopped on request while reading a file; the next run resumes")
-        n = handle.readinto(buffer[: size - pos])  # type: ignore[attr-defined]
+        n = handle.readinto(buffer[: size - pos])  # type: ignore[attr-defined]  # BinaryIO lacks readinto
         if not n:
             return
         yield buffer[:n]

@@ -155,7 +155,7 @@ def check_zip(
     if not quick:
         scan = _Scan(layout, size, md5=want_md5)
         handle.seek(0)
-        for block in read_blocks(handle, size, _BLOCK):  # type: ignore[arg-type]
+        for block in read_blocks(handle, size, _BLOCK):  # type: ignore[arg-type]  # an IO[bytes] is a binary file
             scan.feed(block)
         problems += scan.finish(confirm)
         sha = scan.sha.hexdigest()

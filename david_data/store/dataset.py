@@ -61,7 +61,7 @@ class StoreDataset:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["sample_ids"], state["storage_options"])  # type: ignore[misc]
+        type(self).__init__(self, state["url"], state["sample_ids"], state["storage_options"])
 
     def __repr__(self) -> str:
         return f"StoreDataset({self.url!r}, {len(self)} samples)"

@@ -73,13 +73,14 @@ def interruptible(connection: Any, work: Callable[[], T]) -> T:
 
     if threading.current_thread() is not threading.main_thread():
         return work()
-    outcome: dict[str, Any] = {}
+    values: list[T] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            outcome["value"] = work()
+            values.append(work())
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            outcome["error"] = exc
+            errors.append(exc)
 
     hit = threading.Event()
 
@@ -99,12 +100,12 @@ def interruptible(connection: Any, work: Callable[[], T]) -> T:
                 connection.interrupt()  # the statement had not started at the first one
     finally:
         signal.signal(signal.SIGINT, previous)
-    error = outcome.pop("error", None)
+    error = errors[0] if errors else None
     if hit.is_set() or isinstance(error, duckdb.InterruptException):
         raise KeyboardInterrupt from None
     if error is not None:
         raise error
-    return outcome.pop("value")  # type: ignore[no-any-return]
+    return values[0]
 
 
 class MetadataSQL:

@@ -48,7 +48,7 @@ class SynthHumanStore:
         return {"url": self.url, "storage_options": self.storage_options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["storage_options"])  # type: ignore[misc]
+        type(self).__init__(self, state["url"], state["storage_options"])
 
     def __repr__(self) -> str:
         return f"SynthHumanStore({self.url!r})"
@@ -92,7 +92,7 @@ class SynthHumanStore:
         return int(self.sample_ids.size)
 
     def __contains__(self, sample_id: object) -> bool:
-        return bool(np.isin(int(sample_id), self.sample_ids))  # type: ignore[call-overload]
+        return bool(np.isin(int(sample_id), self.sample_ids))  # type: ignore[call-overload]  # any int()-able id
 
     def _missing(self, sample_id: int) -> StoreError:
         import pyarrow.compute as pc

@@ -4,7 +4,7 @@ apart from the host so that building the command line does not load the HTTP ser
 from __future__ import annotations
 
 import argparse
-from typing import Literal
+from typing import Literal, get_args
 
 FaultKind = Literal[
     "status",
@@ -16,6 +16,7 @@ FaultKind = Literal[
     "rate_cap",
     "corrupt",
 ]
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 
 def add_fault_option(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +27,7 @@ def add_fault_option(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="SPEC",
         help="inject a fault, repeatable: KIND[:KEY=VALUE,...] with KIND one of "
-        + ", ".join(FaultKind.__args__)  # type: ignore[attr-defined]
+        + ", ".join(FAULT_KINDS)
         + "; keys: times (a count or 'all', default 1), path (one file), after_bytes, seconds, "
         "code, retry_after, shift, claim, content_range, bytes_per_second, offset, xor. "
         "E.g. --fault reset:after_bytes=1000000,times=2 --fault status:code=503,retry_after=1",

@@ -103,11 +103,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from david_data.errors import ConfigError
-from david_data.synth._fault_option import FaultKind, add_fault_option
+from david_data.synth._fault_option import FAULT_KINDS, FaultKind, add_fault_option
 
 __all__ = [
     "ArmedFault",
@@ -148,8 +148,8 @@ class Fault:
     xor: int = 0xFF
 
     def __post_init__(self) -> None:
-        if self.kind not in FaultKind.__args__:  # type: ignore[attr-defined]
-            raise ConfigError(f"unknown fault kind {self.kind!r}; use one of {FaultKind}")
+        if self.kind not in FAULT_KINDS:
+            raise ConfigError(f"unknown fault kind {self.kind!r}; use one of {', '.join(FAULT_KINDS)}")
         if self.after_bytes < 0:
             raise ConfigError(f"fault after_bytes must be >= 0, got {self.after_bytes}")
         if self.kind == "stall" and self.seconds <= 0:
@@ -230,10 +230,10 @@ def parse_fault(spec: str) -> tuple[Fault, int | None, str | None]:
 
     ``times`` is a count or ``all`` (default 1); ``path`` limits it to one file."""
     kind, _, rest = spec.strip().partition(":")
-    kinds = ", ".join(FaultKind.__args__)  # type: ignore[attr-defined]
-    if kind not in FaultKind.__args__:  # type: ignore[attr-defined]
+    kinds = ", ".join(FAULT_KINDS)
+    if kind not in FAULT_KINDS:
         raise ConfigError(f"--fault {spec!r}: unknown kind {kind!r}; use one of {kinds}")
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each converted by its _FAULT_KEYS type
     times: int | None = 1
     path: str | None = None
     for item in filter(None, (i.strip() for i in rest.split(","))):
@@ -258,7 +258,7 @@ def parse_fault(spec: str) -> tuple[Fault, int | None, str | None]:
         values["retry_after"] = 1
     if kind == "stall" and "seconds" not in values:
         values["seconds"] = 5.0
-    return Fault(kind=kind, **values), times, path  # type: ignore[arg-type]
+    return Fault(kind=kind, **values), times, path
 
 
 @dataclass(kw_only=True, eq=False)
@@ -565,12 +565,14 @@ class _Server(ThreadingHTTPServer):
         self.host = host
         super().__init__(address, handler)
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, OSError):  # client went away: not the server's problem
             log.debug("connection %s ended: %s", client_address, exc)
         else:
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
+            super().handle_error(request, client_address)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -694,12 +696,13 @@ class _Handler(BaseHTTPRequestHandler):
             if wanted == "unsatisfiable":
                 self._error(416, "InvalidRange", head, [("Content-Range", f"bytes */{size}")])
                 return
-            status, offset = 200, 0
+            status, offset, length = 200, 0, size
             if wanted is not None:
                 status, offset, content_range = self._ranged(host, entry, size, wanted)
                 if content_range is not None:
                     headers.append(("Content-Range", content_range))
-            length = size if status == 200 else wanted[1] - wanted[0] + 1  # type: ignore[index]
+                if status != 200:
+                    length = wanted[1] - wanted[0] + 1
             if status == 200 and host.content_md5:
                 headers.append(("Content-MD5", host._content_md5(rel, f, etag)))
             body = None if head or not length else self._body_faults(host, entry, offset, length)
@@ -820,7 +823,7 @@ class _Handler(BaseHTTPRequestHandler):
         host._count(entry, count)
         f.seek(offset)
         try:
-            done = self.connection.sendfile(f, offset, count)
+            done: int = self.connection.sendfile(f, offset, count)  # typeshed: Any
         except OSError:
             host._count(entry, max(0, f.tell() - offset) - count)
             raise

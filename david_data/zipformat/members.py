@@ -30,7 +30,7 @@ from .records import DEFLATED, DESCRIPTOR_FLAG, STORED, MemberSpec, ZipEntry
 try:  # ISA-L: the same functions as zlib, much faster CRC-32 (carry-less multiply)
     from isal import isal_zlib as zlib
 except ImportError:  # pragma: no cover - plain zlib gives identical results, slower
-    import zlib  # type: ignore[no-redef]
+    import zlib  # type: ignore[no-redef]  # the fallback for isal_zlib (same API)
 
 _ZlibError: type[Exception] = zlib.error  # type: ignore[assignment]  # isal's stubs
 
