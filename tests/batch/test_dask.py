@@ -105,10 +105,23 @@ def test_a_worker_killed_mid_run_costs_only_time(
     stalled.unlink()
     os.mkfifo(stalled)
     proc = subprocess.Popen(
-        [*CLI, "infer", "in", "out", "--model-path",
-         "model.onnx", "--images-per-task", "2", "--no-progress", "--dask-address",
-         cluster.address],
-        cwd=client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *CLI,
+            "infer",
+            "in",
+            "out",
+            "--model-path",
+            "model.onnx",
+            "--images-per-task",
+            "2",
+            "--no-progress",
+            "--dask-address",
+            cluster.address,
+        ],
+        cwd=client,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + HANG_GUARD

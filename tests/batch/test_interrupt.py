@@ -61,8 +61,16 @@ def test_ctrl_c_stops_between_images_and_a_rerun_does_the_rest(
     monkeypatch.setattr(inputs._FileReader, "read", held_read)
     for name in [k for k in os.environ if k.startswith("PREFECT_API")]:
         monkeypatch.delenv(name)  # the CLI runs the engine here
-    args = ["infer", str(folder), str(out), "--model-path", str(models["multitask"]),
-            "--images-per-task", "20", "--no-progress"]
+    args = [
+        "infer",
+        str(folder),
+        str(out),
+        "--model-path",
+        str(models["multitask"]),
+        "--images-per-task",
+        "20",
+        "--no-progress",
+    ]
     helper = threading.Thread(target=interrupt, daemon=True)
     helper.start()
     code = main(args)
@@ -84,8 +92,15 @@ def test_ctrl_c_stops_between_images_and_a_rerun_does_the_rest(
     assert f"{len(rels) - done} done, 0 failed, {done} already done" in rerun, rerun
     assert len(list(out.rglob("*.done"))) == len(rels)
     fresh = tmp_path / "fresh"
-    infer(InferSettings(input=str(folder), output=str(fresh), task="multitask",
-                        model_path=str(models["multitask"]), images_per_task=20))
+    infer(
+        InferSettings(
+            input=str(folder),
+            output=str(fresh),
+            task="multitask",
+            model_path=str(models["multitask"]),
+            images_per_task=20,
+        )
+    )
     assert outputs(out) == outputs(fresh)  # resumed = uninterrupted
 
 

@@ -224,7 +224,11 @@ def test_a_dask_cluster_gives_the_same_store_with_relative_paths(
 
 
 def test_killing_the_dask_workers_mid_run_still_gives_the_same_store(
-    mirror: Mirror, store: Path, tmp_path: Path, dask_cluster_factory, monkeypatch: pytest.MonkeyPatch
+    mirror: Mirror,
+    store: Path,
+    tmp_path: Path,
+    dask_cluster_factory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # type: ignore[no-untyped-def]
     """The kill lands mid-run whatever the machine's speed: converting from the host, every
     read of the last part's members stalls, so its unit is held on a worker while the other

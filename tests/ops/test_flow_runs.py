@@ -125,7 +125,9 @@ def test_a_signal_stops_a_flow_run_with_its_summary(prefect_env, tmp_path: Path,
             log,
         )
         assert cli.wait(timeout=120) == 0, log.read_text()
-    assert (dest / "SynthHuman_0000.zip").read_bytes() == (served / "SynthHuman_0000.zip").read_bytes()
+    assert (dest / "SynthHuman_0000.zip").read_bytes() == (
+        served / "SynthHuman_0000.zip"
+    ).read_bytes()
 
 
 @pytest.mark.slow
