@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from batch_helpers import CLI, cli, write_images
 
 from david_data.exr import read_depth_exr, read_normal_exr
 from david_data.infer.results import read_results
+
+HANG_GUARD = 120.0
+"""Seconds after which a wait counts as a hang (not a speed requirement)."""
 
 
 def _read_all(out: Path) -> dict[str, object]:
@@ -71,25 +75,68 @@ def test_cluster_run_with_relative_paths_writes_where_the_client_asked(
     assert {r["depth"].rsplit("/rel/out/", 1)[0] for r in rows} == {str(client)}
 
 
+def _waiting_on_a_fifo(group: int) -> bool:
+    """True when a thread of process group ``group`` is blocked opening a FIFO (the kernel
+    waits for a writer: ``wait_for_partner``)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != group:
+                continue
+            chans = [w.read_text() for w in stat.parent.glob("task/*/wchan")]
+        except (OSError, ValueError, IndexError):
+            continue
+        if "wait_for_partner" in chans:
+            return True
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_worker_killed_mid_run_costs_only_time(
     tmp_path: Path, models: dict[str, Path], dask_cluster_factory: Any
 ) -> None:
+    """The kill lands mid-unit whatever the machine's speed: one input is a FIFO, so the
+    worker that opens it waits there (for a writer). The test swaps the real image in,
+    kills that worker, and the unit is done again on the other one."""
     cluster = dask_cluster_factory(2)
     client = _client_dir(tmp_path, models, 24)
     out = client / "out"
+    stalled = sorted(p for p in (client / "in").rglob("*") if p.is_file())[5]
+    image = stalled.read_bytes()
+    stalled.unlink()
+    os.mkfifo(stalled)
     proc = subprocess.Popen(
-        [*CLI, "infer", "in", "out", "--model-path",
-         "model.onnx", "--images-per-task", "2", "--no-progress", "--dask-address",
-         cluster.address],
-        cwd=client, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            *CLI,
+            "infer",
+            "in",
+            "out",
+            "--model-path",
+            "model.onnx",
+            "--images-per-task",
+            "2",
+            "--no-progress",
+            "--dask-address",
+            cluster.address,
+        ],
+        cwd=client,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    deadline = time.monotonic() + 120
-    while len(list(out.rglob("*.done"))) < 2:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(0.05)
-    cluster.kill_worker(cluster.workers[0])
-    stdout, stderr = proc.communicate(timeout=180)
+    try:
+        deadline = time.monotonic() + HANG_GUARD
+        while not (held := [w for w in cluster.workers if _waiting_on_a_fifo(w.pid)]):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no worker opened the stalled input"
+            time.sleep(0.05)
+        swap = stalled.with_name("swap")
+        swap.write_bytes(image)
+        swap.replace(stalled)  # (the held open waits on the FIFO, not on the name)
+        cluster.kill_worker(held[0])
+        stdout, stderr = proc.communicate(timeout=HANG_GUARD)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 0, stderr[-3000:]
     assert "24 done, 0 failed" in stdout, stdout
     assert len(list(out.rglob("*.done"))) == 24

@@ -168,12 +168,18 @@ def test_a_killed_remote_conversion_resumes_to_the_same_store(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Killed at a known point, whatever the machine's speed: the last part's member
-    reads stall, so the other five shards commit and the sixth waits for bytes."""
+    reads stall, so the other five shards commit and the sixth waits for bytes. The last
+    part holds two selected ids (one shard): planning reads one of them (the pixel-type
+    probe, handed to the shard), the shard's unit reads the other, and that read stalls."""
+    ids = IDS.replace("200004", "200002-200003")  # (one shard of 4 ids: 200000-200003)
+    reference = tmp_path / "reference.zarr"
+    assert main(["convert", host.base_url, str(reference), "--ids", ids, "--shard-size",
+                 str(SHARD), "--workers", "1", "--no-progress"]) == 0  # fmt: skip
     target = tmp_path / "killed.zarr"
-    args = [host.base_url, str(target), "--ids", IDS, "--shard-size", str(SHARD)]
-    last = max(mirror.ids)  # holds one selected id: one shard
-    # Planning reads each part's first sample once: let that read pass (the catalogs
-    # are cached already, by remote_subset, in the folder given below).
+    args = [host.base_url, str(target), "--ids", ids, "--shard-size", str(SHARD)]
+    last = max(mirror.ids)
+    # Planning's probe read of the last part passes (the catalogs are cached already, by
+    # remote_subset, in the folder given below).
     host.faults.add(Fault.stall(after_bytes=0, seconds=0.01), times=1, path=last)
     stalled = host.faults.add(Fault.stall(after_bytes=0, seconds=600), times=None, path=last)
     try:
@@ -203,8 +209,8 @@ def test_a_killed_remote_conversion_resumes_to_the_same_store(
     assert main(["convert", *args, "--workers", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "1 shards written, 5 already committed" in out, out
-    assert store_content(target) == store_content(remote_subset[0])
-    assert rows(target).equals(rows(remote_subset[0]))
+    assert store_content(target) == store_content(reference)
+    assert rows(target).equals(rows(reference))
     assert not list(target.rglob("*.tmp"))
 
 

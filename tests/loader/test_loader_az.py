@@ -3,6 +3,8 @@ a shared, crash-safe cache (acceptance 3 of issue 12)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 import time
@@ -106,9 +108,15 @@ def test_a_download_killed_midway_is_never_used_nor_blocks_others(az_store, tmp_
     final.parent.mkdir(parents=True, exist_ok=True)
     orphan = final.parent / f".{final.name}.{proc.pid}.0badf00d.tmp"
     orphan.write_bytes(b"half a shard")
-    started = time.monotonic()
+    locks = sorted((cache_dir / ".locks").glob("*.lock"))
+    assert locks  # the dead process took its shard's lock ...
+    for lock in locks:  # ... and the lock went with it: no flock is held now
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if held
+        finally:
+            os.close(fd)
     data = cache.ensure(path).read_bytes()
-    assert time.monotonic() - started < 5  # the dead process's lock went with it
     fs = fsspec.filesystem("az", **az_store.storage_options, skip_instance_cache=True)
     assert data == fs.cat_file(path)
     assert not orphan.exists()

@@ -189,10 +189,8 @@ def test_user_errors_are_one_line_with_exit_2(
     dest = tmp_path / "dest"
     setup(dest)
     values = {"dest": str(dest), "base": host.base_url, "closed": str(get_free_port())}
-    start = time.monotonic()
-    line = _one_error_line(cli(*(a.format(**values) for a in args)))
-    assert expected in line, line
-    assert time.monotonic() - start < 30  # fails fast: no retries against a dead host
+    line = _one_error_line(cli(*(a.format(**values) for a in args)))  # (one line: no retry)
+    assert expected in line, line  # (test_first_contact.py counts the connection attempts)
     if "host" in case or "refused" in case:
         assert "check --base-url" in line and "rerun" not in line
         assert not dest.exists()

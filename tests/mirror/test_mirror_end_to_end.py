@@ -165,7 +165,6 @@ def test_every_fault_type_and_failing_parts(tmp_path: Path, host: LocalHost, ser
         host.faults.add(Fault.shifted_range(shift=7, claim="asked"), times=1, path=good[1]),
     ]
     dest = tmp_path / "mirror"
-    start = time.monotonic()
     report = mirror(_settings(str(dest), host, PARTS))
     for fault in armed:
         assert fault.fired >= 1, fault
@@ -179,7 +178,6 @@ def test_every_fault_type_and_failing_parts(tmp_path: Path, host: LocalHost, ser
     assert report.retries >= 2
     assert sum(o.restarts + o.repairs for o in report.outcomes) >= 2
     assert f"FAILED {corrupt}" in report.summary()
-    assert time.monotonic() - start < 30
 
 
 def test_part_replaced_during_download_restarts_cleanly(

@@ -5,11 +5,9 @@ a run) triggers a convert of its own destination."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -45,50 +43,16 @@ def _prefect(
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory, get_free_port, repo_root):
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = get_free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+def prefect_server(prefect_env, tmp_path_factory: pytest.TempPathFactory, repo_root):
+    """The session's Prefect server (the test harness's; it runs the automation services
+    too), seen from a fresh PREFECT_HOME: no server of this module's own to start."""
+    return {
+        **prefect_env,
+        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-home")),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
         "DAVID_DATA_ROOT": str(repo_root),
         "PREFECT_LOGGING_EXTRA_LOGGERS": "david_data",
     }
-    log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=home,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(
-                f"prefect server did not start:\n{(home / 'server.log').read_text()[-3000:]}"
-            )
-        time.sleep(0.5)
-    try:
-        yield env
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 async def _deployments(env: dict[str, str]):

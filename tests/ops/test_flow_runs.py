@@ -102,12 +102,14 @@ def test_a_signal_stops_a_flow_run_with_its_summary(prefect_env, tmp_path: Path,
             os.killpg(cli.pid, signal.SIGINT)
         else:
             os.kill(cli.pid, signal.SIGTERM)
-        started = time.monotonic()
-        code = cli.wait(timeout=30)
-        took = time.monotonic() - started
+        code = cli.wait(timeout=120)  # (a hang guard, not a speed requirement)
+        served_bytes = host.stats.total_bytes
     output = log.read_text()
     assert code == 130, output
-    assert took < 10, f"{took:.1f} s\n{output}"
+    # It stopped mid-download (at the rate cap the part takes minutes), not after it:
+    part = served / "SynthHuman_0000.zip"
+    assert served_bytes < part.stat().st_size, output
+    assert not (dest / "SynthHuman_0000.zip").exists(), output
     assert "mirror of" in output and "interrupted" in output
     assert "rerun the same command to resume" in output
     assert "Traceback" not in output
@@ -123,7 +125,9 @@ def test_a_signal_stops_a_flow_run_with_its_summary(prefect_env, tmp_path: Path,
             log,
         )
         assert cli.wait(timeout=120) == 0, log.read_text()
-    assert (dest / "SynthHuman_0000.zip").read_bytes() == (served / "SynthHuman_0000.zip").read_bytes()
+    assert (dest / "SynthHuman_0000.zip").read_bytes() == (
+        served / "SynthHuman_0000.zip"
+    ).read_bytes()
 
 
 @pytest.mark.slow
