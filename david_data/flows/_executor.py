@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
+import inspect
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -21,6 +23,38 @@ from prefect.exceptions import TerminationSignal
 from prefect.states import Failed, State
 
 from david_data.engine import Executor, JobReport, handle_signals, make_executor, stop_requested
+from david_data.errors import JobInterrupted
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def stops_cleanly(body: Callable[P, T]) -> Callable[P, T | State]:
+    """A job flow's body (put it under ``@flow``) with the engine's two-step SIGINT/SIGTERM
+    handling for its whole length, planning included.
+
+    Prefect turns SIGTERM during a flow run into an exception that crashes the run ("Crash
+    detected!"), and a KeyboardInterrupt crashes it too; with ours a stop while the job
+    plans wakes the planning reads (:func:`david_data.engine.signals.on_stop`), and the
+    error they end with ends the run Failed, "interrupted", with no traceback; a stop once
+    units run lets them checkpoint (:func:`publish` then ends the run Failed, interrupted).
+    Same from a terminal, a pod stop or a Prefect cancel."""
+
+    @functools.wraps(body)
+    def stopping(*args: P.args, **kwargs: P.kwargs) -> T | State:
+        with handle_signals(reset=False):
+            try:
+                return body(*args, **kwargs)
+            except Exception as exc:
+                if not stop_requested():
+                    raise
+                message = f"interrupted before any work unit ran ({exc})"
+                return Failed(message=message, data=JobInterrupted(message))
+
+    # Prefect validates parameters by the signature, resolving names in the wrapper's
+    # module: give it the body's, with the annotations already resolved.
+    stopping.__signature__ = inspect.signature(body, eval_str=True)  # type: ignore[attr-defined]
+    return stopping
 
 
 def _call(fn: Callable[..., Any], inner: Executor | None, args: tuple[Any, ...]) -> Any:
@@ -72,14 +106,9 @@ def flow_executor(
     kind: str, workers: int, *, dask_address: str | None = None, retries: int = 0
 ) -> Iterator[Executor]:
     """The executor a flow runs its units on: the Dask cluster at ``dask_address``, or
-    Prefect tasks (over a process pool when ``kind == 'processes'``).
-
-    While it is open, SIGINT and SIGTERM get the engine's two-step handling: during a
-    flow run Prefect turns SIGTERM into an exception that aborts the run at once (no
-    checkpoint, no report); with ours the units stop cleanly and the run ends Failed
-    with the report saying "interrupted", from a terminal, a pod stop or a Prefect
-    cancel alike."""
-    with handle_signals(reset=False), _executor(kind, workers, dask_address, retries) as ex:
+    Prefect tasks (over a process pool when ``kind == 'processes'``). Signals: see
+    :func:`stops_cleanly`."""
+    with _executor(kind, workers, dask_address, retries) as ex:
         yield ex
 
 
@@ -113,7 +142,9 @@ def report_of_state(state: State) -> JobReport:
     KeyboardInterrupt (the CLI then says "interrupted" and exits 130)."""
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
-        if isinstance(result, TerminationSignal) or (state.is_crashed() and stop_requested()):
+        if isinstance(result, TerminationSignal | JobInterrupted) or (
+            state.is_crashed() and stop_requested()
+        ):
             raise KeyboardInterrupt(f"flow run ended {state.type.value}") from result
         raise result
     return result  # type: ignore[no-any-return]
