@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..engine.report import INTERRUPTED_HINT
 from ..engine.signals import handle_signals, stop_requested
-from ..errors import DavidDataError
+from ..errors import DavidDataError, JobInterrupted
 from ..log import configure_cli_logging
 from ._options import require_run_extras
 
@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             require_run_extras(args)
             code = args.func(args)
     except DavidDataError as exc:
-        if stop_requested():
+        if stop_requested() or isinstance(exc, JobInterrupted):
             print(INTERRUPTED_HINT, file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"error: {exc}", file=sys.stderr)

@@ -139,12 +139,13 @@ def publish(report: JobReport, *, key: str, description: str) -> Any:
 def report_of_state(state: State) -> JobReport:
     """The report a flow run returned, whether it ended Completed or Failed. A run that
     raised re-raises its error; one a signal ended before it could report raises
-    KeyboardInterrupt (the CLI then says "interrupted" and exits 130)."""
+    :class:`~david_data.errors.JobInterrupted` (the CLI then says "interrupted" and exits
+    130; a parent flow ends Failed, interrupted, see :func:`stops_cleanly`)."""
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         if isinstance(result, TerminationSignal | JobInterrupted) or (
             state.is_crashed() and stop_requested()
         ):
-            raise KeyboardInterrupt(f"flow run ended {state.type.value}") from result
+            raise JobInterrupted(f"flow run ended {state.type.value}: {state.message}") from result
         raise result
     return result  # type: ignore[no-any-return]
