@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from .. import facts
-from ..errors import ConfigError, DavidDataError
+from ..errors import ConfigError, DavidDataError, JobInterrupted
 from ..fsutil import join, resolve, to_url
 from ..mirror.retry import RetryPolicy
 from .cache import load_cached, store_cached
@@ -226,8 +226,8 @@ def load_catalog(
         try:
             return load_part(source, name, policy=policy, use_cache=name not in again)
         except DavidDataError as exc:
-            if getattr(exc, "first_contact", False):
-                raise  # the host was never reached: one error for the whole command
+            if isinstance(exc, JobInterrupted) or getattr(exc, "first_contact", False):
+                raise  # stopped, or the host was never reached: one error for the command
             return exc
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:

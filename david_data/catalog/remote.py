@@ -26,6 +26,7 @@ from typing import Any
 from ..engine import stop_requested
 from ..errors import (
     DownloadError,
+    JobInterrupted,
     PermanentDownloadError,
     RangeNotSupportedError,
     RemoteChangedError,
@@ -44,7 +45,7 @@ Sink = Callable[[memoryview], None]
 """Receives the bytes of a range in order; the view is valid only during the call."""
 
 
-class Stopped(Exception):
+class Stopped(JobInterrupted):
     """A stop was requested (Ctrl-C) while a range was being read."""
 
 
@@ -194,8 +195,12 @@ def _read_http(
             raise failed.__cause__ from None  # type: ignore[misc]  # set: raised "from exc"
         except (RemoteChangedError, PermanentDownloadError, Stopped):
             raise
+        except JobInterrupted as exc:
+            raise Stopped(url) from exc
         except (DownloadError, OSError, http.client.HTTPException) as exc:
             client.discard(url)
+            if stop_requested():  # a stop shut the connection (see mirror.http)
+                raise Stopped(url) from exc
             failures = 1 if progressed else failures + 1
             if failures >= policy.max_attempts:
                 raise DownloadError(

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .. import __version__
-from ..errors import DavidDataError
+from ..engine.report import INTERRUPTED_HINT
+from ..engine.signals import handle_signals, stop_requested
+from ..errors import DavidDataError, JobInterrupted
 from ..log import configure_cli_logging
 from ._options import require_run_extras
 
@@ -174,13 +176,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     configure_cli_logging(args.verbose)
     try:
-        require_run_extras(args)
-        code = args.func(args)
+        # A signal before the job's units run (set-up, planning) ends the command at once;
+        # an error that follows a stop request is the stop's doing, not the data's.
+        with handle_signals(interrupt=True):
+            require_run_extras(args)
+            code = args.func(args)
     except DavidDataError as exc:
+        if stop_requested() or isinstance(exc, JobInterrupted):
+            print(INTERRUPTED_HINT, file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        print(INTERRUPTED_HINT, file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         _close_filesystems_before_exit()

@@ -61,7 +61,8 @@ def run_job(
     """Run a validated job in-process (``run_local``) or as a flow run of
     ``david_data.flows.<flow>``'s ``<flow>_flow`` with ``flow_params``; print its summary
     and return the exit status (0, 1 items failed, 130 interrupted)."""
-    with handle_signals():
+    # Keeps a stop that came while the job planned: the engine then runs no unit.
+    with handle_signals(reset=False):
         report = run_flow(flow, flow_params) if wants_flow_run(args) else run_local()
     print(report.summary())
     if report.interrupted:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .executors import Executor
-from .signals import stop_requested
+from .signals import stop_requested, units_running
 
 logger = logging.getLogger(__name__)
 
@@ -69,29 +69,30 @@ def run_units(
         if on_result is not None:
             on_result(unit, result)
 
-    while waiting or running:
-        if stop_requested() and not interrupted:
-            interrupted = True
-            stop_deadline = time.monotonic() + grace
-            for future in list(running):
-                if future.cancel():
-                    running.pop(future)
-        if not interrupted:
-            while waiting and len(running) < limit:
-                position, unit = waiting.pop()
-                running[executor.submit(fn, unit, label=label(unit))] = (position, unit)
-        if not running:
-            break
-        done, _ = cf.wait(list(running), timeout=0.2, return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            collect(future, *running.pop(future))
-        if stop_deadline is not None and time.monotonic() > stop_deadline:
-            logger.warning(
-                "%d unit(s) still running after %.0f s; leaving them (they are redone next run)",
-                len(running),
-                grace,
-            )
-            break
+    with units_running():
+        while waiting or running:
+            if stop_requested() and not interrupted:
+                interrupted = True
+                stop_deadline = time.monotonic() + grace
+                for future in list(running):
+                    if future.cancel():
+                        running.pop(future)
+            if not interrupted:
+                while waiting and len(running) < limit:
+                    position, unit = waiting.pop()
+                    running[executor.submit(fn, unit, label=label(unit))] = (position, unit)
+            if not running:
+                break
+            done, _ = cf.wait(list(running), timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                collect(future, *running.pop(future))
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                logger.warning(
+                    "%d unit(s) still running after %.0f s; leaving them (they are redone next run)",
+                    len(running),
+                    grace,
+                )
+                break
     not_run = [u for i, u in enumerate(units) if i not in finished]
     return RunOutcome(
         results=[finished[i] for i in sorted(finished)],

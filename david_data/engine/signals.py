@@ -6,6 +6,12 @@ submitting units and cancels those not started; units running in this process po
 and return early with their progress checkpointed. The job then returns a report marked
 ``interrupted`` and the CLI prints it and exits 130. A second signal exits at once,
 taking any worker processes down with it.
+
+Before any unit runs (a job's planning: HEADs, zip directories read over the network)
+there is nothing to checkpoint, so a stop also wakes whatever planning waits on: the
+callbacks registered with :func:`on_stop` run (the HTTP client shuts its sockets, so a
+read from a stalled host returns at once), and under ``handle_signals(interrupt=True)``
+(a command's set-up) the signal also raises :class:`KeyboardInterrupt` in the main thread.
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 logger = logging.getLogger(__name__)
 
 _STOP = threading.Event()
+_ON_STOP: list[Callable[[], None]] = []
+_units_running = 0
+_interrupt = False
+"""Whether the first signal raises KeyboardInterrupt (the innermost handle_signals says)."""
 
 
 def stop_requested() -> bool:
@@ -33,6 +43,28 @@ def stop_requested() -> bool:
 def request_stop() -> None:
     """Ask every running job of this process to stop (what the first signal does)."""
     _STOP.set()
+    if not _units_running:
+        for callback in list(_ON_STOP):
+            with contextlib.suppress(Exception):
+                callback()
+
+
+def on_stop(callback: Callable[[], None]) -> None:
+    """Call ``callback`` when a stop is asked for while no work unit runs (planning): it
+    should wake what may be blocked (close sockets), quickly and from any thread."""
+    _ON_STOP.append(callback)
+
+
+@contextlib.contextmanager
+def units_running() -> Iterator[None]:
+    """Mark the engine's run: while it lasts, a stop leaves running units to checkpoint
+    rather than waking them through the :func:`on_stop` callbacks."""
+    global _units_running
+    _units_running += 1
+    try:
+        yield
+    finally:
+        _units_running -= 1
 
 
 def reset_stop() -> None:
@@ -53,33 +85,44 @@ def _handler(signum: int, frame: FrameType | None) -> None:
         sys.stderr.flush()
         kill_children()
         os._exit(130)
-    _STOP.set()
     name = signal.Signals(signum).name
+    if _interrupt and not _units_running:
+        sys.stderr.write(f"\n{name}: stopping\n")
+        sys.stderr.flush()
+        request_stop()
+        raise KeyboardInterrupt
     sys.stderr.write(
         f"\n{name}: stopping after the running work units checkpoint "
         "(press Ctrl-C again to quit at once)\n"
     )
     sys.stderr.flush()
+    request_stop()
 
 
 @contextlib.contextmanager
-def handle_signals(*, reset: bool = True) -> Iterator[None]:
+def handle_signals(*, reset: bool = True, interrupt: bool = False) -> Iterator[None]:
     """Install the two-step SIGINT/SIGTERM handling for the duration of a job.
 
     Only the main thread can install handlers; elsewhere (a Prefect worker thread) this
     is a no-op and the host process's handling applies. ``reset=False`` keeps a stop
-    already asked for (a flow run inside a command that handles signals already)."""
+    already asked for (a flow run inside a command that handles signals already).
+    ``interrupt=True`` (a command's set-up and planning): a first signal that comes while
+    no unit runs also raises KeyboardInterrupt in the main thread."""
+    global _interrupt
     if reset:
         reset_stop()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    outer = _interrupt
+    _interrupt = interrupt
     for sig in previous:
         signal.signal(sig, _handler)
     try:
         yield
     finally:
+        _interrupt = outer
         for sig, old in previous.items():
             signal.signal(sig, old)
 

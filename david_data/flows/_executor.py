@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
+import inspect
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -22,6 +24,40 @@ from prefect.exceptions import TerminationSignal
 from prefect.states import Failed
 
 from david_data.engine import Executor, JobReport, handle_signals, make_executor, stop_requested
+from david_data.errors import JobInterrupted
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def stops_cleanly(body: Callable[P, T]) -> Callable[P, T]:
+    """A job flow's body (put it under ``@flow``) with the engine's two-step SIGINT/SIGTERM
+    handling for its whole length, planning included.
+
+    Prefect turns SIGTERM during a flow run into an exception that crashes the run ("Crash
+    detected!"), and a KeyboardInterrupt crashes it too; with ours a stop while the job
+    plans wakes the planning reads (:func:`david_data.engine.signals.on_stop`), and the
+    error they end with ends the run Failed, "interrupted", with no traceback; a stop once
+    units run lets them checkpoint (:func:`publish` then ends the run Failed, interrupted).
+    Same from a terminal, a pod stop or a Prefect cancel."""
+
+    @functools.wraps(body)
+    def stopping(*args: P.args, **kwargs: P.kwargs) -> T:
+        with handle_signals(reset=False):
+            try:
+                return body(*args, **kwargs)
+            except Exception as exc:
+                if not stop_requested():
+                    raise
+                message = f"interrupted before any work unit ran ({exc})"
+                # A flow returning a State ends in it; to callers it stands where the
+                # report would (report_of_state raises its JobInterrupted), as in publish.
+                return cast(T, Failed(message=message, data=JobInterrupted(message)))
+
+    # Prefect validates parameters by the signature, resolving names in the wrapper's
+    # module: give it the body's, with the annotations already resolved.
+    stopping.__signature__ = inspect.signature(body, eval_str=True)  # type: ignore[attr-defined]
+    return stopping
 
 R = TypeVar("R", bound=JobReport)
 
@@ -75,14 +111,9 @@ def flow_executor(
     kind: str, workers: int, *, dask_address: str | None = None, retries: int = 0
 ) -> Iterator[Executor]:
     """The executor a flow runs its units on: the Dask cluster at ``dask_address``, or
-    Prefect tasks (over a process pool when ``kind == 'processes'``).
-
-    While it is open, SIGINT and SIGTERM get the engine's two-step handling: during a
-    flow run Prefect turns SIGTERM into an exception that aborts the run at once (no
-    checkpoint, no report); with ours the units stop cleanly and the run ends Failed
-    with the report saying "interrupted", from a terminal, a pod stop or a Prefect
-    cancel alike."""
-    with handle_signals(reset=False), _executor(kind, workers, dask_address, retries) as ex:
+    Prefect tasks (over a process pool when ``kind == 'processes'``). Signals: see
+    :func:`stops_cleanly`."""
+    with _executor(kind, workers, dask_address, retries) as ex:
         yield ex
 
 
@@ -115,10 +146,13 @@ def publish(report: R, *, key: str, description: str) -> R:
 def report_of_state(state: State[R]) -> R:
     """The report a flow run returned, whether it ended Completed or Failed. A run that
     raised re-raises its error; one a signal ended before it could report raises
-    KeyboardInterrupt (the CLI then says "interrupted" and exits 130)."""
+    :class:`~david_data.errors.JobInterrupted` (the CLI then says "interrupted" and exits
+    130; a parent flow ends Failed, interrupted, see :func:`stops_cleanly`)."""
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
-        if isinstance(result, TerminationSignal) or (state.is_crashed() and stop_requested()):
-            raise KeyboardInterrupt(f"flow run ended {state.type.value}") from result
+        if isinstance(result, TerminationSignal | JobInterrupted) or (
+            state.is_crashed() and stop_requested()
+        ):
+            raise JobInterrupted(f"flow run ended {state.type.value}: {state.message}") from result
         raise result
     return result

@@ -12,10 +12,11 @@ from david_data.convert.report import ConversionReport
 from david_data.convert.run import run_convert
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish
+from ._executor import flow_executor, publish, stops_cleanly
 
 
 @flow(name="convert", log_prints=True)
+@stops_cleanly
 def convert_flow(
     source_url: str,
     store_url: str,

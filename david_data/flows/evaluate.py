@@ -15,10 +15,11 @@ from david_data.infer.evaluate import (
 )
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish
+from ._executor import flow_executor, publish, stops_cleanly
 
 
 @flow(name="evaluate", log_prints=True)
+@stops_cleanly
 def evaluate_flow(
     store: str,
     output: str = "evaluation",

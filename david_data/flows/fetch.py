@@ -11,10 +11,11 @@ from david_data.catalog.fetch import FetchReport, run_fetch
 from david_data.catalog.plan import fetch_settings, plan_fetch
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish
+from ._executor import flow_executor, publish, stops_cleanly
 
 
 @flow(name="fetch", log_prints=True)
+@stops_cleanly
 def fetch_flow(
     dest: str,
     base_url: str | None = None,

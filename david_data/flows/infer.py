@@ -14,10 +14,11 @@ from david_data.infer.batch import (
 )
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish
+from ._executor import flow_executor, publish, stops_cleanly
 
 
 @flow(name="infer", log_prints=True)
+@stops_cleanly
 def infer_flow(
     output: str,
     input: str | None = None,

@@ -13,10 +13,11 @@ from prefect.types import SecretDict
 from david_data.mirror import MirrorReport, MirrorSettings, plan_mirror, run_mirror
 from david_data.progress import progress_for
 
-from ._executor import flow_executor, publish
+from ._executor import flow_executor, publish, stops_cleanly
 
 
 @flow(name="mirror", log_prints=True)
+@stops_cleanly
 def mirror_flow(
     dest: str,
     parts: str | int | None = None,

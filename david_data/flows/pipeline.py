@@ -21,7 +21,7 @@ from david_data.pipeline import (
     run_pipeline,
 )
 
-from ._executor import publish, report_of_state
+from ._executor import publish, report_of_state, stops_cleanly
 from .convert import convert_flow
 from .evaluate import evaluate_flow
 from .mirror import mirror_flow
@@ -82,6 +82,7 @@ class SubflowSteps:
 
 
 @flow(name="pipeline", log_prints=True)
+@stops_cleanly
 def pipeline_flow(
     mirror_dest: str,
     store: str,

@@ -14,10 +14,11 @@ from prefect.types import SecretDict
 from david_data.mirror import VerifyReport, VerifySettings, plan_verify, run_verify
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish
+from ._executor import flow_executor, publish, stops_cleanly
 
 
 @flow(name="verify", log_prints=True)
+@stops_cleanly
 def verify_flow(
     dest: str,
     quick: bool = False,

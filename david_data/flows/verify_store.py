@@ -19,10 +19,11 @@ from david_data.convert.verify_store import (
 )
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish
+from ._executor import flow_executor, publish, stops_cleanly
 
 
 @flow(name="verify-store", log_prints=True)
+@stops_cleanly
 def verify_store_flow(
     store_url: str,
     source_url: str,

@@ -21,11 +21,17 @@ by one thread of a client at a time, and a failure is remembered by the client f
 attempt). Such an error has ``first_contact=True``: retry loops give up on it at once (a
 host that never answered will not answer the next attempt either); faults after a
 connection worked are retried as usual.
+
+A stop asked for before any work unit runs (Ctrl-C while a job plans,
+:func:`david_data.engine.signals.on_stop`) shuts every open connection, so a read
+blocked on a stalled host returns at once; after a stop no new request is sent
+(:class:`~david_data.errors.JobInterrupted`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import os
 import re
@@ -35,11 +41,14 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import weakref
 from dataclasses import dataclass
 
+from ..engine.signals import on_stop, stop_requested
 from ..errors import (
     ConfigError,
     DownloadError,
+    JobInterrupted,
     PermanentDownloadError,
     RemoteChangedError,
     UnreachableError,
@@ -50,6 +59,25 @@ _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 UNREACHABLE_MEMORY_S = 30.0
 """How long a host never reached is not tried again after a failed first contact."""
+
+
+_OPEN: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+_OPEN_LOCK = threading.Lock()
+
+
+def _shut_open_connections() -> None:
+    """Wake every thread blocked on one of this process's connections (see above)."""
+    with _OPEN_LOCK:
+        connections = list(_OPEN)
+    for conn in connections:
+        sock = conn.sock
+        if sock is not None:
+            # The plain socket's shutdown: SSLSocket's would unwrap it under a reader.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+on_stop(_shut_open_connections)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,6 +316,8 @@ class HttpClient:
                 proxy.hostname or "", proxy.port or 80, timeout=self.connect_timeout
             )
         pool[route.key] = conn
+        with _OPEN_LOCK:
+            _OPEN.add(conn)
         return conn
 
     def _drop(self, parts: urllib.parse.SplitResult) -> None:
@@ -382,6 +412,9 @@ class HttpClient:
                 conn = self._connection(route)
                 if conn.sock is None:
                     self._open(conn, route, url)
+                if stop_requested():  # checked once the socket can be shut by a stop
+                    self._drop(parts)
+                    raise JobInterrupted(f"{url}: not requested: a stop was asked for")
                 try:
                     conn.request(method, target, headers=sent)
                     response = conn.getresponse()
