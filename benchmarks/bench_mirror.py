@@ -562,6 +562,9 @@ def _cpu_goal(
         print(f"  {name:<7}whole process {_spread(whole)} CPU s/GB; minus the floor "
               f"{_spread([w - f / gb for w, f in zip(whole, floors, strict=True)])}; "
               f"÷ aria2c {_spread(ratios[name])}")  # fmt: skip
+        startup = [r.own[2] / gb for r in runs if r.own is not None]
+        print(f"         of it interpreter start-up and imports (before mirror() runs) "
+              f"{_spread(startup)} CPU s/GB")  # fmt: skip
     for name in ("before", "after"):
         median = statistics.median(ratios[name])
         print(f"verdict, goal 7 ({name}{' = ' + revision if name == 'before' else ''}): "

@@ -1,9 +1,10 @@
 """Segmented, resumable download of one remote file into a local ``.part`` file.
 
 ``K`` threads take closed byte ranges (segments) from a :class:`~.transfer.Transfer`
-and write what has arrived at its offset with ``pwrite`` as soon as it has arrived;
-memory is one ``chunk_size`` buffer per connection, and a connection is kept alive from
-one range to the next. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file
+and write what has arrived at its offset as soon as it has arrived (``splice`` from a plain
+TCP socket, see :mod:`._splice`; ``pwrite`` from a buffer over TLS); memory is one
+``chunk_size`` buffer (or pipe) per connection, and a connection is kept alive from one
+range to the next. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file
 as it lands, in one sequential pass, so verification ends moments after the last byte.
 Resume follows the state file (see :mod:`.state`): every request is a closed range with
 ``If-Match: <recorded ETag>``, and a reply is accepted only if it is a 206 whose
