@@ -150,6 +150,20 @@ spent["rest"] = usage.ru_utime + usage.ru_stime - before - sum(spent.values())
 print(" ".join(f"{k}={v:.3f}" for k, v in spent.items()))
 """
 
+FLOOR = """
+import hashlib, sys, time
+from isal.isal_zlib import crc32
+spent = 0.0
+for path in sys.argv[1:]:  # the same bytes the clients fetch, in memory, in 8 MiB blocks
+    with open(path, "rb") as handle:
+        while block := handle.read(8 << 20):
+            start = time.process_time()
+            hashlib.sha256(block).digest()
+            crc32(block)
+            spent += time.process_time() - start
+print(spent)
+"""
+
 BARE = """
 import http.client, os, sys, threading, urllib.parse
 dest, k, urls = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
@@ -371,6 +385,9 @@ def main() -> None:
         )
         clients = {name: Client(name) for name in ("after", "before", "aria2c", "bare", "wget")}
         refetch: dict[str, list[float]] = {"after": [], "before": []}
+        floors: list[float] = []
+        """SHA-256 + CRC-32 CPU seconds over the parts' bytes in memory, one per round."""
+        loads: list[float] = []
         host = Host(served, rate, env)
         try:
             urls = [host.base_url.rstrip("/") + "/" + n for n in names]
@@ -406,7 +423,14 @@ def main() -> None:
                     clients[name].runs.append(_run(cmd, env, host))  # type: ignore[arg-type]
                     _same_files(dest, served, names)
                     shutil.rmtree(dest)
-                print(f"  repeat {r + 1}/{repeats} done", flush=True)
+                floor = subprocess.run(
+                    [sys.executable, "-c", FLOOR, *(str(served / n) for n in names)],
+                    capture_output=True, text=True, check=True, env=env,
+                )  # fmt: skip
+                floors.append(float(floor.stdout.split()[-1]))
+                loads.append(os.getloadavg()[0])
+                print(f"  repeat {r + 1}/{repeats} done (load average {loads[-1]:.2f}, "
+                      f"{os.cpu_count()} CPUs)", flush=True)  # fmt: skip
             breakdown = {}
             for version, version_env in versions.items():
                 os.sync()
@@ -421,6 +445,7 @@ def main() -> None:
         finally:
             host.close()
     _report(clients, refetch, total, rate, connections, revision)
+    _cpu_goal(clients, floors, loads, total, revision)
     print("\nwhere mirror()'s CPU goes, CPU s/GB (one more run of each; thread CPU time):")
     for version, spent in breakdown.items():
         parts = ", ".join(f"{k} {v / (total / 1e9):.2f}" for k, v in spent.items())
@@ -504,6 +529,47 @@ def _report(
             if aria
             else ""
         )
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def _cpu_goal(
+    clients: dict[str, Client], floors: list[float], loads: list[float], total: int, revision: str
+) -> None:
+    """Issue 17 goal 7: our whole process's CPU per GB minus the hashing floor, against
+    aria2c's whole process, per round (same round's floor and aria2c), medians and ranges."""
+    gb = total / 1e9
+    aria = clients["aria2c"]
+    print(f"\nmirror CPU (issue 17 goal 7), whole processes (wait4 user+sys), {len(floors)} "
+          f"interleaved rounds, median (range); load average {_spread(loads)} on "
+          f"{os.cpu_count()} CPUs:")  # fmt: skip
+    print(
+        f"  hashing floor (SHA-256 + CRC-32 in memory, same bytes): {_spread([f / gb for f in floors])} CPU s/GB"
+    )
+    if not aria.runs:
+        print("  aria2c not installed (apt-get install -y aria2): no ratio, no verdict")
+        return
+    print(f"  aria2c whole process: {_spread([r.cpu / gb for r in aria.runs])} CPU s/GB")
+    ratios = {}
+    for name in ("before", "after"):
+        runs = clients[name].runs
+        whole = [r.cpu / gb for r in runs]
+        ratios[name] = [
+            (r.cpu - f) / a.cpu for r, f, a in zip(runs, floors, aria.runs, strict=True)
+        ]
+        print(f"  {name:<7}whole process {_spread(whole)} CPU s/GB; minus the floor "
+              f"{_spread([w - f / gb for w, f in zip(whole, floors, strict=True)])}; "
+              f"÷ aria2c {_spread(ratios[name])}")  # fmt: skip
+        startup = [r.own[2] / gb for r in runs if r.own is not None]
+        print(f"         of it interpreter start-up and imports (before mirror() runs) "
+              f"{_spread(startup)} CPU s/GB")  # fmt: skip
+    for name in ("before", "after"):
+        median = statistics.median(ratios[name])
+        print(f"verdict, goal 7 ({name}{' = ' + revision if name == 'before' else ''}): "
+              f"(whole-process CPU per GB - hashing floor) ÷ aria2c's whole-process CPU per GB "
+              f"= {median:.2f}, goal ≤ 1.3: {'MET' if median <= 1.3 else 'NOT MET'}")  # fmt: skip
 
 
 if __name__ == "__main__":

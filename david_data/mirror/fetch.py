@@ -1,9 +1,10 @@
 """Segmented, resumable download of one remote file into a local ``.part`` file.
 
 ``K`` threads take closed byte ranges (segments) from a :class:`~.transfer.Transfer`
-and write what has arrived at its offset with ``pwrite`` as soon as it has arrived;
-memory is one ``chunk_size`` buffer per connection, and a connection is kept alive from
-one range to the next. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file
+and write what has arrived at its offset as soon as it has arrived (``splice`` from a plain
+TCP socket, see :mod:`._splice`; ``pwrite`` from a buffer over TLS); memory is one
+``chunk_size`` buffer (or pipe) per connection, and a connection is kept alive from one
+range to the next. Meanwhile the caller's check (SHA-256, CRC-32s) reads the file
 as it lands, in one sequential pass, so verification ends moments after the last byte.
 Resume follows the state file (see :mod:`.state`): every request is a closed range with
 ``If-Match: <recorded ETag>``, and a reply is accepted only if it is a 206 whose
@@ -45,6 +46,7 @@ from ..errors import (
     RangeNotSupportedError,
     RemoteChangedError,
 )
+from ._splice import Splicer, can_splice
 from .http import (
     HttpClient,
     HttpStatusError,
@@ -422,19 +424,19 @@ def _fetch_segment(
                         if not transfer.stop.is_set():
                             transfer.interrupt()
                         return
-                    n = body.read_into(view)
+                    n = body.write_to(transfer.fd, offset + progressed, view, url)
                     if not n:
                         raise DownloadError(
                             f"{url}: connection closed with {remaining} bytes of bytes="
                             f"{offset}-{segment.end} still to come"
                         )
-                    _write(transfer.fd, view[:n], offset + progressed, url)
                     transfer.wrote(segment, n)
                     remaining -= n
                     progressed += n
                     if on_bytes is not None:
                         on_bytes(n)
             finally:
+                body.close()
                 stats.add(bytes_fetched=progressed)
             if transfer.single_stream:
                 client.discard(url)  # whatever follows is not ours to read
@@ -471,6 +473,10 @@ class _Body:
     returns: received bytes never wait for a buffer to fill (a kill loses only what the
     socket held), and bytes that came before a connection error are handed out first;
     the error is raised by the next read.
+
+    :meth:`write_to` does the same into the file; on a plain TCP socket, once the
+    bytes that ``http.client`` buffered with the headers are taken, it moves the rest
+    with ``splice`` (see :mod:`._splice`: one copy instead of two). :meth:`close` after.
     """
 
     def __init__(self, response: http.client.HTTPResponse, left: int) -> None:
@@ -478,8 +484,40 @@ class _Body:
         self._fp = None if response.chunked else response.fp
         self._error: BaseException | None = None
         self._ready = select.poll()
+        self._splicer: Splicer | None = None
+        self._sock = None
         if self._fp is not None:
             self._ready.register(self._fp.fileno(), select.POLLIN)
+            sock = getattr(getattr(self._fp, "raw", None), "_sock", None)
+            self._sock = sock if can_splice(sock) else None
+
+    def write_to(self, fd: int, offset: int, view: memoryview, url: str) -> int:
+        """Take what has arrived (at least one byte; 0 at a closed connection) and write
+        it to ``fd`` at ``offset``; returns the bytes written."""
+        if self._splicer is not None:
+            n = self._splicer.move(fd, offset, self.left, url)
+        elif self._sock is not None and self._fp is not None:
+            # read1 returns what http.client buffered with the headers or, with nothing
+            # buffered, makes one read around its buffer: either way the buffer is then
+            # empty and the socket alone holds the rest, for splice.
+            data = self._fp.read1(min(self.left, len(view)))
+            n = len(data)
+            _write(fd, memoryview(data), offset, url)
+            if n and self.left > n:
+                self._splicer = Splicer(self._sock)
+        else:
+            n = self.read_into(view)
+            _write(fd, view[:n], offset, url)
+            return n
+        self.left -= n
+        if self.response.length is not None:
+            self.response.length -= n
+        return n
+
+    def close(self) -> None:
+        if self._splicer is not None:
+            self._splicer.close()
+            self._splicer = None
 
     def read_into(self, view: memoryview) -> int:
         if self._error is not None:

@@ -27,10 +27,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+
+from isal.isal_zlib import crc32  # zlib's CRC-32 (same values), by ISA-L
 
 STATE_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
@@ -158,13 +159,13 @@ def _from_data(data: dict[str, object]) -> PartState | None:
 def _slot_bytes(data: dict[str, object], seq: int, size: int | None = None) -> bytes:
     """One slot: the record, its CRC-32, padding up to ``size`` (when given)."""
     text = json.dumps({**data, "seq": seq}, separators=(",", ":")).encode()
-    record = text + b"\n%08x\n" % zlib.crc32(text)
+    record = text + b"\n%08x\n" % crc32(text)
     return record if size is None else record.ljust(size, b" ")
 
 
 def _parse_slot(slot: bytes) -> dict[str, object] | None:
     text, _, check = slot.rstrip(b" ").rstrip(b"\n").rpartition(b"\n")
-    if not text or check != b"%08x" % zlib.crc32(text):
+    if not text or check != b"%08x" % crc32(text):
         return None
     data = json.loads(text)
     return data if isinstance(data, dict) else None

@@ -7,6 +7,7 @@ import email.utils
 import hashlib
 import http.client
 import os
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -220,3 +221,21 @@ def test_unsupported_methods_are_refused_and_logged(host: LocalHost, served):
     assert status == 501
     assert [(r.method, r.path, r.status) for r in host.stats.requests] == [("PUT", PART_B, 501)]
     assert fetch(host, "GET", PART_B)[2] == served[PART_B]
+
+
+def test_replies_are_sent_without_nagle_delay(host: LocalHost, served: dict[str, bytes]):
+    """Headers and body leave in separate writes: without TCP_NODELAY a small ranged reply's
+    body waits for the client's delayed ACK (~40 ms each on loopback), which slowed the
+    mirror's small requests and skewed the link figures of benchmarks/bench_mirror.py."""
+    conn = http.client.HTTPConnection(host.base_url.split("//")[1].rstrip("/"), timeout=10)
+    try:
+        conn.request("GET", f"/{PART_A}", headers={"Range": "bytes=0-99"})
+        reply = conn.getresponse()
+        assert reply.read() == served[PART_A][:100]
+        with host._lock:  # the connection stays open (keep-alive): the host still tracks it
+            sockets = list(host._connections)
+        assert sockets
+        for sock in sockets:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        conn.close()

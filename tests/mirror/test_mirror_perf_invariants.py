@@ -11,6 +11,7 @@ import pytest
 from mirror_helpers import FAST, PARTS, same_bytes
 
 from david_data.mirror import state as state_module
+from david_data.mirror._splice import Splicer
 from david_data.mirror.fetch import FetchOptions, fetch_file, part_paths
 from david_data.mirror.http import HttpClient
 from david_data.mirror.state import PartState, Segment, StateFile, load_state, plan_segments
@@ -191,3 +192,34 @@ def test_bytes_received_before_a_reset_are_kept(
     ranges = [r.range for r in host.stats.requests_for(name, "GET")]
     retried = [int(r.split("=")[1].split("-")[0]) for r in ranges if r and not r.endswith("-")]
     assert any(100_000 <= start <= 300_000 for start in retried), ranges
+
+
+def test_plain_http_bodies_go_to_the_file_by_splice(
+    tmp_path: Path, host: LocalHost, served: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over plain HTTP the body moves socket → pipe → file (one copy, not two through a
+    buffer), bytes identical, and a reset mid-body still keeps the bytes before it."""
+    spliced: list[int] = []
+    move = Splicer.move
+
+    def counting(self: Splicer, fd: int, offset: int, count: int, url: str) -> int:
+        n = move(self, fd, offset, count, url)
+        spliced.append(n)
+        return n
+
+    monkeypatch.setattr(Splicer, "move", counting)
+    name = PARTS[0]
+    host.faults.add(Fault.rate_cap(4_000_000), times=None)
+    host.faults.add(Fault.reset(after_bytes=300_000), times=1, path=name)
+    target = tmp_path / "dest" / name
+    fetch_file(
+        host.url(name),
+        target,
+        client=HttpClient(),
+        check=lambda r, i: True,
+        options=FetchOptions(segments=2, policy=FAST),
+    )
+    assert same_bytes(served / name, part_paths(target)[0])
+    size = (served / name).stat().st_size
+    assert sum(spliced) >= size // 2, (sum(spliced), size)
+    assert any("reset" in r.faults for r in host.stats.requests_for(name, "GET"))
