@@ -51,7 +51,7 @@ from ..format.codecs import ARRAYS
 from ..format.consolidated import read_metadata
 from ..format.layout import open_layout
 from ..format.metadata import STATUS_ERROR, STATUS_OK
-from ..format.reader import ShardReader
+from ..format.reader import ShardReader, missing_chunks
 from ..fsutil import resolve, to_url
 from ..mirror.manifest import compact_ranges
 from ..progress import NullProgress, Progress
@@ -491,6 +491,8 @@ def _check(
         if arrays is not None:
             found.append((sid, "arrays", "an unreadable sample has arrays in the store"))
         return found
+    if row["status"] == STATUS_OK and arrays is None:
+        return [(sid, "arrays", missing_chunks(reader.layout, sid))]
     if row["status"] != STATUS_OK or arrays is None:
         return [
             (

@@ -51,5 +51,24 @@ def rows_to_parquet(rows: list[dict[str, Any]]) -> bytes:
     ordered = sorted(rows, key=lambda r: r["sample_id"])
     table = pa.Table.from_pylist(ordered, schema=SCHEMA)
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
+    write_checked_parquet(table, buffer)
     return buffer.getvalue()
+
+
+def write_checked_parquet(table: pa.Table, sink: io.BytesIO) -> None:
+    """Write ``table`` as Parquet whose every page carries its CRC-32, so that a reader
+    (:func:`read_checked_parquet`) refuses a page changed on disk or in transit."""
+    pq.write_table(table, sink, compression="zstd", write_page_checksum=True)
+
+
+def read_checked_parquet(blob: bytes) -> pa.Table:
+    """Read a metadata file, checking each page's CRC-32 (files written before have none)
+    and that it holds every column of :data:`SCHEMA` (a flipped bit in a column's name
+    would otherwise read as a column of nulls). The footer has no CRC: a flip in its row
+    count still reads as fewer rows. Raises ``pa.ArrowException``, ``OSError``
+    or ``ValueError`` on a damaged file."""
+    file = pq.ParquetFile(io.BytesIO(blob), page_checksum_verification=True)
+    missing = [name for name in SCHEMA.names if name not in file.schema_arrow.names]
+    if missing:
+        raise ValueError(f"it lacks the column(s) {', '.join(missing)}")
+    return file.read()

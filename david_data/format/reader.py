@@ -133,10 +133,7 @@ class ShardReader:
         return out
 
     def _fix(self, shard: int) -> str:
-        return (
-            f"delete {self.layout.metadata_path(shard)} and rerun 'david-data convert' "
-            f"to rewrite shard {shard}"
-        )
+        return _fix(self.layout, shard)
 
     def _decode(
         self, name: str, sid: int, path: str, blob: bytes | None, nbytes: int
@@ -172,3 +169,21 @@ class ShardReader:
                 array=name,
             ) from exc
         return array if array.flags.writeable else array.copy()
+
+
+def _fix(layout: StoreLayout, shard: int) -> str:
+    return (
+        f"delete {layout.metadata_path(shard)} and rerun 'david-data convert' "
+        f"to rewrite shard {shard}"
+    )
+
+
+def missing_chunks(layout: StoreLayout, sample_id: int) -> str:
+    """What to say of a sample its metadata records as converted whose chunks the store
+    lacks (a shard object deleted or lost): damage, not a sample to convert (a rerun of
+    convert skips its shard as committed)."""
+    return (
+        f"sample {sample_id} is recorded in {layout.url} as converted, but its chunks are "
+        f"missing (a shard object deleted or lost); the store is damaged: "
+        f"{_fix(layout, sample_id // layout.shard_size)}"
+    )

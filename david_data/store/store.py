@@ -14,7 +14,7 @@ from ..format.codecs import ARRAYS
 from ..format.consolidated import read_metadata
 from ..format.layout import StoreLayout, open_layout
 from ..format.metadata import STATUS_OK
-from ..format.reader import ShardReader
+from ..format.reader import ShardReader, missing_chunks
 from .dataset import StoreDataset
 from .query import MetadataSQL, ids_of
 
@@ -98,6 +98,8 @@ class SynthHumanStore:
         import pyarrow.compute as pc
 
         rows = self.metadata.filter(pc.equal(self.metadata.column("sample_id"), sample_id))
+        if rows.num_rows and rows.column("status")[0].as_py() == STATUS_OK:
+            return StoreError(missing_chunks(self.reader.layout, sample_id), sample_id=sample_id)
         if rows.num_rows and rows.column("status")[0].as_py() != STATUS_OK:
             reason = rows.column("error")[0].as_py()
             return StoreError(

@@ -170,3 +170,24 @@ def test_format_1_stores_still_read_and_keep_their_format(
     assert (again / "metadata.parquet").is_file()
     assert not (again / "metadata" / "_consolidated.parquet").exists()
 
+
+
+def test_a_lost_shard_object_is_damage_not_a_sample_to_convert(
+    store_copy: Path, mirror: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shard object deleted or lost under committed metadata: reading its samples says
+    the store is damaged and which metadata file to delete (before: 'sample N is not in
+    STORE; convert the part holding it', which a rerun of convert skips as committed), and
+    verify-store names the missing arrays (before: 'source decodes but the store has
+    status 'ok': None')."""
+    sid = ALL_IDS[0]
+    layout = open_layout(str(store_copy))
+    shard = sid // layout.shard_size
+    Path(layout.shard_path("rgb", shard)).unlink()
+    fix = rf"delete {layout.metadata_path(shard)} and rerun 'david-data convert'"
+    with pytest.raises(StoreError, match=rf"sample {sid} .*chunks are missing.*{fix}"):
+        open_store(str(store_copy)).sample(sid)
+    assert main(["verify-store", str(store_copy), "--against", str(mirror)]) == 1
+    out = capsys.readouterr().out
+    (line,) = [x for x in out.splitlines() if x.startswith(f"  sample {sid}: ")]
+    assert line.startswith(f"  sample {sid}: arrays: ") and "chunks are missing" in line
