@@ -86,6 +86,17 @@ class BatchSource:
             self._layout, self._reader = layout, ShardReader(layout)
         return self._reader
 
+    def refresh(self) -> None:
+        """Forget what this process learnt about the store's shards (the reader's shard
+        indexes, the cache's shard versions), so that shards rewritten since are read
+        anew; a loader calls it in each process at each iteration's start."""
+        if self._reader is None or self._pid != os.getpid():
+            return
+        assert self._layout is not None
+        self._reader = ShardReader(self._layout)
+        if self._cache is not None:
+            self._cache.forget_versions()
+
     @property
     def layout(self) -> StoreLayout:
         self._open()
