@@ -29,6 +29,7 @@ import multiprocessing
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +150,9 @@ def choose_start_method(requested: str | None, *, local: bool) -> str:
             )
         return requested
     fork_safe = (
-        local and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        local
+        and threading.active_count() == 1
+        and "fork" in multiprocessing.get_all_start_methods()
     )
     return "fork" if fork_safe else "spawn"
 
@@ -198,11 +201,31 @@ class _BatchDataset:
             self.source.refresh()
             self._iteration = iteration
         self.source.prefetch(ahead)
-        arrays = self.source.read(batch.sample_ids)
-        out = {name: torch.from_numpy(array) for name, array in arrays.items()}
+        shared: dict[str, Any] = {}
+        in_worker = torch.utils.data.get_worker_info() is not None
+        arrays = self.source.read(
+            batch.sample_ids, partial(_shared_array, torch, shared) if in_worker else None
+        )
+        out = {n: shared[n] if n in shared else torch.from_numpy(a) for n, a in arrays.items()}
         out["sample_id"] = torch.from_numpy(np.array(batch.sample_ids, dtype=np.int64))
         out["padding"] = torch.from_numpy(np.array(batch.padding, dtype=bool))
         return out
+
+
+def _shared_array(
+    torch: Any, made: dict[str, Any], key: str, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray | None:
+    """An array over a new tensor in shared memory (kept in ``made``), which a worker
+    hands to the main process as it is; torch's DataLoader would copy a tensor that is
+    not there yet. None for a dtype torch lacks."""
+    try:
+        kind = torch.from_numpy(np.empty(0, dtype)).dtype
+    except TypeError:
+        return None
+    storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * dtype.itemsize)
+    tensor = torch.empty(0, dtype=kind).set_(storage, 0, shape)
+    made[key] = tensor
+    return tensor.numpy()
 
 
 def _as_is(batch: dict[str, Any]) -> dict[str, Any]:

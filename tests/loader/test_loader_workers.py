@@ -81,12 +81,20 @@ def test_a_shard_rewritten_between_epochs_is_read_anew(store_path, tmp_path, whe
             cache_dir=tmp_path / "c",
             start_method="fork" if where == "local" and workers else None,  # else spawn
         )
-        before = {i: m for b in loader for i, m in zip(b["sample_id"].tolist(), b["intrinsics"])}
+        before = {
+            i: m
+            for b in loader
+            for i, m in zip(b["sample_id"].tolist(), b["intrinsics"], strict=True)
+        }
         shard0, shard2 = (store.layout.shard_path("intrinsics", k) for k in (0, 2))
         relative = shard0.split("/store.zarr/")[1]
         new = (served / "store.zarr" / shard2.split("/store.zarr/")[1]).read_bytes()
         host.replace(f"store.zarr/{relative}", new)  # a re-conversion rewrote shard 0
-        after = {i: m for b in loader for i, m in zip(b["sample_id"].tolist(), b["intrinsics"])}
+        after = {
+            i: m
+            for b in loader
+            for i, m in zip(b["sample_id"].tolist(), b["intrinsics"], strict=True)
+        }
         loader.close()
     assert sorted(after) == OK_IDS and not np.array_equal(before[0], after[0])
     assert np.array_equal(after[0], before[20])  # shard 2's values, not the ones read before
