@@ -149,11 +149,10 @@ def choose_start_method(requested: str | None, *, local: bool) -> str:
                 f"{', '.join(multiprocessing.get_all_start_methods())}"
             )
         return requested
-    fork_safe = (
-        local
-        and threading.active_count() == 1
-        and "fork" in multiprocessing.get_all_start_methods()
-    )
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    # multiprocessing's queue feeders (another loader's workers) reset themselves at fork
+    others = [t for t in others if t.name != "QueueFeederThread"]
+    fork_safe = local and not others and "fork" in multiprocessing.get_all_start_methods()
     return "fork" if fork_safe else "spawn"
 
 

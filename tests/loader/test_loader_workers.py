@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -116,3 +118,25 @@ def test_a_stopped_or_overtaken_iteration_leaves_the_next_exact(store_path: Path
     assert list(stale) == []
     assert real(first) + whole[8:12] + real(rest) == whole
     loader.close()
+
+
+TWO_LOADERS = """
+import sys
+from david_data import open_store
+if __name__ == "__main__":
+    store = open_store(sys.argv[1])
+    for _ in range(2):  # the first one's queue feeder thread stays: it resets at fork
+        loader = store.loader(4, num_workers=1, fields=["intrinsics"])
+        assert len(list(loader)) == len(loader)
+        print(loader.start_method)
+"""
+
+
+def test_a_local_store_forks_in_a_process_running_no_other_thread(store_path, tmp_path):
+    script = tmp_path / "two.py"
+    script.write_text(TWO_LOADERS, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, str(script), str(store_path)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["fork", "fork"]
