@@ -225,10 +225,52 @@ def _touch(batch: dict[str, Any]) -> tuple[float, int]:
     return checksum, len(values[0])
 
 
+def tree_cpu() -> float:
+    """CPU seconds of this process and its children, live (from /proc) or reaped."""
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                text = f.read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == me:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def session_share(processes: int, seconds: float = 2.0) -> float:
+    """Cores that ``processes`` busy processes of this session get together (on Linux
+    with autogroup scheduling, a session's processes share one session's share)."""
+    import multiprocessing
+
+    before = os.times()
+    procs = [multiprocessing.Process(target=_spin, args=(seconds,)) for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    after = os.times()
+    used = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return used / seconds
+
+
 def run_epochs(args: argparse.Namespace) -> dict[str, Any]:
     """``--epochs`` epochs of one loader in this process: the seconds to build it (imports
     of the loader's package included, torch's not), then per epoch the time from the start
-    of the iteration to its first batch, the seconds and the samples."""
+    of the iteration to its first batch, the seconds, the samples and the CPU seconds of
+    the process and its workers."""
     import torch  # noqa: F401  (every variant needs it: not counted)
 
     start = time.perf_counter()
@@ -238,16 +280,18 @@ def run_epochs(args: argparse.Namespace) -> dict[str, Any]:
     for epoch in range(args.epochs):
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), tree_cpu()
         first = None
         samples = 0
         for batch in loader:
             if first is None:
                 first = time.perf_counter()
             samples += _touch(batch)[1]
-        end = time.perf_counter()
+        end, cpu = time.perf_counter(), tree_cpu() - cpu
         assert first is not None
-        epochs.append({"first_s": first - start, "seconds": end - start, "samples": samples})
+        epochs.append(
+            {"first_s": first - start, "seconds": end - start, "samples": samples, "cpu_s": cpu}
+        )
     return {"build_s": build_s, "epochs": epochs}
 
 
@@ -477,10 +521,12 @@ def main() -> None:
         results: dict[tuple[str, int], list[dict[str, Any]]] = {r: [] for r in runs}
         randoms = {v: [] for v in ("after", "hand", "mds", "litdata") if v in variants}
         loads: list[float] = []
+        shares: list[tuple[float, float]] = []
         for k in range(args.rounds):
             order = runs[k % len(runs) :] + runs[: k % len(runs)]  # rotated: no fixed slot
             load = os.getloadavg()[0]
             loads.append(load)
+            shares.append((session_share(1), session_share(2)))
             t = time.perf_counter()
             for variant, workers in order:
                 epochs = (
@@ -531,8 +577,9 @@ def main() -> None:
                         )  # fmt: skip
                     )
             print(f"round {k + 1}/{args.rounds}: load average {load:.1f} -> {os.getloadavg()[0]:.1f}, "
-                  f"{time.perf_counter() - t:.0f} s")  # fmt: skip
-        report(args, info, results, randoms, loads)
+                  f"this session's busy processes get {shares[-1][0]:.2f} cores (1 process), "
+                  f"{shares[-1][1]:.2f} (2 together); {time.perf_counter() - t:.0f} s")  # fmt: skip
+        report(args, info, results, randoms, loads, shares)
     finally:
         if azurite is not None:
             azurite[0].terminate()
@@ -551,17 +598,22 @@ def report(
     results: dict[tuple[str, int], list[dict[str, Any]]],
     randoms: dict[str, list[float]],
     loads: list[float],
+    shares: list[tuple[float, float]],
 ) -> None:
     samples = info["samples"]
     print(f"\n{samples} samples, batch {args.batch_size}, {args.rounds} interleaved rounds; "
-          f"load average {med(loads)} on {os.cpu_count()} cores; medians [ranges]")  # fmt: skip
-    print(f"{'variant':<20}{'workers':>8}{'build s':>20}{'epoch samples/s':>24}{'first batch s':>20}"
-          f"{'2nd epoch samples/s':>24}{'2nd epoch first s':>20}")  # fmt: skip
+          f"load average {med(loads)} on {os.cpu_count()} cores; this session's busy processes "
+          f"got {med([a for a, _ in shares])} cores (1 process), {med([b for _, b in shares])} "
+          "(2 together); medians [ranges]")  # fmt: skip
+    print(f"{'variant':<20}{'workers':>8}{'build s':>18}{'epoch samples/s':>24}{'CPU ms/sample':>20}"
+          f"{'first batch s':>20}{'2nd epoch samples/s':>24}{'2nd epoch first s':>20}")  # fmt: skip
     for (variant, workers), rs in results.items():
         second = [r for r in rs if len(r["epochs"]) > 1]
         print(
-            f"{LABELS[variant]:<20}{workers:>8}{med([r['build_s'] for r in rs]):>20}"
-            f"{med([rate(r) for r in rs]):>24}{med([r['epochs'][0]['first_s'] for r in rs]):>20}"
+            f"{LABELS[variant]:<20}{workers:>8}{med([r['build_s'] for r in rs]):>18}"
+            f"{med([rate(r) for r in rs]):>24}"
+            f"{med([1000 * r['epochs'][0]['cpu_s'] / r['epochs'][0]['samples'] for r in rs]):>20}"
+            f"{med([r['epochs'][0]['first_s'] for r in rs]):>20}"
             f"{med([rate(r, 1) for r in second]):>24}"
             f"{med([r['epochs'][1]['first_s'] for r in second]):>20}"
         )
