@@ -25,6 +25,9 @@ from ..fsutil import is_local
 from .cache import CachedFileSystem, ShardCache, store_key
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
+Allocate = Callable[[str, tuple[int, ...], np.dtype], "np.ndarray | None"]
+"""``(key, shape, dtype) -> array`` to stack a batch's key into (e.g. shared memory), or
+None for a fresh array."""
 
 
 def parse_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
@@ -86,6 +89,17 @@ class BatchSource:
             self._layout, self._reader = layout, ShardReader(layout)
         return self._reader
 
+    def refresh(self) -> None:
+        """Forget what this process learnt about the store's shards (the reader's shard
+        indexes, the cache's shard versions), so that shards rewritten since are read
+        anew; a loader calls it in each process at each iteration's start."""
+        if self._reader is None or self._pid != os.getpid():
+            return
+        assert self._layout is not None
+        self._reader = ShardReader(self._layout)
+        if self._cache is not None:
+            self._cache.forget_versions()
+
     @property
     def layout(self) -> StoreLayout:
         self._open()
@@ -100,10 +114,12 @@ class BatchSource:
         layout = self.layout
         self._cache.prefetch(layout.shard_path(f, s) for s in shards for f in self.fields)
 
-    def read(self, sample_ids: np.ndarray) -> dict[str, np.ndarray]:
-        """The samples' fields stacked along a new first axis (fresh, writable arrays),
-        after ``transform`` was applied to each sample (a dict of its fields and
-        ``sample_id``); ids may repeat."""
+    def read(
+        self, sample_ids: np.ndarray, allocate: Allocate | None = None
+    ) -> dict[str, np.ndarray]:
+        """The samples' fields stacked along a new first axis (fresh, writable arrays,
+        those ``allocate`` gives where it gives one), after ``transform`` was applied to
+        each sample (a dict of its fields and ``sample_id``); ids may repeat."""
         reader = self._open()
         ids = np.asarray(sample_ids, dtype=np.int64)
         unique, inverse = np.unique(ids, return_inverse=True)
@@ -121,7 +137,7 @@ class BatchSource:
                 )
         if self.transform is None:
             return {
-                name: np.stack([found[i][name] for i in inverse])
+                name: _stack(name, [found[i][name] for i in inverse], allocate)
                 for name in self.fields
             }
         samples, used = [], set()
@@ -135,17 +151,30 @@ class BatchSource:
             used.add(i)
             sample["sample_id"] = int(sid)
             samples.append(self.transform(sample))
-        return stack_samples(samples)
+        return stack_samples(samples, allocate)
 
 
-def stack_samples(samples: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def _stack(key: str, values: list[np.ndarray], allocate: Allocate | None) -> np.ndarray:
+    """``np.stack(values)``, into what ``allocate`` gives for that key when it gives one
+    (a worker stacks straight into shared memory: one copy instead of two)."""
+    target = None
+    if allocate is not None:
+        dtype = np.result_type(*values)
+        if dtype.kind in "biuf" and all(v.shape == values[0].shape for v in values):
+            target = allocate(key, (len(values), *values[0].shape), dtype)
+    return np.stack(values) if target is None else np.stack(values, out=target)
+
+
+def stack_samples(
+    samples: list[dict[str, Any]], allocate: Allocate | None = None
+) -> dict[str, np.ndarray]:
     """Stack per-sample values key by key; every sample must have the same keys and shapes."""
     keys = list(samples[0])
     out: dict[str, np.ndarray] = {}
     for key in keys:
         try:
             values = [np.asarray(s[key]) for s in samples]
-            out[key] = np.stack(values)
+            out[key] = _stack(key, values, allocate)
         except (KeyError, ValueError) as exc:
             raise ConfigError(
                 f"the transform's outputs cannot be stacked into a batch at key {key!r} ({exc}); "

@@ -287,6 +287,11 @@ class ShardCache:
         assert self._pool is not None and self._fetch_pool is not None
         return self._pool, self._fetch_pool
 
+    def forget_versions(self) -> None:
+        """Ask each shard's identity again at its next use (a loader does at each
+        iteration's start), so a shard rewritten since is downloaded anew."""
+        self._versions = {}
+
     def ensure_all(self, paths: Iterable[str]) -> None:
         """Bring ``paths`` into the cache, downloading the missing ones concurrently (objects
         the store lacks are skipped)."""

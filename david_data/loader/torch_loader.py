@@ -4,7 +4,13 @@ Each rank builds one loader (``store.loader(batch_size, ...)``); the main proces
 the rank's batches (:mod:`.order`) and a ``torch.utils.data.DataLoader`` with
 ``batch_size=None`` runs them on ``num_workers`` worker processes, each reading whole
 batches through a :class:`~.batch.BatchSource` and handing tensors back through shared
-memory. Each planned batch also names the next few shards of the rank, which the worker
+memory. The workers start at the first iteration and serve every later one (persistent:
+an epoch does not pay their start again); at each iteration's start each process forgets
+the shard versions and indexes it learnt, so shards rewritten since are read anew. They
+start with ``fork`` (no import again) when the store is local and the process runs no
+other thread, else with ``spawn``: a forked worker inherits the state of the parent's
+threads (fsspec/adlfs event loops, a Dask client's IO loop) and can die at its first
+read. ``start_method`` overrides the choice. Each planned batch also names the next few shards of the rank, which the worker
 starts fetching into the shard cache (object stores only).
 
 State: ``state_dict()`` returns plain data (JSON-safe): the order's parameters (seed,
@@ -21,7 +27,9 @@ from __future__ import annotations
 import ast
 import multiprocessing
 import sys
+import threading
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +60,7 @@ if TYPE_CHECKING:
 STATE_FORMAT = "david_data.loader/1"
 PREFETCH_SHARDS = 4
 """Shards beyond the current batch's that a worker starts fetching (object stores)."""
+START_METHODS = ("fork", "forkserver", "spawn")
 
 
 def require_torch() -> Any:
@@ -98,9 +107,10 @@ def check_spawn_safe(num_workers: int) -> None:
     same advice is raised at once.
     """
     fix = (
-        f"store.loader(num_workers={num_workers}) starts its worker processes with 'spawn', "
-        "which imports the main script again in each worker{where}; put the code that runs "
-        'the training under `if __name__ == "__main__":` (see the README\'s Training example)'
+        f"store.loader(num_workers={num_workers}) may start its worker processes with 'spawn' "
+        "(always for object stores and in processes that run other threads), which imports "
+        "the main script again in each worker{where}; put the code that runs the training "
+        'under `if __name__ == "__main__":` (see the README\'s Training example)'
     )
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         raise ConfigError(fix.format(where=", and this worker's import reached the loader"))
@@ -123,6 +133,27 @@ def check_spawn_safe(num_workers: int) -> None:
         raise ConfigError(
             fix.format(where=f", and line {line} of {main_file} would start the training there")
         )
+
+
+def choose_start_method(requested: str | None, *, local: bool) -> str:
+    """The workers' start method: ``requested`` when given, else ``fork`` where it is safe
+    (the platform has it, the store is local and no other thread runs here), else ``spawn``."""
+    if requested is not None:
+        if requested not in START_METHODS:
+            raise ConfigError(
+                f"start_method must be one of {', '.join(START_METHODS)} or None, got {requested!r}"
+            )
+        if requested not in multiprocessing.get_all_start_methods():
+            raise ConfigError(
+                f"start_method {requested!r} is not available on this platform; choose one of "
+                f"{', '.join(multiprocessing.get_all_start_methods())}"
+            )
+        return requested
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    # multiprocessing's queue feeders (another loader's workers) reset themselves at fork
+    others = [t for t in others if t.name != "QueueFeederThread"]
+    fork_safe = local and not others and "fork" in multiprocessing.get_all_start_methods()
+    return "fork" if fork_safe else "spawn"
 
 
 def _unguarded(body: list[ast.stmt], line: int) -> bool:
@@ -153,25 +184,65 @@ def select_ids(store: SynthHumanStore, where: str | None) -> np.ndarray:
 
 
 class _BatchDataset:
-    """Map-style dataset whose index is a planned batch; returns a dict of tensors."""
+    """Map-style dataset whose index is a planned batch, the shards to prefetch and the
+    iteration's number; returns a dict of tensors. A new iteration number refreshes the
+    source (in each worker: what it learnt of the shards is forgotten at each epoch)."""
 
     def __init__(self, source: BatchSource) -> None:
         self.source = source
+        self._iteration: int | None = None
 
-    def __getitem__(self, item: tuple[Batch, tuple[int, ...]]) -> dict[str, Any]:
+    def __getitem__(self, item: tuple[Batch, tuple[int, ...], int]) -> dict[str, Any]:
         import torch
 
-        batch, ahead = item
+        batch, ahead, iteration = item
+        if iteration != self._iteration:
+            self.source.refresh()
+            self._iteration = iteration
         self.source.prefetch(ahead)
-        arrays = self.source.read(batch.sample_ids)
-        out = {name: torch.from_numpy(array) for name, array in arrays.items()}
+        shared: dict[str, Any] = {}
+        in_worker = torch.utils.data.get_worker_info() is not None
+        arrays = self.source.read(
+            batch.sample_ids, partial(_shared_array, torch, shared) if in_worker else None
+        )
+        out = {n: shared[n] if n in shared else torch.from_numpy(a) for n, a in arrays.items()}
         out["sample_id"] = torch.from_numpy(np.array(batch.sample_ids, dtype=np.int64))
         out["padding"] = torch.from_numpy(np.array(batch.padding, dtype=bool))
         return out
 
 
+def _shared_array(
+    torch: Any, made: dict[str, Any], key: str, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray | None:
+    """An array over a new tensor in shared memory (kept in ``made``), which a worker
+    hands to the main process as it is; torch's DataLoader would copy a tensor that is
+    not there yet. None for a dtype torch lacks."""
+    try:
+        kind = torch.from_numpy(np.empty(0, dtype)).dtype
+    except TypeError:
+        return None
+    storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * dtype.itemsize)
+    tensor = torch.empty(0, dtype=kind).set_(storage, 0, shape)
+    made[key] = tensor
+    array: np.ndarray = tensor.numpy()  # torch is untyped here (imported lazily)
+    return array
+
+
 def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
+
+
+class _Plan:
+    """The persistent DataLoader's sampler: the current iteration's planned batches."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Batch, tuple[int, ...], int]] = []
+
+    def __iter__(self) -> Iterator[tuple[Batch, tuple[int, ...], int]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 class StoreLoader:
@@ -189,7 +260,9 @@ class StoreLoader:
 
     Options: ``shuffle``/``seed`` fix the order (:mod:`.order`); ``rank``/``world_size``
     default to torch.distributed's when it is initialised, else 0/1; ``num_workers``
-    worker processes read whole batches; ``fields`` picks store arrays (default all);
+    worker processes read whole batches (started at the first iteration, kept until
+    :meth:`close`, an error or the loader's end; ``start_method`` is theirs: None picks
+    ``fork`` for a local store in a process that runs no other thread, else ``spawn``); ``fields`` picks store arrays (default all);
     ``transform`` maps each sample dict (fields + ``sample_id``, numpy) to a dict of
     arrays and must pickle (see :mod:`david_data.transforms`); ``drop_last`` drops the
     tail instead of padding; ``where`` is an SQL predicate over the ``samples`` metadata
@@ -213,6 +286,7 @@ class StoreLoader:
         where: str | None = None,
         cache_dir: str | Path | None = None,
         cache_limit: int = DEFAULT_CACHE_LIMIT,
+        start_method: str | None = None,
     ) -> None:
         self._torch = require_torch()
         self.batch_size = _positive("batch_size", batch_size)
@@ -232,6 +306,11 @@ class StoreLoader:
             )
         self.shard_size = store.layout.shard_size
         self._remote = not is_local(store.layout.fs)
+        if start_method is not None:
+            choose_start_method(start_method, local=not self._remote)  # validated up front
+        self._requested_start = start_method
+        self.start_method: str | None = None
+        """The workers' start method, once they have started."""
         self._source = BatchSource(
             store.url,
             store.storage_options,
@@ -252,6 +331,9 @@ class StoreLoader:
         self._steps = 0  # batches yielded in the current segment
         self._planned: int | None = None  # batches of the current segment, once it is planned
         self._token: object | None = None
+        self._iterations = 0
+        self._sampler = _Plan()
+        self._loader: Any = None  # the DataLoader, kept across iterations with its workers
 
     def __repr__(self) -> str:
         return (
@@ -369,6 +451,32 @@ class StoreLoader:
             plan.append((batch, tuple(shard for _, shard in firsts[j : j + PREFETCH_SHARDS])))
         return plan
 
+    def _dataloader(self) -> Any:
+        """The DataLoader, made at the first iteration; its workers serve every later one."""
+        if self._loader is None:
+            method = None
+            if self.num_workers:
+                method = choose_start_method(self._requested_start, local=not self._remote)
+            self._loader = self._torch.utils.data.DataLoader(
+                _BatchDataset(self._source),
+                batch_size=None,
+                sampler=self._sampler,
+                num_workers=self.num_workers,
+                collate_fn=_as_is,
+                prefetch_factor=2 if self.num_workers else None,
+                persistent_workers=bool(self.num_workers),
+                multiprocessing_context=method,
+            )
+            self.start_method = method
+        return self._loader
+
+    def close(self) -> None:
+        """Stop the worker processes now (the next iteration starts new ones)."""
+        loader, self._loader = self._loader, None
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.num_workers:
             check_spawn_safe(self.num_workers)
@@ -376,25 +484,21 @@ class StoreLoader:
         plan = self._plan()
         token = self._token = object()
         self._planned = len(plan)
-        loader = self._torch.utils.data.DataLoader(
-            _BatchDataset(self._source),
-            batch_size=None,
-            sampler=plan,
-            num_workers=self.num_workers,
-            collate_fn=_as_is,
-            prefetch_factor=2 if self.num_workers else None,
-            # spawn: a forked worker inherits the parent's threads' state (fsspec/adlfs event
-            # loops, a Dask client's IO loop) and can die at its first read.
-            multiprocessing_context="spawn" if self.num_workers else None,
-        )
-        batches = iter(loader)
+        self._iterations += 1
+        loader = self._dataloader()
+        self._sampler.items = [(batch, ahead, self._iterations) for batch, ahead in plan]
+        batches = iter(loader)  # the same workers, set to this plan (a stopped one's is drained)
         try:
-            for batch in batches:
-                if self._token is not token:  # a newer iteration or set_epoch took over
+            while self._token is token:  # else a newer iteration or set_epoch took over
+                try:
+                    batch = next(batches)
+                except StopIteration:
                     return
                 self._steps += 1
                 yield batch
+        except Exception:
+            self.close()  # after a worker's error, the next iteration starts fresh workers
+            raise
         finally:
-            del batches  # shuts the workers down now, not at garbage collection
             if self._token is token and self._steps >= len(plan):
                 self._move(self._epoch + 1, [])  # also when the loop stopped at the last batch

@@ -111,3 +111,12 @@ class CountingProxy:
         self.slow(None)
         self._server.shutdown()
         self._server.server_close()
+
+
+def with_pid(sample: dict) -> dict:
+    """A loader transform that records the process that read the sample."""
+    import os
+
+    import numpy as np
+
+    return {**sample, "pid": np.int64(os.getpid())}

@@ -84,7 +84,8 @@ WORKER_REENTERS = """
 import sys
 from david_data import open_store
 if len(sys.argv) > 1:  # an if the parent cannot judge: the workers see the same argv
-    for batch in open_store(sys.argv[1]).loader(4, num_workers=1, fields=["intrinsics"]):
+    loader = open_store(sys.argv[1]).loader(4, num_workers=1, fields=["intrinsics"], start_method="spawn")
+    for batch in loader:  # spawn imports this script again in each worker
         pass
 """
 

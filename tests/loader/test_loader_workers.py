@@ -1,0 +1,142 @@
+"""The loader's worker processes (issue 17, goal 1): they persist across epochs and start
+with ``fork`` where that is safe; each iteration forgets what the workers learnt of the
+shards, so a shard rewritten between epochs is read anew; an iteration stopped midway or
+overtaken by a newer one leaves the next exact."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the loader needs PyTorch: pip install 'david-data[torch]'")
+
+from loader_helpers import OK_IDS, with_pid  # noqa: E402
+
+from david_data import open_store  # noqa: E402
+from david_data.errors import ConfigError  # noqa: E402
+from david_data.loader.torch_loader import choose_start_method  # noqa: E402
+from david_data.synth.host import LocalHost  # noqa: E402
+
+
+def real(batches) -> list[int]:
+    return [
+        i
+        for b in batches
+        for i, pad in zip(b["sample_id"].tolist(), b["padding"].tolist(), strict=True)
+        if not pad
+    ]
+
+
+def test_workers_persist_across_epochs(store_path: Path):
+    store = open_store(str(store_path))
+    loader = store.loader(
+        4, fields=["intrinsics"], transform=with_pid, num_workers=2, start_method="fork"
+    )
+    pids = []
+    for epoch in range(2):
+        loader.set_epoch(epoch)
+        batches = list(loader)
+        assert sorted(real(batches)) == OK_IDS
+        pids.append({int(p) for b in batches for p in b["pid"]})
+    assert pids[0] == pids[1] and len(pids[0]) == 2 and os.getpid() not in pids[0]
+    assert loader.start_method == "fork"
+    loader.close()
+    again = {int(p) for b in loader for p in b["pid"]}  # close() ends them; new ones start
+    assert again and not again & pids[0]
+
+
+def test_fork_only_where_it_is_safe():
+    assert choose_start_method(None, local=False) == "spawn"  # fsspec/adlfs loops in threads
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # e.g. a Dask client's IO loop
+    other.start()
+    try:
+        assert choose_start_method(None, local=True) == "spawn"
+    finally:
+        stop.set()
+        other.join()
+    assert choose_start_method("spawn", local=True) == "spawn"  # asked for: as asked
+    with pytest.raises(ConfigError, match="start_method must be one of fork, forkserver, spawn"):
+        choose_start_method("thread", local=True)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("where", ["local", "http"])
+def test_a_shard_rewritten_between_epochs_is_read_anew(store_path, tmp_path, where, workers):
+    served = tmp_path / "served"
+    shutil.copytree(store_path, served / "store.zarr")
+    with LocalHost(served) as host:
+        url = host.url("store.zarr") if where == "http" else str(served / "store.zarr")
+        store = open_store(url)
+        loader = store.loader(
+            4,
+            shuffle=False,
+            fields=["intrinsics"],
+            num_workers=workers,
+            cache_dir=tmp_path / "c",
+            start_method="fork" if where == "local" and workers else None,  # else spawn
+        )
+        before = {
+            i: m
+            for b in loader
+            for i, m in zip(b["sample_id"].tolist(), b["intrinsics"], strict=True)
+        }
+        shard0, shard2 = (store.layout.shard_path("intrinsics", k) for k in (0, 2))
+        relative = shard0.split("/store.zarr/")[1]
+        new = (served / "store.zarr" / shard2.split("/store.zarr/")[1]).read_bytes()
+        host.replace(f"store.zarr/{relative}", new)  # a re-conversion rewrote shard 0
+        after = {
+            i: m
+            for b in loader
+            for i, m in zip(b["sample_id"].tolist(), b["intrinsics"], strict=True)
+        }
+        loader.close()
+    assert sorted(after) == OK_IDS and not np.array_equal(before[0], after[0])
+    assert np.array_equal(after[0], before[20])  # shard 2's values, not the ones read before
+
+
+def test_a_stopped_or_overtaken_iteration_leaves_the_next_exact(store_path: Path):
+    store = open_store(str(store_path))
+    loader = store.loader(4, seed=5, fields=["intrinsics"], num_workers=2, start_method="fork")
+    whole = real(store.loader(4, seed=5, fields=["intrinsics"]))
+    first = []
+    for batch in loader:  # stopped after 2 batches, with more read ahead by the workers
+        first.append(batch)
+        if len(first) == 2:
+            break
+    stale = iter(loader)
+    assert real([next(stale)]) == whole[8:12]
+    newer = iter(loader)  # takes over: the stale iteration yields nothing more
+    rest = list(newer)
+    assert list(stale) == []
+    assert real(first) + whole[8:12] + real(rest) == whole
+    loader.close()
+
+
+TWO_LOADERS = """
+import sys
+from david_data import open_store
+if __name__ == "__main__":
+    store = open_store(sys.argv[1])
+    for _ in range(2):  # the first one's queue feeder thread stays: it resets at fork
+        loader = store.loader(4, num_workers=1, fields=["intrinsics"])
+        assert len(list(loader)) == len(loader)
+        print(loader.start_method)
+"""
+
+
+def test_a_local_store_forks_in_a_process_running_no_other_thread(store_path, tmp_path):
+    script = tmp_path / "two.py"
+    script.write_text(TWO_LOADERS, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, str(script), str(store_path)], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["fork", "fork"]
