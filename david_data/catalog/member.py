@@ -12,6 +12,7 @@ exactly at the compressed size), counts it and runs it through CRC-32.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..zipformat import DEFLATED, STORED, MemberReader, MemberSpec
 
@@ -47,6 +48,20 @@ class MemberTask:
     def file_name(self) -> str:
         """Its name in the extracted layout (``rgb_0000123.png``)."""
         return self.name.rsplit("/", 1)[-1]
+
+    @classmethod
+    def from_row(cls, columns: dict[str, list[Any]], i: int) -> MemberTask:
+        """Row ``i`` of a catalog ``members`` table given as ``{column: values}``."""
+        return cls(
+            sample_id=columns["sample_id"][i],
+            name=columns["member"][i],
+            offset=columns["offset"][i],
+            end_offset=columns["end_offset"][i],
+            compressed_size=columns["compressed_size"][i],
+            size=columns["size"][i],
+            crc32=columns["crc32"][i],
+            method=columns["method"][i],
+        )
 
 
 class MemberStream(MemberReader):

@@ -343,18 +343,7 @@ def members_of(part: PartCatalog, sample_ids: list[int]) -> dict[int, list[Membe
         )
     }
     for i in rows:
-        out[columns["sample_id"][i]].append(
-            MemberTask(
-                sample_id=columns["sample_id"][i],
-                name=columns["member"][i],
-                offset=columns["offset"][i],
-                end_offset=columns["end_offset"][i],
-                compressed_size=columns["compressed_size"][i],
-                size=columns["size"][i],
-                crc32=columns["crc32"][i],
-                method=columns["method"][i],
-            )
-        )
+        out[columns["sample_id"][i]].append(MemberTask.from_row(columns, i))
     return out
 
 

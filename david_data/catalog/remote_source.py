@@ -121,19 +121,7 @@ def tasks_of(part: PartCatalog) -> list[MemberTask]:
     """Every catalogued member of a part, as the reader takes them."""
     table = part.table
     columns = {name: table.column(name).to_pylist() for name in table.column_names}
-    return [
-        MemberTask(
-            sample_id=columns["sample_id"][i],
-            name=columns["member"][i],
-            offset=columns["offset"][i],
-            end_offset=columns["end_offset"][i],
-            compressed_size=columns["compressed_size"][i],
-            size=columns["size"][i],
-            crc32=columns["crc32"][i],
-            method=columns["method"][i],
-        )
-        for i in range(table.num_rows)
-    ]
+    return [MemberTask.from_row(columns, i) for i in range(table.num_rows)]
 
 
 def open_remote_source(url: str, *, policy: RetryPolicy | None = None) -> Source:
