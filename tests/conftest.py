@@ -342,3 +342,24 @@ def dask_cluster_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     finally:
         for cluster in started:
             cluster.close()
+
+
+@pytest.fixture()
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody, root included, can create files in (skipped where that cannot be
+    arranged: root on a file system without the immutable attribute)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    chattr = shutil.which("chattr")
+    made = chattr and subprocess.run([chattr, "+i", str(folder)], capture_output=True)
+    if not made or made.returncode != 0:
+        pytest.skip("cannot make a read-only folder as root here (no chattr +i)")
+    try:
+        yield folder
+    finally:
+        subprocess.run([str(chattr), "-i", str(folder)], check=False)

@@ -7,10 +7,6 @@ read-only DEST is one error line."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -126,26 +122,6 @@ def test_an_entry_whose_name_does_not_parse_is_reported(
     captured = capsys.readouterr()
     assert "3 of 3 samples complete" in captured.out
     assert f"{PART}: entry 'notes.txt' is not a SynthHuman sample file" in captured.err
-
-
-@pytest.fixture()
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody, root included, can create files in (as in tests/store)."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    chattr = shutil.which("chattr")
-    made = chattr and subprocess.run([chattr, "+i", str(folder)], capture_output=True)
-    if not made or made.returncode != 0:
-        pytest.skip("cannot make a read-only folder as root here (no chattr +i)")
-    try:
-        yield folder
-    finally:
-        subprocess.run([str(chattr), "-i", str(folder)], check=False)
 
 
 def test_a_read_only_dest_is_one_error_line(

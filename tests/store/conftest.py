@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,24 +44,3 @@ def store_copy(store: Path, tmp_path: Path) -> Path:
     path = tmp_path / "store.zarr"
     shutil.copytree(store, path)
     return path
-
-
-@pytest.fixture()
-def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody, root included, can create files in (skipped where that cannot be
-    arranged: root on a file system without the immutable attribute)."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    chattr = shutil.which("chattr")
-    made = chattr and subprocess.run([chattr, "+i", str(folder)], capture_output=True)
-    if not made or made.returncode != 0:
-        pytest.skip("cannot make a read-only folder as root here (no chattr +i)")
-    try:
-        yield folder
-    finally:
-        subprocess.run([str(chattr), "-i", str(folder)], check=False)
