@@ -17,7 +17,7 @@ from david_data.convert.run import convert
 from david_data.store import open_store
 from david_data.synth import encode_sample, write_part
 
-CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "david_data"]
 
 
 def test_bad_samples_are_recorded_and_the_rest_converts(

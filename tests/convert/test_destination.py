@@ -16,7 +16,7 @@ from convert_helpers import snapshot
 from david_data.cli import main
 from david_data.synth import write_part
 
-CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "david_data"]
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from david_data.synth.host import Fault, HostStats, LocalHost
 IDS = "2-6,5001-5003,98038-98041,200004"
 SELECTED = [2, 3, 4, 5, 6, 5001, 5002, 5003, 98038, 98039, 98040, 98041, 200004]
 FAST = RetryPolicy(base_delay=0.01, max_delay=0.1, stall_timeout=0.5, connect_timeout=5.0)
-CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "david_data"]
 LOCAL_ENV = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
 
 

@@ -25,7 +25,7 @@ from david_data.store import open_store
 from david_data.synth import write_part
 from david_data.synth.host import Fault, LocalHost
 
-CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "david_data"]
 LOCAL_ENV = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
 """No Prefect server configured: the CLI runs the engine in its own process."""
 

@@ -26,7 +26,7 @@ from david_data.convert.verify_store import (
 )
 from david_data.engine import make_executor, request_stop, reset_stop
 
-CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "david_data"]
 LOCAL_ENV = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
 
 

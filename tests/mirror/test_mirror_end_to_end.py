@@ -29,7 +29,7 @@ from david_data.mirror.state import load_state
 from david_data.synth.host import Fault, LocalHost
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "import sys; from david_data.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-m", "david_data"]
 
 
 def _settings(dest: str, host: LocalHost, parts: tuple[str, ...], **kw: object) -> MirrorSettings:
