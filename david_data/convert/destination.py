@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,3 +140,13 @@ def _refuse_read_only(root: str, url: str) -> None:
             f"STORE {url} is not writable ({folder} is on a read-only file system or lacks "
             "write permission); choose a writable location or fix its permissions"
         )
+    # Permission bits do not tell everything (root, /proc, some network mounts): a file
+    # that is made and dropped at once does, before any part is hashed or read.
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".david-data-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"STORE {url} is not writable (cannot create a file in {folder}: "
+            f"{exc.strerror or exc}); choose a writable location or fix its permissions"
+        ) from exc

@@ -139,3 +139,12 @@ def test_a_read_only_destination_is_one_error_line(src: Path, tmp_path: Path) ->
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
+
+
+def test_a_store_where_no_file_can_be_made_is_refused_before_any_part_is_hashed(
+    src: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /proc passes every permission check, even for root, yet takes no new file: the old
+    # plan hashed every part first and failed only when the run began to write.
+    line = refused(capsys, str(src), "/proc/david-data-store", expect=("not writable", "/proc"))
+    assert "SHA-256" not in line
