@@ -9,20 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import facts
-from .errors import DavidDataError
+from . import facts as facts
+from .errors import DavidDataError as DavidDataError
 
 __version__ = "0.1.0"
 
-__all__ = ["DavidDataError", "__version__", "facts", "open_store"]
-
-if TYPE_CHECKING:  # type checkers see the real function (and a misspelt name is an error)
+if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
     from .store import open_store as open_store
 else:
+    from . import _lazy
 
-    def __getattr__(name: str) -> object:
-        if name == "open_store":  # imported lazily: keeps `import david_data` light
-            from .store import open_store
-
-            return open_store
-        raise AttributeError(f"module 'david_data' has no attribute {name!r}")
+    __getattr__, __dir__, __all__ = _lazy.lazy_exports(  # keeps `import david_data` light
+        __name__, {".store": ("open_store",)}, eager=("DavidDataError", "__version__", "facts")
+    )

@@ -11,52 +11,32 @@ only to run SQL.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .catalog import (
-        Catalog,
-        CatalogSource,
-        load_catalog,
-        load_part,
-        open_catalog_source,
-        overview,
+if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
+    from .catalog import Catalog as Catalog
+    from .catalog import CatalogSource as CatalogSource
+    from .catalog import load_catalog as load_catalog
+    from .catalog import load_part as load_part
+    from .catalog import open_catalog_source as open_catalog_source
+    from .catalog import overview as overview
+    from .directory import PartCatalog as PartCatalog
+    from .remote import PartVersion as PartVersion
+else:
+    from .. import _lazy
+
+    __getattr__, __dir__, __all__ = _lazy.lazy_exports(
+        __name__,
+        {
+            ".catalog": (
+                "Catalog",
+                "CatalogSource",
+                "load_catalog",
+                "load_part",
+                "open_catalog_source",
+                "overview",
+            ),
+            ".directory": ("PartCatalog",),
+            ".remote": ("PartVersion",),
+        },
     )
-    from .directory import PartCatalog
-    from .remote import PartVersion
-
-_HOMES = {
-    "Catalog": ".catalog",
-    "CatalogSource": ".catalog",
-    "load_catalog": ".catalog",
-    "load_part": ".catalog",
-    "open_catalog_source": ".catalog",
-    "overview": ".catalog",
-    "PartCatalog": ".directory",
-    "PartVersion": ".remote",
-}
-
-__all__ = [
-    "Catalog",
-    "CatalogSource",
-    "PartCatalog",
-    "PartVersion",
-    "load_catalog",
-    "load_part",
-    "open_catalog_source",
-    "overview",
-]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

@@ -22,32 +22,50 @@ or, to pick the executor (e.g. a Dask cluster)::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-_LAZY = {
-    "open_source": ".source",
-    "Source": ".source",
-    "PartSource": ".source",
-    "ConvertSettings": ".plan",
-    "ConvertPlan": ".plan",
-    "convert_settings": ".plan",
-    "check_convert_settings": ".plan",
-    "plan_convert": ".plan",
-    "ShardGroup": ".units",
-    "ShardJob": ".units",
-    "convert_group": ".write",
-    "ConversionReport": ".report",
-    "convert": ".run",
-    "run_convert": ".run",
-}
+if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
+    from .plan import ConvertPlan as ConvertPlan
+    from .plan import ConvertSettings as ConvertSettings
+    from .plan import check_convert_settings as check_convert_settings
+    from .plan import convert_settings as convert_settings
+    from .plan import plan_convert as plan_convert
+    from .report import ConversionReport as ConversionReport
+    from .run import convert as convert
+    from .run import run_convert as run_convert
+    from .source import PartSource as PartSource
+    from .source import Source as Source
+    from .source import open_source as open_source
+    from .units import ShardGroup as ShardGroup
+    from .units import ShardJob as ShardJob
+    from .write import convert_group as convert_group
+else:
+    from .. import _lazy
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+    __getattr__, __dir__, __all__ = _lazy.lazy_exports(
+        __name__,
+        {
+            ".source": (
+                "open_source",
+                "Source",
+                "PartSource",
+            ),
+            ".plan": (
+                "ConvertSettings",
+                "ConvertPlan",
+                "convert_settings",
+                "check_convert_settings",
+                "plan_convert",
+            ),
+            ".units": (
+                "ShardGroup",
+                "ShardJob",
+            ),
+            ".write": ("convert_group",),
+            ".report": ("ConversionReport",),
+            ".run": (
+                "convert",
+                "run_convert",
+            ),
+        },
+    )

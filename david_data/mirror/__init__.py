@@ -19,101 +19,84 @@ and the retry policy, not the whole mirror.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .download import DownloadResult, download_file
-    from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
-    from .part import PartOutcome, mirror_part
-    from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
-    from .retry import RetryPolicy
-    from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
-    from .verify import (
-        FileVerdict,
-        VerifyPlan,
-        VerifyReport,
-        VerifySettings,
-        VerifyUnit,
-        plan_verify,
-        run_verify,
-        verify_mirror,
-        verify_unit,
+if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
+    from .download import DownloadResult as DownloadResult
+    from .download import download_file as download_file
+    from .manifest import MANIFEST_NAME as MANIFEST_NAME
+    from .manifest import Manifest as Manifest
+    from .manifest import PartRecord as PartRecord
+    from .manifest import load_manifest as load_manifest
+    from .part import PartOutcome as PartOutcome
+    from .part import mirror_part as mirror_part
+    from .plan import MirrorPlan as MirrorPlan
+    from .plan import MirrorSettings as MirrorSettings
+    from .plan import PartPlan as PartPlan
+    from .plan import check_space as check_space
+    from .plan import plan_mirror as plan_mirror
+    from .retry import RetryPolicy as RetryPolicy
+    from .run import MirrorReport as MirrorReport
+    from .run import MirrorUnit as MirrorUnit
+    from .run import mirror as mirror
+    from .run import mirror_lock as mirror_lock
+    from .run import mirror_unit as mirror_unit
+    from .run import run_mirror as run_mirror
+    from .verify import FileVerdict as FileVerdict
+    from .verify import VerifyPlan as VerifyPlan
+    from .verify import VerifyReport as VerifyReport
+    from .verify import VerifySettings as VerifySettings
+    from .verify import VerifyUnit as VerifyUnit
+    from .verify import plan_verify as plan_verify
+    from .verify import run_verify as run_verify
+    from .verify import verify_mirror as verify_mirror
+    from .verify import verify_unit as verify_unit
+else:
+    from .. import _lazy
+
+    __getattr__, __dir__, __all__ = _lazy.lazy_exports(
+        __name__,
+        {
+            ".download": (
+                "DownloadResult",
+                "download_file",
+            ),
+            ".manifest": (
+                "MANIFEST_NAME",
+                "Manifest",
+                "PartRecord",
+                "load_manifest",
+            ),
+            ".part": (
+                "PartOutcome",
+                "mirror_part",
+            ),
+            ".plan": (
+                "MirrorPlan",
+                "MirrorSettings",
+                "PartPlan",
+                "check_space",
+                "plan_mirror",
+            ),
+            ".retry": ("RetryPolicy",),
+            ".run": (
+                "MirrorReport",
+                "MirrorUnit",
+                "mirror",
+                "mirror_lock",
+                "mirror_unit",
+                "run_mirror",
+            ),
+            ".verify": (
+                "FileVerdict",
+                "VerifyPlan",
+                "VerifyReport",
+                "VerifySettings",
+                "VerifyUnit",
+                "plan_verify",
+                "run_verify",
+                "verify_mirror",
+                "verify_unit",
+            ),
+        },
     )
-
-_HOMES = {
-    "DownloadResult": ".download",
-    "download_file": ".download",
-    "MANIFEST_NAME": ".manifest",
-    "Manifest": ".manifest",
-    "PartRecord": ".manifest",
-    "load_manifest": ".manifest",
-    "PartOutcome": ".part",
-    "mirror_part": ".part",
-    "MirrorPlan": ".plan",
-    "MirrorSettings": ".plan",
-    "PartPlan": ".plan",
-    "check_space": ".plan",
-    "plan_mirror": ".plan",
-    "RetryPolicy": ".retry",
-    "MirrorReport": ".run",
-    "MirrorUnit": ".run",
-    "mirror": ".run",
-    "mirror_lock": ".run",
-    "mirror_unit": ".run",
-    "run_mirror": ".run",
-    "FileVerdict": ".verify",
-    "VerifyPlan": ".verify",
-    "VerifyReport": ".verify",
-    "VerifySettings": ".verify",
-    "VerifyUnit": ".verify",
-    "plan_verify": ".verify",
-    "run_verify": ".verify",
-    "verify_mirror": ".verify",
-    "verify_unit": ".verify",
-}
-
-__all__ = [
-    "MANIFEST_NAME",
-    "DownloadResult",
-    "FileVerdict",
-    "Manifest",
-    "MirrorPlan",
-    "MirrorReport",
-    "MirrorSettings",
-    "MirrorUnit",
-    "PartOutcome",
-    "PartPlan",
-    "PartRecord",
-    "RetryPolicy",
-    "VerifyPlan",
-    "VerifyReport",
-    "VerifySettings",
-    "VerifyUnit",
-    "check_space",
-    "download_file",
-    "load_manifest",
-    "mirror",
-    "mirror_lock",
-    "mirror_part",
-    "mirror_unit",
-    "plan_mirror",
-    "plan_verify",
-    "run_mirror",
-    "run_verify",
-    "verify_mirror",
-    "verify_unit",
-]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
