@@ -24,8 +24,7 @@ from ..fsutil import resolve, to_url
 from ._checks import check_model, check_writable, model_sha256
 from .inputs import InputItem, InputSource, list_inputs
 from .outputs import output_stem
-from .report import orphans_text
-from .results import STATUS_FAILED, ResultRow, check_done, new_run_id
+from .results import STATUS_FAILED, ResultRow, check_done, new_run_id, orphans_text
 from .session import DEVICES, resolve_device
 
 TASK_KINDS = {
