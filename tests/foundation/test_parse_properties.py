@@ -8,6 +8,8 @@ the ranges written, in order, however spaced. Anything else is one
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,28 +41,6 @@ def test_any_list_of_parts_and_ranges_names_each_part_once_in_order(
     assert facts.parse_parts(spec) == [facts.part_name(i) for i in sorted(chosen)]
 
 
-@settings(max_examples=100, deadline=None)
-@given(lo=st.integers(0, 200), hi=st.integers(0, 200))
-def test_a_backward_or_missing_part_is_named(lo: int, hi: int) -> None:
-    spec = f"{lo}-{hi}"
-    if lo <= hi < facts.NUM_PARTS:
-        assert len(facts.parse_parts(spec)) == hi - lo + 1
-        return
-    with pytest.raises(ConfigError, match="runs backwards" if lo > hi else "out of range"):
-        facts.parse_parts(spec)
-
-
-@settings(max_examples=300, deadline=None)
-@given(spec=st.text(alphabet=st.sampled_from("0123456789-, xalsmpe"), max_size=20))
-def test_any_text_is_a_selection_or_one_config_error(spec: str) -> None:
-    try:
-        names = facts.parse_parts(spec)
-    except ConfigError:
-        return
-    assert names and names == sorted(set(names))
-    assert all(n in facts.all_part_names() or n == facts.SAMPLE_PART for n in names)
-
-
 id_ranges = st.lists(
     st.tuples(st.integers(0, facts.NUM_SAMPLES - 1), st.integers(0, 3000)).map(
         lambda t: (t[0], min(t[0] + t[1], facts.NUM_SAMPLES - 1))
@@ -87,25 +67,58 @@ def test_sample_ids_reads_back_any_list_of_ranges_however_spaced(
     assert facts.parse_sample_ids(",".join(items)) == ranges
 
 
-@settings(max_examples=200, deadline=None)
-@given(lo=st.integers(0, facts.NUM_SAMPLES - 1), hi=st.integers(0, 2 * facts.NUM_SAMPLES))
-def test_sample_ids_refuses_backward_and_out_of_range_ids_by_name(lo: int, hi: int) -> None:
+def _count_parts(names: list[str]) -> int:
+    assert names == sorted(set(names))
+    assert all(n in facts.all_part_names() or n == facts.SAMPLE_PART for n in names)
+    return len(names)
+
+
+def _count_ids(ranges: list[tuple[int, int]]) -> int:
+    assert all(0 <= lo <= hi < facts.NUM_SAMPLES for lo, hi in ranges)
+    return sum(hi - lo + 1 for lo, hi in ranges)
+
+
+CALLERS = [
+    pytest.param(facts.parse_parts, _count_parts, facts.NUM_PARTS, "alsmpe", id="parts"),
+    pytest.param(facts.parse_sample_ids, _count_ids, facts.NUM_SAMPLES, "", id="sample_ids"),
+]
+
+
+@pytest.mark.parametrize(("parse", "count", "stop", "letters"), CALLERS)
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_a_backward_or_out_of_range_id_is_named(
+    parse: Callable[[str], list[Any]],
+    count: Callable[[Any], int],
+    stop: int,
+    letters: str,
+    data: st.DataObject,
+) -> None:
+    lo, hi = data.draw(st.integers(0, 2 * stop)), data.draw(st.integers(0, 2 * stop))
     spec = f"{lo}-{hi}"
-    if lo <= hi < facts.NUM_SAMPLES:
-        assert facts.parse_sample_ids(spec) == [(lo, hi)]
+    if lo <= hi < stop:
+        assert count(parse(spec)) == hi - lo + 1
         return
     with pytest.raises(ConfigError, match="runs backwards" if lo > hi else "out of range"):
-        facts.parse_sample_ids(spec)
+        parse(spec)
 
 
+@pytest.mark.parametrize(("parse", "count", "stop", "letters"), CALLERS)
 @settings(max_examples=300, deadline=None)
-@given(spec=st.text(alphabet=st.sampled_from("0123456789-, x"), max_size=30))
-def test_sample_ids_either_reads_a_spec_or_says_what_is_wrong(spec: str) -> None:
+@given(data=st.data())
+def test_any_text_is_a_selection_or_one_config_error(
+    parse: Callable[[str], list[Any]],
+    count: Callable[[Any], int],
+    stop: int,
+    letters: str,
+    data: st.DataObject,
+) -> None:
+    spec = data.draw(st.text(alphabet=st.sampled_from("0123456789-, x" + letters), max_size=30))
     try:
-        ranges = facts.parse_sample_ids(spec)
+        chosen = parse(spec)
     except ConfigError:
         return  # the only error a user may see
-    assert ranges and all(0 <= lo <= hi < facts.NUM_SAMPLES for lo, hi in ranges)
+    assert count(chosen) >= 1
 
 
 @settings(max_examples=200, deadline=None)
