@@ -9,13 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from convert_helpers import SHARD, Mirror
+from process_helpers import Lines
 
 from david_data.cli import main
 from david_data.convert.verify_store import (
@@ -89,38 +89,6 @@ def test_a_dask_cluster_gives_the_same_report_as_this_process(
     assert remote.returncode == 1, remote.stdout + remote.stderr
     assert f"Dask cluster {dask_cluster}" in remote.stderr  # it did run there
     assert remote.stdout == local
-
-
-class Lines:
-    """Reads a process's stderr on a thread; ``wait_for`` blocks until a line holds a text."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("")  # end of stream
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(text in line for line in self.lines) or "" in self.lines,
-                timeout=timeout,
-            )
-        assert found and any(text in line for line in self.lines), "".join(self.lines)
-
-    def text(self) -> str:
-        self._thread.join(timeout=30)
-        return "".join(self.lines)
 
 
 def test_ctrl_c_names_the_samples_left_unchecked_and_exits_130(

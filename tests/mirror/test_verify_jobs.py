@@ -9,11 +9,11 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
 from mirror_helpers import FAST, PARTS, flip_byte, member_data_offset
+from process_helpers import Lines
 
 from david_data.mirror import MirrorSettings, mirror
 from david_data.synth.host import LocalHost
@@ -60,38 +60,6 @@ def test_verify_on_a_dask_cluster_gives_the_same_report_as_this_process(
     assert remote.stdout.replace(str(tmp_path / "client" / "dest"), "DEST") == (
         local.stdout.replace(str(dest), "DEST")
     )
-
-
-class Lines:
-    """Reads a process's stderr on a thread; ``wait_for`` blocks until a line holds a text."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("")  # end of stream
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        with self._changed:
-            self._changed.wait_for(
-                lambda: any(text in line for line in self.lines) or "" in self.lines,
-                timeout=timeout,
-            )
-        assert any(text in line for line in self.lines), "".join(self.lines)
-
-    def text(self) -> str:
-        self._thread.join(timeout=30)
-        return "".join(self.lines)
 
 
 def test_ctrl_c_during_verify_names_the_parts_unchecked_and_exits_130(
