@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +60,7 @@ def same_but_part_sha256(a: Path, b: Path) -> None:
     assert rows(a).drop(["part_sha256"]).equals(rows(b).drop(["part_sha256"]))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def catalog_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private catalog cache for this module (also seen by CLI subprocesses)."""
-    folder = tmp_path_factory.mktemp("catalog-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAVID_DATA_CACHE_DIR", str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def host(mirror: Mirror) -> Iterator[LocalHost]:
-    with LocalHost(mirror.path) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("catalog_cache")
 
 
 @pytest.fixture(scope="module")
