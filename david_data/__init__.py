@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import facts as facts
-from .errors import DavidDataError as DavidDataError
+from . import facts
+from .errors import DavidDataError
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
-    from .store import open_store as open_store
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .store import open_store
 else:
     from . import _lazy
 
-    __getattr__, __dir__, __all__ = _lazy.lazy_exports(  # keeps `import david_data` light
-        __name__, {".store": ("open_store",)}, eager=("DavidDataError", "__version__", "facts")
-    )
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
+
+__all__ = ["DavidDataError", "__version__", "facts", "open_store"]

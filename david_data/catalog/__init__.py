@@ -13,30 +13,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
-    from .catalog import Catalog as Catalog
-    from .catalog import CatalogSource as CatalogSource
-    from .catalog import load_catalog as load_catalog
-    from .catalog import load_part as load_part
-    from .catalog import open_catalog_source as open_catalog_source
-    from .catalog import overview as overview
-    from .directory import PartCatalog as PartCatalog
-    from .remote import PartVersion as PartVersion
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .catalog import (
+        Catalog,
+        CatalogSource,
+        load_catalog,
+        load_part,
+        open_catalog_source,
+        overview,
+    )
+    from .directory import PartCatalog
+    from .remote import PartVersion
 else:
     from .. import _lazy
 
-    __getattr__, __dir__, __all__ = _lazy.lazy_exports(
-        __name__,
-        {
-            ".catalog": (
-                "Catalog",
-                "CatalogSource",
-                "load_catalog",
-                "load_part",
-                "open_catalog_source",
-                "overview",
-            ),
-            ".directory": ("PartCatalog",),
-            ".remote": ("PartVersion",),
-        },
-    )
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
+
+__all__ = [
+    "Catalog",
+    "CatalogSource",
+    "PartCatalog",
+    "PartVersion",
+    "load_catalog",
+    "load_part",
+    "open_catalog_source",
+    "overview",
+]

@@ -24,48 +24,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
-    from .plan import ConvertPlan as ConvertPlan
-    from .plan import ConvertSettings as ConvertSettings
-    from .plan import check_convert_settings as check_convert_settings
-    from .plan import convert_settings as convert_settings
-    from .plan import plan_convert as plan_convert
-    from .report import ConversionReport as ConversionReport
-    from .run import convert as convert
-    from .run import run_convert as run_convert
-    from .source import PartSource as PartSource
-    from .source import Source as Source
-    from .source import open_source as open_source
-    from .units import ShardGroup as ShardGroup
-    from .units import ShardJob as ShardJob
-    from .write import convert_group as convert_group
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .plan import (
+        ConvertPlan,
+        ConvertSettings,
+        check_convert_settings,
+        convert_settings,
+        plan_convert,
+    )
+    from .report import ConversionReport
+    from .run import convert, run_convert
+    from .source import PartSource, Source, open_source
+    from .units import ShardGroup, ShardJob
+    from .write import convert_group
 else:
     from .. import _lazy
 
-    __getattr__, __dir__, __all__ = _lazy.lazy_exports(
-        __name__,
-        {
-            ".source": (
-                "open_source",
-                "Source",
-                "PartSource",
-            ),
-            ".plan": (
-                "ConvertSettings",
-                "ConvertPlan",
-                "convert_settings",
-                "check_convert_settings",
-                "plan_convert",
-            ),
-            ".units": (
-                "ShardGroup",
-                "ShardJob",
-            ),
-            ".write": ("convert_group",),
-            ".report": ("ConversionReport",),
-            ".run": (
-                "convert",
-                "run_convert",
-            ),
-        },
-    )
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
+
+__all__ = [
+    "ConversionReport",
+    "ConvertPlan",
+    "ConvertSettings",
+    "PartSource",
+    "ShardGroup",
+    "ShardJob",
+    "Source",
+    "check_convert_settings",
+    "convert",
+    "convert_group",
+    "convert_settings",
+    "open_source",
+    "plan_convert",
+    "run_convert",
+]

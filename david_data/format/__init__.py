@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
-    from .consolidated import consolidate_metadata as consolidate_metadata
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .consolidated import consolidate_metadata
 else:
     from .. import _lazy
 
-    __getattr__, __dir__, __all__ = _lazy.lazy_exports(
-        __name__,
-        {
-            ".consolidated": ("consolidate_metadata",),
-        },
-    )
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
+
+__all__ = ["consolidate_metadata"]

@@ -21,82 +21,57 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the real types for type checkers; at run time, the table below
-    from .download import DownloadResult as DownloadResult
-    from .download import download_file as download_file
-    from .manifest import MANIFEST_NAME as MANIFEST_NAME
-    from .manifest import Manifest as Manifest
-    from .manifest import PartRecord as PartRecord
-    from .manifest import load_manifest as load_manifest
-    from .part import PartOutcome as PartOutcome
-    from .part import mirror_part as mirror_part
-    from .plan import MirrorPlan as MirrorPlan
-    from .plan import MirrorSettings as MirrorSettings
-    from .plan import PartPlan as PartPlan
-    from .plan import check_space as check_space
-    from .plan import plan_mirror as plan_mirror
-    from .retry import RetryPolicy as RetryPolicy
-    from .run import MirrorReport as MirrorReport
-    from .run import MirrorUnit as MirrorUnit
-    from .run import mirror as mirror
-    from .run import mirror_lock as mirror_lock
-    from .run import mirror_unit as mirror_unit
-    from .run import run_mirror as run_mirror
-    from .verify import FileVerdict as FileVerdict
-    from .verify import VerifyPlan as VerifyPlan
-    from .verify import VerifyReport as VerifyReport
-    from .verify import VerifySettings as VerifySettings
-    from .verify import VerifyUnit as VerifyUnit
-    from .verify import plan_verify as plan_verify
-    from .verify import run_verify as run_verify
-    from .verify import verify_mirror as verify_mirror
-    from .verify import verify_unit as verify_unit
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .download import DownloadResult, download_file
+    from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
+    from .part import PartOutcome, mirror_part
+    from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
+    from .retry import RetryPolicy
+    from .run import MirrorReport, MirrorUnit, mirror, mirror_lock, mirror_unit, run_mirror
+    from .verify import (
+        FileVerdict,
+        VerifyPlan,
+        VerifyReport,
+        VerifySettings,
+        VerifyUnit,
+        plan_verify,
+        run_verify,
+        verify_mirror,
+        verify_unit,
+    )
 else:
     from .. import _lazy
 
-    __getattr__, __dir__, __all__ = _lazy.lazy_exports(
-        __name__,
-        {
-            ".download": (
-                "DownloadResult",
-                "download_file",
-            ),
-            ".manifest": (
-                "MANIFEST_NAME",
-                "Manifest",
-                "PartRecord",
-                "load_manifest",
-            ),
-            ".part": (
-                "PartOutcome",
-                "mirror_part",
-            ),
-            ".plan": (
-                "MirrorPlan",
-                "MirrorSettings",
-                "PartPlan",
-                "check_space",
-                "plan_mirror",
-            ),
-            ".retry": ("RetryPolicy",),
-            ".run": (
-                "MirrorReport",
-                "MirrorUnit",
-                "mirror",
-                "mirror_lock",
-                "mirror_unit",
-                "run_mirror",
-            ),
-            ".verify": (
-                "FileVerdict",
-                "VerifyPlan",
-                "VerifyReport",
-                "VerifySettings",
-                "VerifyUnit",
-                "plan_verify",
-                "run_verify",
-                "verify_mirror",
-                "verify_unit",
-            ),
-        },
-    )
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
+
+__all__ = [
+    "DownloadResult",
+    "FileVerdict",
+    "MANIFEST_NAME",
+    "Manifest",
+    "MirrorPlan",
+    "MirrorReport",
+    "MirrorSettings",
+    "MirrorUnit",
+    "PartOutcome",
+    "PartPlan",
+    "PartRecord",
+    "RetryPolicy",
+    "VerifyPlan",
+    "VerifyReport",
+    "VerifySettings",
+    "VerifyUnit",
+    "check_space",
+    "download_file",
+    "load_manifest",
+    "mirror",
+    "mirror_lock",
+    "mirror_part",
+    "mirror_unit",
+    "plan_mirror",
+    "plan_verify",
+    "run_mirror",
+    "run_verify",
+    "verify_mirror",
+    "verify_unit",
+]
