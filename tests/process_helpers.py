@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 
 class Lines:
@@ -36,3 +40,40 @@ class Lines:
     def text(self) -> str:
         self._thread.join(timeout=30)
         return "".join(self.lines)
+
+
+def interrupt_when(argv: list[str], text: str, *, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run ``argv``, send it SIGINT (Ctrl-C) once a line of its stderr holds ``text``, and
+    return its exit status, stdout and stderr."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        stderr = Lines(proc)
+        stderr.wait_for(text)
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, stderr.text()
+
+
+def kill_when(
+    proc: subprocess.Popen[Any], ready: Callable[[], bool], *, timeout: float, what: str
+) -> None:
+    """SIGKILL ``proc`` as soon as ``ready()`` holds (``what``: the event, for the message);
+    the test fails when the process ends first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, (f"the process ended before {what}", proc.communicate())
+            assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

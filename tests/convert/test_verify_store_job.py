@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from convert_helpers import SHARD, Mirror
-from process_helpers import Lines
+from process_helpers import interrupt_when
 
 from david_data.cli import main
 from david_data.convert.verify_store import (
@@ -98,23 +97,13 @@ def test_ctrl_c_names_the_samples_left_unchecked_and_exits_130(
     # The job pauses at a known point: the cluster's only thread is held until the
     # signal was handled, so no sample is checked before it.
     with cluster.busy(tmp_path):
-        proc = subprocess.Popen(
+        code, out, err = interrupt_when(
             [*CLI, "verify-store", str(store), "--against", str(mirror.path), "--no-progress",
              "--dask-address", cluster.address],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=LOCAL_ENV,
+            f"29 samples in 5 units on Dask cluster {cluster.address}",
+            env=LOCAL_ENV,
         )  # fmt: skip
-        try:
-            stderr = Lines(proc)
-            stderr.wait_for(f"29 samples in 5 units on Dask cluster {cluster.address}")
-            proc.send_signal(signal.SIGINT)
-            assert proc.stdout is not None
-            out = proc.stdout.read()
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    err = stderr.text()
-    assert proc.returncode == 130, out + err
+    assert code == 130, out + err
     assert "0 samples checked, 0 difference(s), 29 NOT checked" in out, out
     assert (
         "29 sample(s) NOT checked (not checked: the run was interrupted): "
