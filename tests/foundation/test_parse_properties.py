@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,47 +79,47 @@ def _count_ids(ranges: list[tuple[int, int]]) -> int:
     return sum(hi - lo + 1 for lo, hi in ranges)
 
 
+@dataclass(frozen=True)
+class Caller:
+    """One caller of the range parser: what it returns, counted (checking each id is
+    valid), the ids it takes, and the words it reads besides ids and ranges."""
+
+    parse: Callable[[str], list[Any]]
+    count: Callable[[Any], int]
+    stop: int
+    letters: str
+
+
 CALLERS = [
-    pytest.param(facts.parse_parts, _count_parts, facts.NUM_PARTS, "alsmpe", id="parts"),
-    pytest.param(facts.parse_sample_ids, _count_ids, facts.NUM_SAMPLES, "", id="sample_ids"),
+    pytest.param(Caller(facts.parse_parts, _count_parts, facts.NUM_PARTS, "alsmpe"), id="parts"),
+    pytest.param(Caller(facts.parse_sample_ids, _count_ids, facts.NUM_SAMPLES, ""), id="ids"),
 ]
 
 
-@pytest.mark.parametrize(("parse", "count", "stop", "letters"), CALLERS)
+@pytest.mark.parametrize("caller", CALLERS)
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
-def test_a_backward_or_out_of_range_id_is_named(
-    parse: Callable[[str], list[Any]],
-    count: Callable[[Any], int],
-    stop: int,
-    letters: str,
-    data: st.DataObject,
-) -> None:
-    lo, hi = data.draw(st.integers(0, 2 * stop)), data.draw(st.integers(0, 2 * stop))
+def test_a_backward_or_out_of_range_id_is_named(caller: Caller, data: st.DataObject) -> None:
+    lo, hi = (data.draw(st.integers(0, 2 * caller.stop)) for _ in range(2))
     spec = f"{lo}-{hi}"
-    if lo <= hi < stop:
-        assert count(parse(spec)) == hi - lo + 1
+    if lo <= hi < caller.stop:
+        assert caller.count(caller.parse(spec)) == hi - lo + 1
         return
     with pytest.raises(ConfigError, match="runs backwards" if lo > hi else "out of range"):
-        parse(spec)
+        caller.parse(spec)
 
 
-@pytest.mark.parametrize(("parse", "count", "stop", "letters"), CALLERS)
+@pytest.mark.parametrize("caller", CALLERS)
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
-def test_any_text_is_a_selection_or_one_config_error(
-    parse: Callable[[str], list[Any]],
-    count: Callable[[Any], int],
-    stop: int,
-    letters: str,
-    data: st.DataObject,
-) -> None:
-    spec = data.draw(st.text(alphabet=st.sampled_from("0123456789-, x" + letters), max_size=30))
+def test_any_text_is_a_selection_or_one_config_error(caller: Caller, data: st.DataObject) -> None:
+    alphabet = st.sampled_from("0123456789-, x" + caller.letters)
+    spec = data.draw(st.text(alphabet=alphabet, max_size=30))
     try:
-        chosen = parse(spec)
+        chosen = caller.parse(spec)
     except ConfigError:
         return  # the only error a user may see
-    assert count(chosen) >= 1
+    assert caller.count(chosen) >= 1
 
 
 @settings(max_examples=200, deadline=None)
