@@ -548,7 +548,7 @@ def main() -> None:
         )
 
     from david_data import facts
-    from david_data.mirror.plan import human_bytes
+    from david_data._sizes import human_bytes
     from david_data.synth.generator import write_part
 
     with tempfile.TemporaryDirectory(prefix="bench-fetch-") as tmp:

@@ -14,15 +14,11 @@ from .errors import DavidDataError
 
 __version__ = "0.1.0"
 
-__all__ = ["DavidDataError", "__version__", "facts", "open_store"]
-
-if TYPE_CHECKING:  # type checkers see the real function (and a misspelt name is an error)
-    from .store import open_store as open_store
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .store import open_store
 else:
+    from . import _lazy
 
-    def __getattr__(name: str) -> object:
-        if name == "open_store":  # imported lazily: keeps `import david_data` light
-            from .store import open_store
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
 
-            return open_store
-        raise AttributeError(f"module 'david_data' has no attribute {name!r}")
+__all__ = ["DavidDataError", "__version__", "facts", "open_store"]

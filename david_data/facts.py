@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from ._parse import parse_ranges
 from .errors import ConfigError
 
 DATA_BASE_URL: Final = "https://facesyntheticspubwedata.z6.web.core.windows.net/iccv-2025/data/"
@@ -89,26 +90,26 @@ def parse_parts(spec: str) -> list[str]:
         return all_part_names()
     if text == "sample":
         return [SAMPLE_PART]
-    chosen: set[int] = set()
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
-        if m is None:
-            raise ConfigError(
-                f"cannot read part selection {spec!r}: use 'all', 'sample', or indices "
-                "and ranges such as '0-3,7'"
-            )
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if lo > hi:
-            raise ConfigError(f"part range {item!r} runs backwards; write it as '{hi}-{lo}'")
-        for i in range(lo, hi + 1):
-            part_name(i)  # validates the range
-            chosen.add(i)
-    if not chosen:
-        raise ConfigError(f"part selection {spec!r} selects no part")
-    return [part_name(i) for i in sorted(chosen)]
+    ranges = parse_ranges(
+        spec,
+        stop=NUM_PARTS,
+        what="part selection",
+        unit="part",
+        usage="'all', 'sample', or indices and ranges such as '0-3,7'",
+    )
+    return [part_name(i) for i in sorted({i for lo, hi in ranges for i in range(lo, hi + 1)})]
+
+
+def parse_sample_ids(spec: str) -> list[tuple[int, int]]:
+    """``"0-999,120000"`` -> ``[(0, 999), (120000, 120000)]``: inclusive ranges of sample
+    ids, in the order written."""
+    return parse_ranges(
+        spec,
+        stop=NUM_SAMPLES,
+        what="sample ids",
+        unit="sample id",
+        usage="ids and ranges such as '0-999,120000'",
+    )
 
 
 def part_url(name: str, base_url: str = DATA_BASE_URL) -> str:

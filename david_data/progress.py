@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from ._sizes import human_bytes
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,13 +53,7 @@ class NullProgress:
 
 
 def _human(amount: float, unit: str) -> str:
-    if unit != "bytes":
-        return f"{amount:,.0f} {unit}"
-    for suffix in ("B", "KB", "MB", "GB", "TB"):
-        if abs(amount) < 1000 or suffix == "TB":
-            return f"{amount:,.1f} {suffix}" if suffix != "B" else f"{amount:,.0f} B"
-        amount /= 1000
-    return f"{amount} B"
+    return human_bytes(amount) if unit == "bytes" else f"{amount:,.0f} {unit}"
 
 
 class _LogHandle:

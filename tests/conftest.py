@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: Azurite, the Prefect harness, free ports.
+"""Fixtures shared by the whole suite: Azurite, the Prefect harness, free ports, and a
+loopback host serving a private copy of the folder's ``source_parts``.
 
 Azurite is installed into ``.tools/`` by ``scripts/setup.sh --azurite`` and started here,
 once per session, in memory on a free loopback port.
@@ -17,9 +18,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from david_data.synth.host import LocalHost
 
 ROOT = Path(__file__).resolve().parents[1]
 # The Prefect server's telemetry heartbeat races the tests for SQLite's lock (noisy errors).
@@ -363,3 +367,21 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run([str(chattr), "-i", str(folder)], check=False)
+
+
+@pytest.fixture()
+def served(tmp_path: Path, source_parts: Path) -> Path:
+    """A private copy of the folder's ``source_parts`` (the parts its tests serve), which a
+    test may corrupt or replace files in."""
+    root = tmp_path / "served"
+    shutil.copytree(source_parts, root)
+    return root
+
+
+@pytest.fixture()
+def host(served: Path) -> Iterator[LocalHost]:
+    """``served`` on a loopback :class:`~david_data.synth.host.LocalHost`."""
+    from david_data.synth.host import LocalHost
+
+    with LocalHost(served) as running:
+        yield running

@@ -11,10 +11,9 @@ only to run SQL.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
     from .catalog import (
         Catalog,
         CatalogSource,
@@ -25,17 +24,10 @@ if TYPE_CHECKING:
     )
     from .directory import PartCatalog
     from .remote import PartVersion
+else:
+    from .. import _lazy
 
-_HOMES = {
-    "Catalog": ".catalog",
-    "CatalogSource": ".catalog",
-    "load_catalog": ".catalog",
-    "load_part": ".catalog",
-    "open_catalog_source": ".catalog",
-    "overview": ".catalog",
-    "PartCatalog": ".directory",
-    "PartVersion": ".remote",
-}
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
 
 __all__ = [
     "Catalog",
@@ -47,16 +39,3 @@ __all__ = [
     "open_catalog_source",
     "overview",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import facts
+from .._sizes import human_bytes
 from ..engine import Executor, run_units
 from ..engine.report import INTERRUPTED_HINT
 from ..errors import ConfigError, DavidDataError, RangeNotSupportedError
 from ..fsutil import atomic_write_bytes, join, resolve
-from ..mirror.plan import human_bytes
 from ..progress import NullProgress, Progress
 from .catalog import load_part, replace_part
 from .directory import PartCatalog

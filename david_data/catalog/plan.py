@@ -29,9 +29,10 @@ import numpy as np
 import pyarrow as pa
 
 from .. import facts
+from .._parse import parse_int
+from .._sizes import human_bytes
 from ..errors import ConfigError, DownloadError, NoInputsError
 from ..fsutil import join, resolve, to_url
-from ..mirror.plan import human_bytes
 from ..mirror.retry import RetryPolicy
 from ..settings import data_base_url
 from .catalog import Catalog, CatalogSource, load_catalog, open_catalog_source
@@ -103,19 +104,12 @@ def fetch_settings(
         selection=Selection(
             where=where,
             ids=ids,
-            limit=None if limit is None else _integer("--limit", limit),
-            seed=_integer("--seed", seed),
+            limit=None if limit is None else parse_int("--limit", limit),
+            seed=parse_int("--seed", seed),
         ),
-        jobs=_integer("--jobs", jobs),
+        jobs=parse_int("--jobs", jobs),
         storage_options=dict(storage_options or {}),
     )
-
-
-def _integer(option: str, value: str | int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{option} must be a whole number (got {value!r})") from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,6 @@ for the same catalog. Ids are compact lists such as ``0-999,120000``.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +34,7 @@ class Selection:
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1 (got {self.limit})")
         if self.ids is not None:
-            parse_ids(self.ids)
+            facts.parse_sample_ids(self.ids)
         if self.where is not None and not self.where.strip():
             raise ConfigError("--where is empty; give an SQL condition, e.g. \"scenario = 'face'\"")
 
@@ -44,35 +43,10 @@ class Selection:
         return self.where is None and self.ids is None and self.limit is None
 
 
-def parse_ids(spec: str) -> list[tuple[int, int]]:
-    """``"0-999,120000"`` -> ``[(0, 999), (120000, 120000)]`` (inclusive ranges)."""
-    ranges: list[tuple[int, int]] = []
-    for item in spec.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
-        if match is None:
-            raise ConfigError(
-                f"cannot read sample ids {spec!r}: use ids and ranges such as '0-999,120000'"
-            )
-        lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
-        if lo > hi:
-            raise ConfigError(f"id range {item!r} runs backwards; write it as '{hi}-{lo}'")
-        if hi >= facts.NUM_SAMPLES:
-            raise ConfigError(
-                f"sample id {hi} is out of range: SynthHuman has ids 0 to {facts.NUM_SAMPLES - 1}"
-            )
-        ranges.append((lo, hi))
-    if not ranges:
-        raise ConfigError(f"sample ids {spec!r} select nothing")
-    return ranges
-
-
 def parts_for_ids(spec: str) -> list[str]:
     """The parts expected to hold these ids (5000 consecutive ids per part)."""
     indices: set[int] = set()
-    for lo, hi in parse_ids(spec):
+    for lo, hi in facts.parse_sample_ids(spec):
         indices.update(range(lo // facts.SAMPLES_PER_PART, hi // facts.SAMPLES_PER_PART + 1))
     return [facts.part_name(i) for i in sorted(indices)]
 
@@ -80,7 +54,7 @@ def parts_for_ids(spec: str) -> list[str]:
 def _ids_predicate(spec: str) -> str:
     terms = [
         f"sample_id = {lo}" if lo == hi else f"sample_id BETWEEN {lo} AND {hi}"
-        for lo, hi in parse_ids(spec)
+        for lo, hi in facts.parse_sample_ids(spec)
     ]
     return "(" + " OR ".join(terms) + ")"
 
@@ -139,7 +113,7 @@ def _select_ids(catalog: Catalog, spec: str) -> pa.Table | None:
     """What :func:`_select_sql` gives for ids alone, without DuckDB (loading and
     starting it costs more than a small fetch): the rows of the ids are picked with
     numpy and grouped here. None when they are too many rows for that."""
-    ranges = sorted(parse_ids(spec))
+    ranges = sorted(facts.parse_sample_ids(spec))
     starts = np.array([lo for lo, _ in ranges], dtype=np.int64)
     reach = np.maximum.accumulate(np.array([hi for _, hi in ranges], dtype=np.int64))
     picked: list[tuple[PartCatalog, np.ndarray]] = []
@@ -186,7 +160,7 @@ def _check_ids_found(catalog: Catalog, spec: str) -> None:
         .column("sample_id")
         .to_pylist()
     )
-    wanted = {i for lo, hi in parse_ids(spec) for i in range(lo, hi + 1)}
+    wanted = {i for lo, hi in facts.parse_sample_ids(spec) for i in range(lo, hi + 1)}
     _raise_missing(catalog, sorted(wanted - found))
 
 

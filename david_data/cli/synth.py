@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="BYTES_PER_S",
         help="cap every connection at this many bytes per second, like a remote server",
     )
-    from ..synth._fault_option import add_fault_option
+    from ..synth.faults import add_fault_option
 
     add_fault_option(serve)
     serve.set_defaults(func=run_serve)

@@ -22,32 +22,39 @@ or, to pick the executor (e.g. a Dask cluster)::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-_LAZY = {
-    "open_source": ".source",
-    "Source": ".source",
-    "PartSource": ".source",
-    "ConvertSettings": ".plan",
-    "ConvertPlan": ".plan",
-    "convert_settings": ".plan",
-    "check_convert_settings": ".plan",
-    "plan_convert": ".plan",
-    "ShardGroup": ".units",
-    "ShardJob": ".units",
-    "convert_group": ".write",
-    "ConversionReport": ".report",
-    "convert": ".run",
-    "run_convert": ".run",
-}
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .plan import (
+        ConvertPlan,
+        ConvertSettings,
+        check_convert_settings,
+        convert_settings,
+        plan_convert,
+    )
+    from .report import ConversionReport
+    from .run import convert, run_convert
+    from .source import PartSource, Source, open_source
+    from .units import ShardGroup, ShardJob
+    from .write import convert_group
+else:
+    from .. import _lazy
 
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__all__ = [
+    "ConversionReport",
+    "ConvertPlan",
+    "ConvertSettings",
+    "PartSource",
+    "ShardGroup",
+    "ShardJob",
+    "Source",
+    "check_convert_settings",
+    "convert",
+    "convert_group",
+    "convert_settings",
+    "open_source",
+    "plan_convert",
+    "run_convert",
+]

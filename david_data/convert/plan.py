@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import facts
+from .._parse import parse_int
 from ..errors import (
     ConfigError,
     DownloadError,
@@ -127,24 +128,17 @@ def convert_settings(
         store_url=store_url,
         parts=names,
         profile=profile or None,
-        shard_size=_integer("--shard-size", shard_size) if shard_size not in (None, "") else None,
-        workers=_integer("--workers", workers),
+        shard_size=parse_int("--shard-size", shard_size) if shard_size not in (None, "") else None,
+        workers=parse_int("--workers", workers),
         retry_errors=bool(retry_errors),
         storage_options=dict(storage_options) if storage_options else None,
         source_options=dict(source_options) if source_options else None,
         where=where if where not in (None, "") else None,
         ids=str(ids) if ids not in (None, "") else None,
-        limit=_integer("--limit", limit) if limit not in (None, "") else None,
-        seed=_integer("--seed", seed) if seed not in (None, "") else 0,
+        limit=parse_int("--limit", limit) if limit not in (None, "") else None,
+        seed=parse_int("--seed", seed) if seed not in (None, "") else 0,
         policy=policy,
     )
-
-
-def _integer(option: str, value: str | int | None) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"{option} must be a whole number, got {value!r}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -143,7 +143,7 @@ class VerifyStorePlan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class VerifyReport:
+class VerifyStoreReport:
     """Every sample asked for is checked or named as unchecked (implements
     :class:`david_data.engine.JobReport`); ``ok`` when all were checked and none differs."""
 
@@ -325,7 +325,7 @@ def _unit_failed(unit: CheckUnit, exc: BaseException) -> CheckResult:
 
 def run_verify_store(
     plan: VerifyStorePlan, executor: Executor, *, progress: Progress | None = None
-) -> VerifyReport:
+) -> VerifyStoreReport:
     """Run the plan's units on ``executor`` and report: every sample of the plan is checked
     or, with the reason, unchecked (a stop request leaves the rest unchecked)."""
     s = plan.settings
@@ -360,7 +360,7 @@ def run_verify_store(
     differences = sorted(d for r in outcome.results for d in r.differences)
     interrupted = outcome.interrupted or any(why == INTERRUPTED for _, why in left)
     handle.finish("interrupted" if interrupted else "differences" if differences else "ok")
-    return VerifyReport(
+    return VerifyStoreReport(
         store_url=s.store_url,
         source_url=s.source_url,
         checked=sum(len(r.checked) for r in outcome.results),
@@ -382,7 +382,7 @@ def verify_store(
     storage_options: dict[str, Any] | None = None,
     source_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
-) -> VerifyReport:
+) -> VerifyStoreReport:
     """Plan and run a check of ``sample`` random samples (all when None) of those the
     module docstring names, on ``workers`` local processes (1: in this process)."""
     plan = plan_verify_store(

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.types import SecretDict
 
 from david_data.convert.verify_store import (
-    VerifyReport,
+    VerifyStoreReport,
     VerifyStoreSettings,
     plan_verify_store,
     run_verify_store,
@@ -33,7 +33,7 @@ def verify_store_flow(
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,
     source_options: SecretDict | None = None,
-) -> VerifyReport:
+) -> VerifyStoreReport:
     """Compare the store at ``store_url`` with ``source_url`` (``sample`` random samples,
     all when None). Storage options (credentials) are kept secret in the Prefect UI."""
     plan = plan_verify_store(

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__all__ = ["consolidate_metadata"]
-
-if TYPE_CHECKING:  # type checkers see the real function (and a misspelt name is an error)
-    from .consolidated import consolidate_metadata as consolidate_metadata
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .consolidated import consolidate_metadata
 else:
+    from .. import _lazy
 
-    def __getattr__(name: str) -> object:
-        if name == "consolidate_metadata":
-            from .consolidated import consolidate_metadata
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
 
-            return consolidate_metadata
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["consolidate_metadata"]

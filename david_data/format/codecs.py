@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import ConfigError, StoreError
 from .checksum import crc32c, strip_checked
+from .imagecodec import JPEGLS_NAME, WEBP_NAME
 
 # zarr, numcodecs and imagecodecs load on first encode or decode: opening a store to
 # query its metadata needs none of them.
@@ -50,8 +51,6 @@ from .checksum import crc32c, strip_checked
 PROFILES = ("fast", "compact")
 DEFAULT_PROFILE = "fast"
 ARRAYS = ("rgb", "alpha", "depth", "normal", "intrinsics")
-WEBP_NAME = "david_data.webp_lossless"
-JPEGLS_NAME = "david_data.jpegls"
 CRC32C_NAME = "crc32c"
 
 

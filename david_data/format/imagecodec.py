@@ -1,4 +1,6 @@
-"""Lossless image codecs (from ``imagecodecs``) for one chunk, pure numpy in and out.
+"""Lossless image codecs (from ``imagecodecs``) for one chunk, pure numpy in and out,
+and the names stores give them in ``zarr.json`` (part of the format: see
+:mod:`.zarr_codecs`). ``imagecodecs`` loads on the first encode or decode.
 
 - ``webp``: 8-bit RGB, WebP lossless (fast to decode, ~1.5x smaller than PNG here).
 - ``jpegls``: JPEG-LS, lossless, for 8- or 16-bit planes. Float images are stored as
@@ -8,18 +10,26 @@
 
 from __future__ import annotations
 
-import imagecodecs
+from typing import Final
+
 import numpy as np
+
+WEBP_NAME: Final = "david_data.webp_lossless"
+JPEGLS_NAME: Final = "david_data.jpegls"
 
 
 def webp_encode(image: np.ndarray, method: int) -> bytes:
     """Encode a (H, W, 3) uint8 image as lossless WebP."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"WebP lossless takes (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    import imagecodecs
+
     return bytes(imagecodecs.webp_encode(np.ascontiguousarray(image), lossless=True, method=method))
 
 
 def webp_decode(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    import imagecodecs
+
     return np.asarray(imagecodecs.webp_decode(data)).reshape(shape)
 
 
@@ -46,6 +56,8 @@ def _planes(image: np.ndarray) -> np.ndarray:
 
 def jpegls_encode(image: np.ndarray) -> bytes:
     """Encode a (H, W) or (H, W, C) image losslessly with JPEG-LS (floats via 16-bit views)."""
+    import imagecodecs
+
     planes = _planes(image)
     # Noise-like planes (low halves of float32) can come out slightly larger than raw.
     return bytes(imagecodecs.jpegls_encode(planes, level=0, out=2 * planes.nbytes + 65536))
@@ -53,6 +65,8 @@ def jpegls_encode(image: np.ndarray) -> bytes:
 
 def jpegls_decode(data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     """Inverse of :func:`jpegls_encode` for an image of ``shape`` and ``dtype``."""
+    import imagecodecs
+
     planes = np.asarray(imagecodecs.jpegls_decode(data))
     height, width = shape[0], shape[1]
     if planes.dtype == np.uint8 and len(shape) == 2:

@@ -17,8 +17,14 @@ from zarr.core.buffer import Buffer, NDBuffer
 from zarr.core.common import JSON, parse_named_configuration
 from zarr.registry import register_codec
 
-from .codecs import JPEGLS_NAME, WEBP_NAME
-from .imagecodec import jpegls_decode, jpegls_encode, webp_decode, webp_encode
+from .imagecodec import (
+    JPEGLS_NAME,
+    WEBP_NAME,
+    jpegls_decode,
+    jpegls_encode,
+    webp_decode,
+    webp_encode,
+)
 
 if TYPE_CHECKING:
     from typing import Self

@@ -1,7 +1,6 @@
-"""Checks every infer/evaluate run makes before its first unit: numbers, the model, the
+"""Checks every infer/evaluate run makes before its first unit: the model, the
 destination, and what each machine that runs units can see.
 
-- :func:`positive_int`: a setting users may type as text (``--param batch_size=8``).
 - :func:`check_model`: the model loads and fits its task here (ModelError naming the file
   and what is wrong: garbage, empty, truncated, wrong shapes), once, before any batch.
 - :func:`check_writable`: OUTPUT is not a file and can be written (a probe file, removed
@@ -22,14 +21,6 @@ from typing import Any
 from ..engine import Executor
 from ..errors import ConfigError, DavidDataError, ModelError
 from ..fsutil import atomic_write_bytes, is_local, join, resolve, to_url
-
-
-def positive_int(name: str, value: Any) -> int:
-    """``value`` (an int or its text) as an int of at least 1; ConfigError otherwise."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or int(text) < 1:
-        raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
-    return int(text)
 
 
 @functools.lru_cache(maxsize=16)

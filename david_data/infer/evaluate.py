@@ -35,12 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import facts
+from .._parse import parse_int
 from ..engine import Executor, run_units, stop_requested
 from ..engine.report import INTERRUPTED_HINT
 from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, join, resolve, to_url
 from ..progress import NullProgress, Progress
-from ._checks import check_model, check_workers, check_writable, model_sha256, positive_int
+from ._checks import check_model, check_workers, check_writable, model_sha256
 from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key, store_sample_ids
 from .metrics import METRIC_NAMES, Accumulator, SampleMetrics, evaluate_sample
@@ -76,7 +77,7 @@ class EvalSettings:
             if name == "batch_size" and self.batch_size is None:
                 continue
             option = "--" + name.replace("_", "-")
-            object.__setattr__(self, name, positive_int(option, getattr(self, name)))
+            object.__setattr__(self, name, parse_int(option, getattr(self, name), minimum=1))
         if self.task is not None and self.task not in facts.MODEL_TASKS:
             raise ConfigError(
                 f"unknown task {self.task!r}; expected one of {', '.join(facts.MODEL_TASKS)}"

@@ -12,6 +12,7 @@ raises :class:`~david_data.errors.ImageDecodeError` naming the file.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -80,29 +81,40 @@ def _to_bgr(image: np.ndarray, name: str) -> np.ndarray:
     )
 
 
-def _jpeg_complete(data: bytes) -> bool:
-    """True when a JPEG's end-of-image marker follows its first scan.
+def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
+    """``(marker, offset of its FF byte)`` of a JPEG's markers, from the first after SOI up
+    to the first scan (SOS) or the end of image (EOI), both included.
 
-    Marker segments before the first scan (APP1 holds an EXIF thumbnail with its own
-    markers) are skipped by their lengths; entropy-coded data never holds FF D9.
-    Bytes after the marker (e.g. a motion photo's video) are allowed.
+    Marker segments are skipped by their lengths (APP1 holds an EXIF thumbnail with its
+    own markers), fill bytes (FF FF) are passed over, and a byte that starts no marker
+    ends the walk.
     """
     i = 2
     while i + 4 <= len(data):
         if data[i] != 0xFF:
-            return False
+            return
         marker = data[i + 1]
         if marker == 0xFF:
             i += 1
             continue
+        yield marker, i
+        if marker in (0xD9, 0xDA):
+            return
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length: RSTn, TEM
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """True when a JPEG's end-of-image marker follows its first scan (entropy-coded data
+    never holds FF D9). Bytes after the marker (e.g. a motion photo's video) are allowed.
+    """
+    for marker, i in _jpeg_markers(data):
         if marker == 0xDA:  # start of scan
             return data.find(b"\xff\xd9", i) != -1
         if marker == 0xD9:
             return True
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-            i += 2
-            continue
-        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
     return False
 
 
@@ -118,23 +130,9 @@ def exif_orientation(data: bytes) -> int:
 def _exif_block(data: bytes) -> bytes | None:
     """The TIFF-structured EXIF data of a JPEG, PNG or WebP file (None for other formats)."""
     if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 4 <= len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker == 0xFF:
-                i += 1
-                continue
-            if marker in (0xD9, 0xDA):
-                return None
-            if 0xD0 <= marker <= 0xD7 or marker == 0x01:
-                i += 2
-                continue
-            length = int.from_bytes(data[i + 2 : i + 4], "big")
+        for marker, i in _jpeg_markers(data):
             if marker == 0xE1 and data[i + 4 : i + 10] == b"Exif\0\0":
-                return data[i + 10 : i + 2 + length]
-            i += 2 + length
+                return data[i + 10 : i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")]
         return None
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         i = 8

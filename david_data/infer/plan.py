@@ -17,14 +17,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._parse import parse_int
 from ..errors import ConfigError
 from ..facts import MODEL_TASKS
 from ..fsutil import resolve, to_url
-from ._checks import check_model, check_writable, model_sha256, positive_int
+from ._checks import check_model, check_writable, model_sha256
 from .inputs import InputItem, InputSource, list_inputs
 from .outputs import output_stem
-from .report import orphans_text
-from .results import STATUS_FAILED, ResultRow, check_done, new_run_id
+from .results import STATUS_FAILED, ResultRow, check_done, new_run_id, orphans_text
 from .session import DEVICES, resolve_device
 
 TASK_KINDS = {
@@ -75,7 +75,7 @@ class InferSettings:
             if name == "batch_size" and self.batch_size is None:
                 continue
             option = "--" + name.replace("_", "-")
-            object.__setattr__(self, name, positive_int(option, getattr(self, name)))
+            object.__setattr__(self, name, parse_int(option, getattr(self, name), minimum=1))
         if self.task is not None and self.task not in MODEL_TASKS:
             raise ConfigError(
                 f"unknown task {self.task!r}; expected one of {', '.join(MODEL_TASKS)}"

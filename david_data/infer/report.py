@@ -9,17 +9,10 @@ from typing import TYPE_CHECKING
 
 from ..engine.report import INTERRUPTED_HINT
 from ..fsutil import resolve, to_url
-from .results import STATUS_OK, ResultRow, write_run_results
+from .results import STATUS_OK, ResultRow, orphans_text, write_run_results
 
 if TYPE_CHECKING:
     from .plan import InferencePlan
-
-
-def orphans_text(count: int) -> str:
-    return (
-        f"{count} output set(s) under OUTPUT match no input of this run (input removed or "
-        "renamed); left in place"
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -156,6 +156,14 @@ class DoneCheck:
     """Output sets (markers) whose name matches no input: the input was removed or renamed."""
 
 
+def orphans_text(count: int) -> str:
+    """The line a plan and a report print about :attr:`DoneCheck.orphaned`."""
+    return (
+        f"{count} output set(s) under OUTPUT match no input of this run (input removed or "
+        "renamed); left in place"
+    )
+
+
 def check_done(
     fs: AbstractFileSystem,
     root: str,

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._extras import require
+from .._parse import parse_int
 from ..errors import ConfigError, NoInputsError
 from ..format.metadata import STATUS_OK
 from ..fsutil import is_local
@@ -71,12 +72,6 @@ def require_torch() -> Any:
     return torch
 
 
-def _positive(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
     """``rank``/``world_size``, defaulting to torch.distributed's when it is initialised."""
     import torch.distributed as dist
@@ -86,8 +81,8 @@ def _distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
         world_size = dist.get_world_size() if active else 1
     if rank is None:
         rank = dist.get_rank() if active else 0
-    world_size = _positive("world_size", world_size)
-    rank = _positive("rank", rank, minimum=0)
+    world_size = parse_int("world_size", world_size, minimum=1)
+    rank = parse_int("rank", rank, minimum=0)
     if rank >= world_size:
         raise ConfigError(
             f"rank {rank} is out of range for world_size {world_size} (0 ... {world_size - 1})"
@@ -289,10 +284,10 @@ class StoreLoader:
         start_method: str | None = None,
     ) -> None:
         self._torch = require_torch()
-        self.batch_size = _positive("batch_size", batch_size)
-        self.seed = _positive("seed", seed, minimum=0)
-        self.num_workers = _positive("num_workers", num_workers, minimum=0)
-        _positive("cache_limit", cache_limit)
+        self.batch_size = parse_int("batch_size", batch_size, minimum=1)
+        self.seed = parse_int("seed", seed, minimum=0)
+        self.num_workers = parse_int("num_workers", num_workers, minimum=0)
+        parse_int("cache_limit", cache_limit, minimum=1)
         self.rank, self.world_size = _distributed(rank, world_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -364,7 +359,7 @@ class StoreLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Go to the start of ``epoch`` (no change when it is the current epoch)."""
-        epoch = _positive("epoch", epoch, minimum=0)
+        epoch = parse_int("epoch", epoch, minimum=0)
         if epoch != self._epoch:
             self._move(epoch, [])
             self._token = None
@@ -411,7 +406,7 @@ class StoreLoader:
             ]
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"the loader state's segments are malformed: {exc}") from exc
-        epoch = _positive("epoch", state.get("epoch"), minimum=0)
+        epoch = parse_int("epoch", state.get("epoch"), minimum=0)
         remaining = replay(self._order(epoch), segments)  # raises if they do not fit the selection
         if steps_per_rank(remaining.size, self.world_size, self.batch_size, self.drop_last) == 0:
             epoch, segments = epoch + 1, []  # that epoch is complete (a state of older versions)

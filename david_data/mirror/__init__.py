@@ -19,10 +19,9 @@ and the retry policy, not the whole mirror.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
     from .download import DownloadResult, download_file
     from .manifest import MANIFEST_NAME, Manifest, PartRecord, load_manifest
     from .part import PartOutcome, mirror_part
@@ -40,43 +39,15 @@ if TYPE_CHECKING:
         verify_mirror,
         verify_unit,
     )
+else:
+    from .. import _lazy
 
-_HOMES = {
-    "DownloadResult": ".download",
-    "download_file": ".download",
-    "MANIFEST_NAME": ".manifest",
-    "Manifest": ".manifest",
-    "PartRecord": ".manifest",
-    "load_manifest": ".manifest",
-    "PartOutcome": ".part",
-    "mirror_part": ".part",
-    "MirrorPlan": ".plan",
-    "MirrorSettings": ".plan",
-    "PartPlan": ".plan",
-    "check_space": ".plan",
-    "plan_mirror": ".plan",
-    "RetryPolicy": ".retry",
-    "MirrorReport": ".run",
-    "MirrorUnit": ".run",
-    "mirror": ".run",
-    "mirror_lock": ".run",
-    "mirror_unit": ".run",
-    "run_mirror": ".run",
-    "FileVerdict": ".verify",
-    "VerifyPlan": ".verify",
-    "VerifyReport": ".verify",
-    "VerifySettings": ".verify",
-    "VerifyUnit": ".verify",
-    "plan_verify": ".verify",
-    "run_verify": ".verify",
-    "verify_mirror": ".verify",
-    "verify_unit": ".verify",
-}
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
 
 __all__ = [
-    "MANIFEST_NAME",
     "DownloadResult",
     "FileVerdict",
+    "MANIFEST_NAME",
     "Manifest",
     "MirrorPlan",
     "MirrorReport",
@@ -104,16 +75,3 @@ __all__ = [
     "verify_mirror",
     "verify_unit",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))

@@ -25,7 +25,9 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
+from .._parse import parse_ranges
 from ..errors import VerificationError
+from ..facts import NUM_SAMPLES
 from ..fsutil import atomic_write_bytes, join
 
 MANIFEST_NAME = "manifest.json"
@@ -88,12 +90,13 @@ def compact_ranges(ids: list[int] | tuple[int, ...]) -> str:
 
 
 def expand_ranges(text: str) -> list[int]:
-    """Inverse of :func:`compact_ranges`."""
-    ids: list[int] = []
-    for item in filter(None, text.split(",")):
-        lo, _, hi = item.partition("-")
-        ids.extend(range(int(lo), int(hi or lo) + 1))
-    return ids
+    """Inverse of :func:`compact_ranges` (read by the one parser of id lists)."""
+    if not text:
+        return []
+    ranges = parse_ranges(
+        text, stop=NUM_SAMPLES, what="manifest sample ids", unit="sample id", usage="'0-4999'"
+    )
+    return [i for lo, hi in ranges for i in range(lo, hi + 1)]
 
 
 def manifest_path(dest: str) -> str:

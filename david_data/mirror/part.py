@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .._sizes import human_bytes
 from ..engine.signals import stop_requested
 from ..errors import DavidDataError, JobInterrupted, VerificationError
 from ..fsutil import is_local, join, resolve
@@ -37,7 +38,7 @@ from .fetch import (
 )
 from .http import HttpClient, RemoteInfo
 from .manifest import PartRecord, compact_ranges, load_manifest, now_iso, record_parts
-from .plan import MirrorSettings, PartPlan, human_bytes
+from .plan import MirrorSettings, PartPlan
 from .promote import promote, scratch_dir_for
 from .retry import RetryPolicy
 from .zipcheck import Problem, ZipCheck, check_zip

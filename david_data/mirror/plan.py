@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import facts
+from .._sizes import human_bytes
 from ..errors import (
     ConfigError,
     DavidDataError,
@@ -187,16 +188,6 @@ class MirrorPlan:
             f"local disk needed: {human_bytes(self.disk_needed)} in {self.work_dir} (free: {free})",
         ]
         return "\n".join(lines)
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
 
 
 def check_destination(settings: MirrorSettings) -> None:

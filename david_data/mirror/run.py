@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from .._sizes import human_bytes
 from ..engine import Executor, make_executor, run_units
 from ..errors import DavidDataError
 from ..fsutil import is_local, resolve
 from ..progress import NullProgress, Progress, TaskHandle
 from .lock import LOCK_NAME, hold_lock
 from .part import PartOutcome, mirror_part
-from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, human_bytes, plan_mirror
+from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
 from .promote import scratch_dir_for
 
 

@@ -9,9 +9,9 @@ The generator (OpenCV, OpenEXR) loads on first use of a name below, so importing
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
     from .generator import (
         PartInfo,
         SynthOptions,
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
         write_part,
         write_parts,
     )
+else:
+    from .. import _lazy
+
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
 
 __all__ = [
     "PartInfo",
@@ -35,11 +39,3 @@ __all__ = [
     "write_part",
     "write_parts",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import generator
-
-        return getattr(generator, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

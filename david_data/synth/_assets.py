@@ -51,32 +51,45 @@ class Blob:
     """Depth radius as a fraction of min(a, b) in world units."""
 
 
+_SHOTS = {"face": ("F", 850.0), "full_body": ("FB", 520.0), "upper_body": ("UB", 700.0)}
+"""Scenario -> the preview grid its tiles are cut from, and their focal length in pixels."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Tile:
-    """One real RGB crop and the geometry placed on it."""
+    """One real RGB crop (column ``col`` of the bottom row of its scenario's preview grid)
+    and the geometry placed on it."""
 
-    file: str
     scenario: str
-    grid: str
-    row: int
     col: int
-    fx: float
-    """Focal length in pixels (fx = fy)."""
     z0: float
     """Subject distance in cm."""
     blobs: tuple[Blob, ...]
+
+    @property
+    def file(self) -> str:
+        return f"{self.scenario}_{self.col}.png"
+
+    @property
+    def grid(self) -> str:
+        return _SHOTS[self.scenario][0]
+
+    @property
+    def row(self) -> int:
+        return 1  # the bottom row: see _GRID_COLUMNS
+
+    @property
+    def fx(self) -> float:
+        """Focal length in pixels (fx = fy)."""
+        return _SHOTS[self.scenario][1]
 
 
 B = Blob
 TILES: tuple[Tile, ...] = (
     # faces: about 60 cm away, long lens
     Tile(
-        file="face_0.png",
         scenario="face",
-        grid="F",
-        row=1,
         col=0,
-        fx=850.0,
         z0=58.0,
         blobs=(
             B(u=200, v=245, a=125, b=160),
@@ -85,12 +98,8 @@ TILES: tuple[Tile, ...] = (
         ),
     ),
     Tile(
-        file="face_1.png",
         scenario="face",
-        grid="F",
-        row=1,
         col=1,
-        fx=850.0,
         z0=60.0,
         blobs=(
             B(u=195, v=250, a=115, b=165),
@@ -99,12 +108,8 @@ TILES: tuple[Tile, ...] = (
         ),
     ),
     Tile(
-        file="face_2.png",
         scenario="face",
-        grid="F",
-        row=1,
         col=2,
-        fx=850.0,
         z0=64.0,
         blobs=(
             B(u=215, v=235, a=100, b=150),
@@ -114,12 +119,8 @@ TILES: tuple[Tile, ...] = (
     ),
     # full body: a few metres away
     Tile(
-        file="full_body_0.png",
         scenario="full_body",
-        grid="FB",
-        row=1,
         col=0,
-        fx=520.0,
         z0=300.0,
         blobs=(
             B(u=222, v=155, a=24, b=28),
@@ -131,12 +132,8 @@ TILES: tuple[Tile, ...] = (
         ),
     ),
     Tile(
-        file="full_body_1.png",
         scenario="full_body",
-        grid="FB",
-        row=1,
         col=1,
-        fx=520.0,
         z0=240.0,
         blobs=(
             B(u=232, v=185, a=24, b=30),
@@ -147,12 +144,8 @@ TILES: tuple[Tile, ...] = (
         ),
     ),
     Tile(
-        file="full_body_2.png",
         scenario="full_body",
-        grid="FB",
-        row=1,
         col=2,
-        fx=520.0,
         z0=280.0,
         blobs=(
             B(u=180, v=130, a=26, b=30),
@@ -163,12 +156,8 @@ TILES: tuple[Tile, ...] = (
     ),
     # upper body: about a metre away
     Tile(
-        file="upper_body_0.png",
         scenario="upper_body",
-        grid="UB",
-        row=1,
         col=0,
-        fx=700.0,
         z0=120.0,
         blobs=(
             B(u=170, v=190, a=55, b=60),
@@ -178,12 +167,8 @@ TILES: tuple[Tile, ...] = (
         ),
     ),
     Tile(
-        file="upper_body_1.png",
         scenario="upper_body",
-        grid="UB",
-        row=1,
         col=1,
-        fx=700.0,
         z0=115.0,
         blobs=(
             B(u=140, v=180, a=55, b=65),
@@ -194,12 +179,8 @@ TILES: tuple[Tile, ...] = (
         ),
     ),
     Tile(
-        file="upper_body_2.png",
         scenario="upper_body",
-        grid="UB",
-        row=1,
         col=2,
-        fx=700.0,
         z0=125.0,
         blobs=(
             B(u=175, v=225, a=40, b=45),

@@ -1,17 +1,15 @@
 """Fixtures for the catalog and fetch tests: small synthetic parts that straddle the
-scenario boundaries, served by a real loopback host, and a private catalog cache."""
+scenario boundaries (served by the `host` fixture of tests/conftest.py), and a private
+catalog cache."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from catalog_helpers import PARTS
 
 from david_data.synth.generator import write_part
-from david_data.synth.host import LocalHost
 
 
 @pytest.fixture(scope="session")
@@ -21,20 +19,6 @@ def source_parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, (ids, options) in PARTS.items():
         write_part(root / name, ids, options)
     return root
-
-
-@pytest.fixture()
-def served(tmp_path: Path, source_parts: Path) -> Path:
-    """A private copy of the parts (tests may replace or corrupt them)."""
-    root = tmp_path / "served"
-    shutil.copytree(source_parts, root)
-    return root
-
-
-@pytest.fixture()
-def host(served: Path) -> Iterator[LocalHost]:
-    with LocalHost(served) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

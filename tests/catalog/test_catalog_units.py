@@ -7,9 +7,10 @@ import zlib
 
 import pytest
 
+from david_data import facts
 from david_data.catalog.member import MemberStream, MemberTask
 from david_data.catalog.reader import coalesce
-from david_data.catalog.select import parse_ids, parts_for_ids
+from david_data.catalog.select import parts_for_ids
 from david_data.errors import ConfigError, VerificationError
 
 
@@ -30,11 +31,11 @@ def test_neighbours_share_a_request_when_the_gap_is_small() -> None:
 
 
 def test_id_lists() -> None:
-    assert parse_ids("0-999, 120000") == [(0, 999), (120000, 120000)]
+    assert facts.parse_sample_ids("0-999, 120000") == [(0, 999), (120000, 120000)]
     assert parts_for_ids("0-999,120000") == ["SynthHuman_0000.zip", "SynthHuman_0024.zip"]
     for bad in ("5-3", "x", "298008", ""):
         with pytest.raises(ConfigError):
-            parse_ids(bad)
+            facts.parse_sample_ids(bad)
 
 
 def record(name: str, data: bytes, *, method: int = 0, header_name: str | None = None) -> bytes:

@@ -1,4 +1,4 @@
-"""Properties of range planning and of the id parser, for any input Hypothesis finds.
+"""Properties of range planning, for any input Hypothesis finds.
 
 Coalescing: every member is fetched exactly once, in offset order, inside its range;
 neighbours share a range only within ``max_gap``; a range outgrows ``max_bytes`` only
@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from david_data import facts
 from david_data.catalog.member import MemberTask
 from david_data.catalog.reader import coalesce
-from david_data.catalog.select import parse_ids
-from david_data.errors import ConfigError
 
 COALESCE = coalesce
 """The planner under test (one function: re-point here if it moves)."""
@@ -62,51 +58,3 @@ def test_coalescing_fetches_each_member_once_in_as_few_ranges_as_the_limits_allo
         merged_too_far = first.offset - (a.end + 1) > max_gap
         merged_too_big = first.end_offset - a.start > max_bytes
         assert merged_too_far or merged_too_big, "two ranges that one request could serve"
-
-
-id_ranges = st.lists(
-    st.tuples(st.integers(0, facts.NUM_SAMPLES - 1), st.integers(0, 3000)).map(
-        lambda t: (t[0], min(t[0] + t[1], facts.NUM_SAMPLES - 1))
-    ),
-    min_size=1,
-    max_size=12,
-)
-spaces = st.sampled_from(["", " ", "  "])
-
-
-@settings(max_examples=150, deadline=None)
-@given(ranges=id_ranges, data=st.data())
-def test_parse_ids_reads_back_any_list_of_ranges_however_spaced(
-    ranges: list[tuple[int, int]], data: st.DataObject
-) -> None:
-    items = []
-    for lo, hi in ranges:
-        if lo == hi and data.draw(st.booleans()):
-            item = str(lo)
-        else:
-            item = f"{lo}{data.draw(spaces)}-{data.draw(spaces)}{hi}"
-        items.append(data.draw(spaces) + item + data.draw(spaces))
-        if data.draw(st.booleans()):
-            items.append(data.draw(spaces))  # an empty item (",,") is skipped
-    assert parse_ids(",".join(items)) == ranges
-
-
-@settings(max_examples=200, deadline=None)
-@given(lo=st.integers(0, facts.NUM_SAMPLES - 1), hi=st.integers(0, 2 * facts.NUM_SAMPLES))
-def test_parse_ids_refuses_backward_and_out_of_range_ids_by_name(lo: int, hi: int) -> None:
-    spec = f"{lo}-{hi}"
-    if lo <= hi < facts.NUM_SAMPLES:
-        assert parse_ids(spec) == [(lo, hi)]
-        return
-    with pytest.raises(ConfigError, match="runs backwards" if lo > hi else "out of range"):
-        parse_ids(spec)
-
-
-@settings(max_examples=300, deadline=None)
-@given(spec=st.text(alphabet=st.sampled_from("0123456789-, x"), max_size=30))
-def test_parse_ids_either_reads_a_spec_or_says_what_is_wrong(spec: str) -> None:
-    try:
-        ranges = parse_ids(spec)
-    except ConfigError:
-        return  # the only error a user may see
-    assert ranges and all(0 <= lo <= hi < facts.NUM_SAMPLES for lo, hi in ranges)

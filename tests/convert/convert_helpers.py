@@ -4,6 +4,7 @@ independent decoder (cv2, OpenEXR, numpy.loadtxt: no david_data code)."""
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,3 +91,11 @@ def store_content(root: Path) -> dict[str, bytes]:
 
 
 FIELDS = ("rgb", "alpha", "depth", "normal", "intrinsics")
+
+
+def mirror_of(parts: Path, dest: Path, *names: str) -> Path:
+    """A mirror folder ``dest`` holding copies of some of the parts in ``parts``."""
+    dest.mkdir()
+    for name in names:
+        shutil.copy(parts / name, dest / name)
+    return dest

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import zarr
 from convert_helpers import SHARD, Mirror, independent_decode, member_bytes
+from process_helpers import kill_when
 
 from david_data import facts
 from david_data.convert.plan import convert_settings, plan_convert
@@ -138,17 +137,12 @@ def test_killed_conversion_resumes_to_an_identical_store(
         f"r.convert({str(mirror.path)!r}, {str(target)!r}, shard_size={SHARD}, workers=1)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
-    try:
-        deadline = time.monotonic() + 60
-        while not list((target / "metadata").glob("*.parquet")):
-            assert proc.poll() is None, "conversion ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when(
+        proc,
+        lambda: bool(list((target / "metadata").glob("*.parquet"))),
+        timeout=60,
+        what="first shard committed",
+    )
     committed = len(list((target / "metadata").glob("*.parquet")))
     total = len(list((store / "metadata").glob("*.parquet")))
     assert 0 < committed < total, "the kill must land midway"

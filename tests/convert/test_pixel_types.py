@@ -3,13 +3,12 @@ into one store that reads back bit-exact, float32 holding the half values exactl
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import zarr
-from convert_helpers import SHARD, independent_decode, member_bytes, snapshot
+from convert_helpers import SHARD, independent_decode, member_bytes, mirror_of, snapshot
 
 from david_data.cli import main
 from david_data.convert import convert
@@ -26,13 +25,6 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, ids, options in (HALF, FLOAT):
         write_part(root / name, ids, options)
     return root
-
-
-def mirror_of(parts: Path, dest: Path, *names: str) -> Path:
-    dest.mkdir()
-    for name in names:
-        shutil.copy(parts / name, dest / name)
-    return dest
 
 
 @pytest.mark.parametrize("profile", ["fast", "compact"])

@@ -10,11 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from convert_helpers import FIELDS, SHARD, Mirror, store_content
+from process_helpers import kill_when
 
 from david_data import facts
 from david_data.catalog import load_catalog, open_catalog_source
@@ -61,19 +59,7 @@ def same_but_part_sha256(a: Path, b: Path) -> None:
     assert rows(a).drop(["part_sha256"]).equals(rows(b).drop(["part_sha256"]))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def catalog_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private catalog cache for this module (also seen by CLI subprocesses)."""
-    folder = tmp_path_factory.mktemp("catalog-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAVID_DATA_CACHE_DIR", str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def host(mirror: Mirror) -> Iterator[LocalHost]:
-    with LocalHost(mirror.path) as running:
-        yield running
+pytestmark = pytest.mark.usefixtures("catalog_cache")
 
 
 @pytest.fixture(scope="module")
@@ -190,18 +176,13 @@ def test_a_killed_remote_conversion_resumes_to_the_same_store(
             text=True,
             env={**LOCAL_ENV, "DAVID_DATA_CACHE_DIR": str(catalog_cache)},
         )
-        try:
-            deadline = time.monotonic() + 240
-            committed = lambda: len(list((target / "metadata").glob("shard-*.parquet")))  # noqa: E731
-            while committed() < 5 or not stalled.fired:
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "the run did not reach the stalled part"
-                time.sleep(0.02)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        kill_when(
+            proc,
+            lambda: len(list((target / "metadata").glob("shard-*.parquet"))) >= 5
+            and stalled.fired > 0,
+            timeout=240,
+            what="5 shards committed and the stalled part reached",
+        )
     finally:
         host.faults.clear()
     assert len(list((target / "metadata").glob("shard-*.parquet"))) == 5

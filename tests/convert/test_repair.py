@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from convert_helpers import SHARD, independent_decode, member_bytes, snapshot
+from convert_helpers import SHARD, independent_decode, member_bytes, mirror_of, snapshot
 
 from david_data.cli import main
 from david_data.convert import convert
@@ -34,13 +34,6 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     other = encode_sample(5010)["rgb_0005010.png"]
     write_part(root / P2, [5002, 5003], overrides={"rgb_0005003.png": other})
     return root
-
-
-def mirror_of(parts: Path, dest: Path, *names: str) -> Path:
-    dest.mkdir()
-    for name in names:
-        shutil.copy(parts / name, dest / name)
-    return dest
 
 
 def rgb(store: Path, sid: int) -> np.ndarray:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +24,7 @@ IDS = "2-6,5001-5003"
 HELD = [2, 3, 4, 5, 6, 5001, 5002, 5003]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def catalog_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private catalog cache for this module."""
-    folder = tmp_path_factory.mktemp("catalog-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAVID_DATA_CACHE_DIR", str(folder))
-        yield folder
+pytestmark = pytest.mark.usefixtures("catalog_cache")
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +34,6 @@ def sparse(mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Path:
     args = [str(mirror.path), str(out), "--ids", IDS, "--shard-size", str(SHARD)]
     assert main(["convert", *args, "--no-progress"]) == 0
     return out
-
-
-@pytest.fixture(scope="module")
-def host(mirror: Mirror) -> Iterator[LocalHost]:
-    with LocalHost(mirror.path) as running:
-        yield running
 
 
 def attributes(store: Path) -> dict:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from convert_helpers import SHARD, Mirror
+from process_helpers import interrupt_when
 
 from david_data.cli import main
 from david_data.convert.verify_store import (
@@ -91,38 +90,6 @@ def test_a_dask_cluster_gives_the_same_report_as_this_process(
     assert remote.stdout == local
 
 
-class Lines:
-    """Reads a process's stderr on a thread; ``wait_for`` blocks until a line holds a text."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("")  # end of stream
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: any(text in line for line in self.lines) or "" in self.lines,
-                timeout=timeout,
-            )
-        assert found and any(text in line for line in self.lines), "".join(self.lines)
-
-    def text(self) -> str:
-        self._thread.join(timeout=30)
-        return "".join(self.lines)
-
-
 def test_ctrl_c_names_the_samples_left_unchecked_and_exits_130(
     store: Path, mirror: Mirror, tmp_path: Path, dask_cluster_factory: Any
 ) -> None:
@@ -130,23 +97,13 @@ def test_ctrl_c_names_the_samples_left_unchecked_and_exits_130(
     # The job pauses at a known point: the cluster's only thread is held until the
     # signal was handled, so no sample is checked before it.
     with cluster.busy(tmp_path):
-        proc = subprocess.Popen(
+        code, out, err = interrupt_when(
             [*CLI, "verify-store", str(store), "--against", str(mirror.path), "--no-progress",
              "--dask-address", cluster.address],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=LOCAL_ENV,
+            f"29 samples in 5 units on Dask cluster {cluster.address}",
+            env=LOCAL_ENV,
         )  # fmt: skip
-        try:
-            stderr = Lines(proc)
-            stderr.wait_for(f"29 samples in 5 units on Dask cluster {cluster.address}")
-            proc.send_signal(signal.SIGINT)
-            assert proc.stdout is not None
-            out = proc.stdout.read()
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    err = stderr.text()
-    assert proc.returncode == 130, out + err
+    assert code == 130, out + err
     assert "0 samples checked, 0 difference(s), 29 NOT checked" in out, out
     assert (
         "29 sample(s) NOT checked (not checked: the run was interrupted): "

@@ -1,16 +1,14 @@
-"""Fixtures for the mirror tests: tiny synthetic parts served by a real loopback host."""
+"""Fixtures for the mirror tests: tiny synthetic parts (served by the `host` fixture of
+tests/conftest.py)."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mirror_helpers import PARTS, SAMPLES_PER_PART
 
 from david_data.synth.generator import write_parts
-from david_data.synth.host import LocalHost
 
 
 @pytest.fixture(scope="session")
@@ -19,17 +17,3 @@ def source_parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("parts")
     write_parts(root, list(PARTS), SAMPLES_PER_PART)
     return root
-
-
-@pytest.fixture()
-def served(tmp_path: Path, source_parts: Path) -> Path:
-    """A private copy of the parts (tests may corrupt or replace files in it)."""
-    root = tmp_path / "served"
-    shutil.copytree(source_parts, root)
-    return root
-
-
-@pytest.fixture()
-def host(served: Path) -> Iterator[LocalHost]:
-    with LocalHost(served) as running:
-        yield running

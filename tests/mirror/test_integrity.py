@@ -27,6 +27,14 @@ def _part(options: SynthOptions = SynthOptions()) -> bytes:  # noqa: B008
     return buffer.getvalue()
 
 
+def _served(tmp_path: Path, data: bytes) -> Path:
+    """A folder for the host holding ``data`` as the part NAME."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / NAME).write_bytes(data)
+    return served
+
+
 def _offsets(data: bytes) -> dict[str, int]:
     """Where to flip: a local header's time, a central-directory-only field, the end
     record's entry count (and the ZIP64 end record's size field when there is one)."""
@@ -150,10 +158,8 @@ def test_local_extra_fields_the_directory_does_not_repeat_are_read_again() -> No
 def test_acceptance_1_a_byte_flipped_in_flight_lands_identical(tmp_path: Path, zip64: bool) -> None:
     """One run per place (local header, central directory, end record(s)): the byte is
     flipped on the wire once; the part is repaired and lands byte-identical."""
-    served = tmp_path / "served"
-    served.mkdir()
     data = _part(SynthOptions(zip64=zip64))
-    (served / NAME).write_bytes(data)
+    served = _served(tmp_path, data)
     for where, offset in _offsets(data).items():
         dest = tmp_path / where.replace(" ", "-")
         with LocalHost(served) as host:
@@ -169,10 +175,8 @@ def test_acceptance_1_a_byte_flipped_in_flight_lands_identical(tmp_path: Path, z
 
 @pytest.mark.parametrize("where", ["local header", "end record"])
 def test_acceptance_1_a_byte_wrong_on_every_read_fails_by_name(tmp_path: Path, where: str) -> None:
-    served = tmp_path / "served"
-    served.mkdir()
     data = _part()
-    (served / NAME).write_bytes(data)
+    served = _served(tmp_path, data)
     dest = tmp_path / "dest"
     with LocalHost(served) as host:
         host.faults.add(Fault.corrupt(_offsets(data)[where]), times=None, path=NAME)
@@ -186,10 +190,8 @@ def test_acceptance_1_a_byte_wrong_on_every_read_fails_by_name(tmp_path: Path, w
 
 
 def test_verify_names_a_damaged_local_header_at_rest(tmp_path: Path) -> None:
-    served = tmp_path / "served"
-    served.mkdir()
     data = _part()
-    (served / NAME).write_bytes(data)
+    served = _served(tmp_path, data)
     dest = tmp_path / "dest"
     with LocalHost(served) as host:
         settings = MirrorSettings(dest=str(dest), parts=(NAME,), base_url=host.base_url)

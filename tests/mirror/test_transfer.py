@@ -79,19 +79,24 @@ def test_any_block_size_gives_the_same_verdict(
         assert [p.member for p in check.problems] == ["cam_0000001.txt"], (block, check.problems)
 
 
-def test_schedule_tail_first_then_in_order_then_shares(tmp_path: Path) -> None:
-    size = 110 * MiB + 123
-    part, state_path = tmp_path / "f.part", tmp_path / "f.state"
-    with open(part, "wb") as handle:
-        handle.truncate(size)
-    state = PartState(
+def _state(size: int, segments: int, segment_size: int) -> PartState:
+    """A fresh resume state for a ``size``-byte part in ``segments`` planned segments."""
+    return PartState(
         url="u",
         size=size,
         etag=None,
         last_modified=None,
         content_md5=None,
-        segments=plan_segments(size, 4, 16 * MiB),
+        segments=plan_segments(size, segments, segment_size),
     )
+
+
+def test_schedule_tail_first_then_in_order_then_shares(tmp_path: Path) -> None:
+    size = 110 * MiB + 123
+    part, state_path = tmp_path / "f.part", tmp_path / "f.state"
+    with open(part, "wb") as handle:
+        handle.truncate(size)
+    state = _state(size, 4, 16 * MiB)
     transfer = Transfer(
         part,
         state_path,
@@ -127,14 +132,7 @@ def test_reader_waits_only_for_written_bytes(tmp_path: Path) -> None:
     size = 3 * MiB
     part = tmp_path / "f.part"
     part.write_bytes(bytes(range(256)) * (size // 256))
-    state = PartState(
-        url="u",
-        size=size,
-        etag=None,
-        last_modified=None,
-        content_md5=None,
-        segments=plan_segments(size, 3, MiB),
-    )
+    state = _state(size, 3, MiB)
     transfer = Transfer(
         part,
         tmp_path / "f.state",

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
 from mirror_helpers import FAST, PARTS, flip_byte, member_data_offset
+from process_helpers import interrupt_when
 
 from david_data.mirror import MirrorSettings, mirror
 from david_data.synth.host import LocalHost
@@ -62,38 +61,6 @@ def test_verify_on_a_dask_cluster_gives_the_same_report_as_this_process(
     )
 
 
-class Lines:
-    """Reads a process's stderr on a thread; ``wait_for`` blocks until a line holds a text."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self.lines.append("")  # end of stream
-            self._changed.notify_all()
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        with self._changed:
-            self._changed.wait_for(
-                lambda: any(text in line for line in self.lines) or "" in self.lines,
-                timeout=timeout,
-            )
-        assert any(text in line for line in self.lines), "".join(self.lines)
-
-    def text(self) -> str:
-        self._thread.join(timeout=30)
-        return "".join(self.lines)
-
-
 def test_ctrl_c_during_verify_names_the_parts_unchecked_and_exits_130(
     tmp_path: Path, host: LocalHost, dask_cluster_factory: Any
 ) -> None:
@@ -102,22 +69,12 @@ def test_ctrl_c_during_verify_names_the_parts_unchecked_and_exits_130(
     # The job pauses at a known point: the cluster's only thread is held until the
     # signal was handled, so no part is checked before it.
     with cluster.busy(tmp_path):
-        proc = subprocess.Popen(
+        code, out, err = interrupt_when(
             [CLI, "verify", str(dest), "--no-progress", "--dask-address", cluster.address],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-        )  # fmt: skip
-        try:
-            stderr = Lines(proc)
-            stderr.wait_for(f"verify {dest}: 2 part(s) on Dask cluster")
-            proc.send_signal(signal.SIGINT)
-            assert proc.stdout is not None
-            out = proc.stdout.read()
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    err = stderr.text()
-    assert proc.returncode == 130, out + err
+            f"verify {dest}: 2 part(s) on Dask cluster",
+            env=_env(),
+        )
+    assert code == 130, out + err
     assert "0 good, 0 corrupt, 0 missing, 0 unexpected, 2 unchecked" in out, out
     assert f"UNCHECKED (interrupted): {PARTS[0]}, {PARTS[1]}" in out, out
     assert "all good" not in out and "interrupted; rerun" in err
