@@ -32,7 +32,9 @@ Each figure is taken twice: wall time (``time.perf_counter``) and the child's CP
 (``time.process_time``: user + system, every thread of the child, the loopback host's
 included). On a shared machine wall time also measures the neighbours (time spent waiting
 for a core), so the **verdict judges the CPU time**; wall time is printed beside it, with
-the machine's load average before and after the rounds.
+the machine's load average before, during and after the rounds. The verdict line also
+gives the user and system parts' exponents: system time (mostly the kernel zeroing the
+fresh pages a figure touches) swells with the machine's load, user time much less.
 
 Figures are medians over rounds (at least 3, sizes interleaved). Between neighbouring sizes
 the table prints each figure's growth exponent, log(figure growth) / log(N growth): 0 is
@@ -151,10 +153,14 @@ def child(store_url: str, host_root: str, cache_dir: str) -> dict[str, float]:
     out: dict[str, float] = {}
 
     def timed(name: str, fn: Any) -> Any:
+        before = resource.getrusage(resource.RUSAGE_SELF)
         start, cpu = time.perf_counter(), time.process_time()
         value = fn()
         out[name] = time.perf_counter() - start
         out[f"{name} cpu"] = time.process_time() - cpu
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        out[f"{name} user"] = after.ru_utime - before.ru_utime
+        out[f"{name} system"] = after.ru_stime - before.ru_stime
         return value
 
     from david_data.store import open_store
@@ -295,9 +301,22 @@ def print_table(sizes: tuple[int, ...], results: dict[int, list[dict[str, float]
             continue
         steepest = worst[f"{f} cpu"]
         verdict = "flat or linear" if steepest <= 1.25 else "GROWS FASTER THAN LINEAR"
+        user, system = (
+            max(
+                _exponent(
+                    statistics.median(x[f"{f} {kind}"] for x in results[a]),
+                    statistics.median(x[f"{f} {kind}"] for x in results[b]),
+                    a,
+                    b,
+                )
+                for a, b in steps
+            )
+            for kind in ("user", "system")
+        )
         print(
             f"verdict {f}: steepest CPU-time exponent {steepest:.2f}: {verdict} "
-            f"(wall time's {worst[f]:.2f}, neighbours included)"
+            f"(user {user:.2f}, system {system:.2f}; wall time's {worst[f]:.2f}, "
+            "neighbours included)"
         )
     for f in ("state_bytes", "rss"):
         if f in worst:
