@@ -67,7 +67,8 @@ def read_checked_parquet(blob: bytes) -> pa.Table:
     would otherwise read as a column of nulls). The footer has no CRC: a flip in its row
     count still reads as fewer rows. Raises ``pa.ArrowException``, ``OSError``
     or ``ValueError`` on a damaged file."""
-    file = pq.ParquetFile(io.BytesIO(blob), page_checksum_verification=True)
+    # BufferReader reads the bytes in place (io.BytesIO made Arrow copy all of them again)
+    file = pq.ParquetFile(pa.BufferReader(blob), page_checksum_verification=True)
     missing = [name for name in SCHEMA.names if name not in file.schema_arrow.names]
     if missing:
         raise ValueError(f"it lacks the column(s) {', '.join(missing)}")

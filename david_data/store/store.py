@@ -83,9 +83,8 @@ class SynthHumanStore:
         if self._ok_ids is None:
             table = self.metadata
             ok = np.asarray(table.column("status").to_numpy(zero_copy_only=False) == STATUS_OK)
-            self._ok_ids = np.asarray(table.column("sample_id").to_numpy(zero_copy_only=False))[
-                ok
-            ].astype(np.int64)
+            ids = table.column("sample_id").to_numpy(zero_copy_only=False)
+            self._ok_ids = ids.astype(np.int64, copy=False)[ok]  # indexing makes the one copy
         return self._ok_ids
 
     def __len__(self) -> int:

@@ -3,7 +3,9 @@ shard committed or rewritten after it) never gives a wrong answer."""
 
 from __future__ import annotations
 
+import io
 import os
+import tracemalloc
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -193,3 +195,34 @@ def test_a_flipped_bit_in_a_metadata_file_never_gives_other_rows(store_copy: Pat
     assert _flip_sweep(store_copy / CONSOLIDATED_NAME, lambda: read_metadata(layout)) == []
     unconsolidated(store_copy)
     assert _flip_sweep(shard_files(store_copy)[0], lambda: read_metadata(layout)) == []
+
+
+def test_reading_a_metadata_file_does_not_copy_it() -> None:
+    """Opening the full store reads its ~20 MB consolidated file once, into one ``bytes``;
+    Arrow decodes it in place. Before, Arrow read it through ``io.BytesIO`` and copied every
+    column chunk into new Python bytes first (~20 MB more memory touched at 298k samples)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from david_data.format.metadata import SCHEMA, read_checked_parquet, write_checked_parquet
+
+    n = 20_000
+    rng = np.random.default_rng(0)
+    columns = {
+        f.name: pa.array(rng.integers(0, 10**9, n)).cast(f.type)
+        if not pa.types.is_string(f.type)
+        else pa.array([f"{v:064x}" for v in rng.integers(0, 2**62, n)])
+        for f in SCHEMA
+    }
+    want = pa.Table.from_pydict(columns, schema=SCHEMA)
+    sink = io.BytesIO()
+    write_checked_parquet(want, sink)
+    blob = sink.getvalue()
+    tracemalloc.start()
+    try:
+        got = read_checked_parquet(blob)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.equals(want)
+    assert peak < len(blob) // 10, f"{peak:,} bytes of Python memory to read {len(blob):,}"
