@@ -278,14 +278,22 @@ def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
     first (resumable), then score the stored predictions, writing metrics into the store."""
     from .registry import resolve_model
 
-    if settings.model is None and settings.model_path is None and settings.run is not None:
+    if settings.model is None and settings.model_path is None:
+        if settings.run is None:
+            raise ConfigError(
+                "give --model NAME or --model-path FILE (a model to run and score), or --run "
+                "NAME (a run of the store to score)"
+            )
         return _plan_stored(settings)
     if settings.into_store:
         return _plan_with_run(settings)
     path, task = resolve_model(settings.model, settings.model_path, settings.task)
     store = to_url(*resolve(settings.store, settings.storage_options))
     options = dict(settings.storage_options)
-    ids = store_sample_ids(_open_store(store, _options_key(options)), settings.query)
+    from ..store import open_store
+
+    # a fresh store object: the query may read metrics written since this process opened it
+    ids = store_sample_ids(open_store(store, options or None), settings.query)
     if not ids:
         raise ConfigError(
             f"no samples selected in {store}"

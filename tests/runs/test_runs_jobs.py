@@ -250,3 +250,40 @@ def test_the_loader_serves_predictions_beside_the_ground_truth(
             assert np.isnan(depth).all()
     with pytest.raises(Exception, match="no run 'nope'"):
         store.loader(5, runs=["nope"])
+
+
+def test_a_query_on_metrics_sees_the_metrics_written_since_in_this_process(
+    run_store: Path, run_models: dict[str, Path], tmp_path: Path
+) -> None:
+    from david_data.infer.batch import InferSettings, plan_inference
+
+    def folder_plan(query: str) -> Any:
+        return plan_inference(
+            InferSettings(
+                output=str(tmp_path / "out"),
+                store=str(run_store),
+                model_path=str(run_models["a"]),
+                query=query,
+            )
+        )
+
+    assert folder_plan("scenario = 'face'").total == 10  # the store was opened and queried
+    _evaluate(
+        EvalSettings(
+            store=str(run_store),
+            model_path=str(run_models["a"]),
+            output=str(tmp_path / "e"),
+            run="a",
+            query="sample_id < 4",
+        )
+    )
+    assert folder_plan("SELECT sample_id FROM metrics WHERE run = 'a'").total == 4
+    rescored = _evaluate(
+        EvalSettings(
+            store=str(run_store),
+            run="a",
+            output=str(tmp_path / "e2"),
+            query="SELECT sample_id FROM metrics m WHERE m.depth_rmse IS NOT NULL",
+        )
+    )
+    assert rescored.samples == 4
