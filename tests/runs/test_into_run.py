@@ -103,9 +103,12 @@ def test_a_stopped_run_resumes_to_the_same_bytes_as_an_uninterrupted_one(
     assert len(held) == stopped.written
     # a kill between a shard's objects and its commit marker: the marker is lost
     (run_store / "runs" / name / "covered" / "c" / "0").unlink()
+    stale = run_store / "runs" / name / "depth" / "c" / "0" / "0" / "0.0badc0de.tmp"
+    stale.write_bytes(b"half a shard")  # and a temporary a killed write left behind
     _, resumed = _run(settings)
     assert resumed.written == 10 - len(held) + len([s for s in held if s < 4])
     assert open_store(str(run_store)).covered(name).tolist() == list(range(10))
+    assert not stale.exists()
     _run(RunSettings(store=str(clean), model_path=str(run_models["a"]), samples_per_task=4))
     assert _run_bytes(run_store, name) == _run_bytes(clean, name)
 
