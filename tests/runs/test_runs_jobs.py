@@ -250,6 +250,16 @@ def test_the_loader_serves_predictions_beside_the_ground_truth(
             assert np.isnan(depth).all()
     with pytest.raises(Exception, match="no run 'nope'"):
         store.loader(5, runs=["nope"])
+    # where= may filter on metrics
+    import pyarrow as pa
+
+    from david_data.store.runs import write_metrics
+
+    write_metrics(str(run_store), "a", pa.table({"sample_id": [1, 3], "depth_rmse": [9.0, 1.0]}))
+    worst = open_store(str(run_store)).loader(
+        1, where="sample_id IN (SELECT sample_id FROM metrics WHERE depth_rmse > 5)"
+    )
+    assert worst.sample_ids.tolist() == [1]
 
 
 def test_a_query_on_metrics_sees_the_metrics_written_since_in_this_process(
