@@ -9,7 +9,8 @@ Plan, then run (one engine, see :mod:`david_data.engine`)::
     run_into_store(plan, executor)    -> RunReport
     predict_shards(unit)              -> ShardsResult (the work unit): each shard's samples
                                          through the model pipeline, the outputs encoded as
-                                         they finish, the shard committed (covered chunk last)
+                                         they finish into a temporary file (memory stays
+                                         flat), the shard committed (covered chunk last)
 
 Resume is "plan again": a killed run keeps the shards it committed, and the next one
 does the rest; a rerun with the same model and selection finds nothing to do. A model
@@ -19,13 +20,17 @@ old one is kept (an explicit ``--run`` of the old name is refused, naming both m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
+import mmap
 import os
 import re
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -341,25 +346,22 @@ def predict_shards(
         chw, info = preprocess(np.ascontiguousarray(np.asarray(rgb)[..., ::-1]))
         return chw, info
 
+    spools: list[_Spool] = []  # the shard being predicted
+
     def finish(
         sample_id: int, raw: dict[str, np.ndarray], info: Any, _seconds: float
-    ) -> tuple[int, dict[str, bytes] | None, str | None]:
+    ) -> tuple[int, str | None]:
         outputs = postprocess(raw, info)
-        return sample_id, {f: codecs[f].encode(outputs[f]) for f in layout.fields}, None
+        spools[-1].add(sample_id, {f: codecs[f].encode(outputs[f]) for f in layout.fields})
+        return sample_id, None
 
-    def fail(
-        sample_id: int, exc: BaseException, _seconds: float
-    ) -> tuple[int, dict[str, bytes] | None, str | None]:
+    def fail(sample_id: int, exc: BaseException, _seconds: float) -> tuple[int, str | None]:
         logger.warning("sample %d: failed: %s", sample_id, exc)
-        return sample_id, None, str(exc) or type(exc).__name__
+        return sample_id, str(exc) or type(exc).__name__
 
-    written = not_run = 0
-    failures: list[tuple[int, str]] = []
-    for position, (shard, ids) in enumerate(unit.shards):
-        if stop_requested():
-            not_run += sum(len(i) for _, i in unit.shards[position:])
-            break
-        done = ModelPipeline(
+    def _predict_shard(ids: tuple[int, ...], spool: _Spool) -> list[tuple[int, str | None] | None]:
+        spools[:] = [spool]
+        return ModelPipeline(
             prepare=prepare,
             run_model=model.run,
             finish=finish,
@@ -369,20 +371,25 @@ def predict_shards(
             on_result=(lambda r: on_sample(r[0])) if on_sample else None,
             should_stop=stop_requested,
         ).run(list(ids))
-        encoded: dict[str, dict[int, bytes]] = {f: {} for f in layout.fields}
-        for outcome in done:
-            if outcome is None:
-                not_run += 1
-                continue
-            sid, chunks, error = outcome
-            if chunks is None:
-                failures.append((sid, error or ""))
-                continue
-            for f, data in chunks.items():
-                encoded[f][sid] = data
-        if encoded[layout.fields[0]]:
-            write_shard_chunks(layout, shard, encoded)
-            written += len(encoded[layout.fields[0]])
+
+    written = not_run = 0
+    failures: list[tuple[int, str]] = []
+    for position, (shard, ids) in enumerate(unit.shards):
+        if stop_requested():
+            not_run += sum(len(i) for _, i in unit.shards[position:])
+            break
+        with _Spool(layout.fields) as spool:
+            done = _predict_shard(ids, spool)
+            for outcome in done:
+                if outcome is None:
+                    not_run += 1
+                elif outcome[1] is not None:
+                    failures.append((outcome[0], outcome[1]))
+            if spool.count:
+                with spool.chunks() as encoded:
+                    write_shard_chunks(layout, shard, encoded)
+                    del encoded  # the views go before the mapping closes
+                written += spool.count
     logger.info(
         "%s: %d predicted, %d failed%s -> run %s",
         unit.label,
@@ -392,6 +399,52 @@ def predict_shards(
         job.run,
     )
     return ShardsResult(index=unit.index, written=written, failures=failures, not_run=not_run)
+
+
+class _Spool:
+    """One shard's encoded chunks, kept in an anonymous temporary file rather than in
+    memory (a shard of multi-task predictions is ~100 x 2-4 MB): appended as outputs are
+    finished (from the pipeline's threads), read back through ``mmap`` (no copy) when the
+    shard is committed."""
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by __exit__
+        self._lock = threading.Lock()
+        self._where: dict[str, dict[int, tuple[int, int]]] = {f: {} for f in fields}
+        self._size = 0
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    @property
+    def count(self) -> int:
+        return len(next(iter(self._where.values())))
+
+    def add(self, sample_id: int, chunks: dict[str, bytes]) -> None:
+        with self._lock:
+            for f, data in chunks.items():
+                self._file.write(data)
+                self._where[f][sample_id] = (self._size, len(data))
+                self._size += len(data)
+
+    @contextlib.contextmanager
+    def chunks(self) -> Iterator[dict[str, dict[int, memoryview]]]:
+        """``field -> sample id -> chunk``, views of the file valid inside the block."""
+        self._file.flush()
+        mapped = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(mapped)
+        try:
+            yield {
+                f: {sid: view[o : o + n] for sid, (o, n) in where.items()}
+                for f, where in self._where.items()
+            }
+        finally:
+            view.release()
+            with contextlib.suppress(BufferError):  # a view kept alive by a traceback
+                mapped.close()
 
 
 def _failed_unit(unit: ShardsUnit, exc: BaseException) -> ShardsResult:

@@ -37,7 +37,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -534,7 +534,7 @@ def _write_shard(
 
 
 def write_shard_chunks(
-    layout: RunLayout, shard: int, encoded: Mapping[str, Mapping[int, bytes]]
+    layout: RunLayout, shard: int, encoded: Mapping[str, Mapping[int, bytes | memoryview]]
 ) -> None:
     """Commit encoded chunks (``field -> sample id -> bytes``, the same ids for every field,
     all in ``shard``) into the run: each field's shard object rewritten whole with what it
@@ -558,12 +558,13 @@ def write_shard_chunks(
         layout, [layout.shard_path(f, shard) for f in layout.fields] + [marker]
     )
     for f in layout.fields:
-        chunks: list[bytes | None] = [None] * size
+        chunks: list[bytes | memoryview | None] = [None] * size
         for sid, data in {**old[f], **encoded[f]}.items():
             chunks[sid - base] = data
-        _write_buffers(
-            layout, layout.shard_path(f, shard), shard_buffers(chunks, layout.shard_index[f])
-        )
+        # memoryviews (a spooled shard) are written as they are, like bytes
+        buffers = shard_buffers(cast(list[bytes | None], chunks), layout.shard_index[f])
+        _write_buffers(layout, layout.shard_path(f, shard), buffers)
+        del chunks, buffers
     covered[np.asarray(ids, dtype=np.int64) - base] = True
     atomic_write_bytes(layout.fs, marker, _COVERED_CODEC.encode(covered))
 
