@@ -252,7 +252,13 @@ def plan_run(settings: RunSettings) -> RunPlan:
             )
             + "; check the selection (try it with 'david-data query STORE')"
         )
-    check_writable(store_url, options)
+    try:
+        check_writable(store_url, options)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"cannot write a run into store {store_url} ({exc}); infer into an OUTPUT folder "
+            "instead, or evaluate with --no-run (it only reads the store)"
+        ) from exc
     task = check_model(path, task, device=settings.device, threads=None)
     model_path = to_url(*resolve(path))
     sha = model_sha256(model_path)
