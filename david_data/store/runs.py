@@ -540,7 +540,7 @@ def write_shard_chunks(
     all in ``shard``) into the run: each field's shard object rewritten whole with what it
     held, atomically, then the shard's covered chunk (the commit marker). The caller is
     the shard's only writer."""
-    from ..convert.write import _remove_stale_temporaries, _write_buffers
+    from ..format.objects import remove_stale_temporaries, write_shard_object
 
     size = layout.shard_size
     base = shard * size
@@ -554,7 +554,7 @@ def write_shard_chunks(
     keep = [int(s) for s in np.flatnonzero(covered) + base if int(s) not in new]
     old = _raw_chunks(layout, shard, keep)
     marker = layout.covered_path(shard)
-    _remove_stale_temporaries(
+    remove_stale_temporaries(
         layout, [layout.shard_path(f, shard) for f in layout.fields] + [marker]
     )
     for f in layout.fields:
@@ -563,7 +563,7 @@ def write_shard_chunks(
             chunks[sid - base] = data
         # memoryviews (a spooled shard) are written as they are, like bytes
         buffers = shard_buffers(cast(list[bytes | None], chunks), layout.shard_index[f])
-        _write_buffers(layout, layout.shard_path(f, shard), buffers)
+        write_shard_object(layout, layout.shard_path(f, shard), buffers)
         del chunks, buffers
     covered[np.asarray(ids, dtype=np.int64) - base] = True
     atomic_write_bytes(layout.fs, marker, _COVERED_CODEC.encode(covered))
