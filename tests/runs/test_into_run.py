@@ -92,7 +92,9 @@ def test_a_stopped_run_resumes_to_the_same_bytes_as_an_uninterrupted_one(
 ) -> None:
     clean = tmp_path / "clean.zarr"
     shutil.copytree(run_store, clean)
-    settings = RunSettings(store=str(run_store), model_path=str(run_models["a"]), samples_per_task=4)
+    settings = RunSettings(
+        store=str(run_store), model_path=str(run_models["a"]), samples_per_task=4
+    )
     try:
         plan, stopped = _run(settings, progress=StopAfter(3))
     finally:

@@ -199,7 +199,11 @@ def test_infer_into_a_run_on_a_dask_cluster_writes_the_same_bytes(
         run_into_store(plan, ex)
     for f in ("depth", "normal", "foreground", "covered"):
         for shard in (0, 1, 2):
-            name = f"c/{shard}" if f == "covered" else f"c/{shard}/0/0" + ("/0" if f == "normal" else "")
+            name = (
+                f"c/{shard}"
+                if f == "covered"
+                else f"c/{shard}/0/0" + ("/0" if f == "normal" else "")
+            )
             path = Path("runs/a") / f / name
             assert (run_store / path).read_bytes() == (clean / path).read_bytes(), path
 
@@ -221,7 +225,9 @@ def test_the_flows_infer_into_a_run_and_evaluate_it(
     )
     report = report_of_state(state)
     assert state.is_completed() and report.written == 6
-    state = evaluate_flow(store=str(run_store), run="a", output=str(tmp_path / "e"), return_state=True)
+    state = evaluate_flow(
+        store=str(run_store), run="a", output=str(tmp_path / "e"), return_state=True
+    )
     assert state.is_completed() and report_of_state(state).samples == 6
     assert [r["sample_id"] for r in _metrics(run_store, "a")] == list(range(2, 8))
 
