@@ -15,9 +15,7 @@ next run.
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +23,10 @@ from ..engine import stop_requested
 from ..errors import DavidDataError
 from ..format.layout import StoreLayout, open_layout
 from ..format.metadata import STATUS_OK, rows_to_parquet
+from ..format.objects import remove_stale_temporaries as _remove_stale_temporaries
+from ..format.objects import write_shard_object as _write_buffers
 from ..format.shard import shard_buffers
-from ..fsutil import atomic_open, atomic_write_bytes, is_local, join, resolve
+from ..fsutil import atomic_write_bytes, join, resolve
 from .decode import decode_sample
 from .metadata import error_row, sample_row
 from .source import PartRef, RawFiles, SampleMembers, is_http, read_files
@@ -157,28 +157,6 @@ def _files(
             yield sample.sample_id, preread[sample.sample_id]
         else:
             yield next(read)
-
-
-def _write_buffers(layout: StoreLayout, path: str, buffers: list[bytes]) -> None:
-    """Write one shard object atomically: locally its buffers in turn into the temporary
-    file (no ~100 MB join to copy first), on object stores as one PUT."""
-    if is_local(layout.fs):
-        with atomic_open(layout.fs, path) as handle:
-            handle.writelines(buffers)
-    else:
-        atomic_write_bytes(layout.fs, path, b"".join(buffers))
-
-
-def _remove_stale_temporaries(layout: StoreLayout, paths: list[str]) -> None:
-    """Remove ``PATH.<id>.tmp`` files a killed run left beside the objects about to be
-    written. Only local stores have them: object stores get each object in one PUT."""
-    if not is_local(layout.fs):
-        return
-    for path in paths:
-        for stale in glob.glob(glob.escape(path) + ".*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(stale)
-                logger.info("removed stale temporary %s", stale)
 
 
 def unseen_paths(

@@ -244,7 +244,10 @@ def store_sample_ids(store: Any, query: str | None) -> list[int]:
 
 def _list_store(source: InputSource) -> InputListing:
     assert source.store is not None
-    store = _open_store(source.store, _options_key(source.storage_options))
+    from ..store import open_store
+
+    # a fresh store object: the query may read metrics written since this process opened it
+    store = open_store(source.store, source.storage_options or None)
     ids = store_sample_ids(store, source.query)
     if not ids:
         raise NoInputsError(
