@@ -64,6 +64,8 @@ METRIC_UNITS = {
     "normal_within_30": "share of pixels",
 }
 
+FEW_SAMPLES = 20
+"""Below this many paired samples a percentile bootstrap interval is known to be too narrow."""
 _SCENARIO_STARTS = np.asarray([scenario_range(s).start for s in SCENARIOS], np.int64)
 _SCENARIO_ORDER = np.argsort(_SCENARIO_STARTS)
 
@@ -179,6 +181,12 @@ class Comparison:
             f"B has {self.samples_b}); only those are compared\n"
             f"B-A: mean difference; CI: {pct} paired bootstrap interval ({self.resamples} "
             f"resamples, seed {self.seed}); lower is better except for normal_within_*"
+            + (
+                f"\nrows with n < {FEW_SAMPLES}: the bootstrap interval is too narrow to trust, "
+                "read their verdict as a hint"
+                if any(0 < r.interval.n < FEW_SAMPLES for r in self.rows)
+                else ""
+            )
         )
 
     def render(self, width: int = 120) -> str:
