@@ -189,18 +189,19 @@ class Comparison:
             )
         )
 
-    def render(self, width: int = 120) -> str:
-        """The comparison as text for a terminal: :meth:`header` and a rich table."""
+    def render(self, width: int = 200) -> str:
+        """The comparison as text for a terminal: :meth:`header` and a rich table (as wide
+        as its cells, up to ``width``)."""
         from rich.console import Console
         from rich.table import Table
 
         out = Table(show_header=True, header_style="bold")
         for name, justify in (
             ("metric", "left"), ("scenario", "left"), ("n", "right"),
-            (f"A {self.run_a}", "right"), (f"B {self.run_b}", "right"),
+            ("A", "right"), ("B", "right"),
             ("B-A", "right"), (f"{self.confidence:.0%} CI", "right"), ("verdict", "left"),
         ):  # fmt: skip
-            out.add_column(name, justify=justify)  # type: ignore[arg-type]  # rich's Literal
+            out.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]  # rich's Literal
         for r in self.rows:
             i = r.interval
             out.add_row(

@@ -397,7 +397,10 @@ def worst_picture(
     if not rows:
         raise ValueError(f"no paired sample to draw for {metric}")
     body = _stack(rows, axis=0, gap=14)
-    head = f"{metric}: the {len(rows)} samples where B is most worse than A"
+    if pairs.worsening.size and pairs.worsening.max() > 0:
+        head = f"{metric}: the {len(rows)} samples where B is most worse than A"
+    else:  # still worth a look: where B's gain is smallest
+        head = f"{metric}: B is worse than A on no sample; the {len(rows)} where it gains least"
     return np.vstack([_header(body.shape[1], head, color=_TITLE_TEXT, max_scale=0.8), body])
 
 
