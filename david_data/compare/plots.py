@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..errors import StoreError
 from ..facts import DEPTH_BACKGROUND, FOREGROUND_THRESHOLD
 from ..fsutil import join, resolve, to_url
 from ..infer.metrics import OVERALL, aligned_depth, angular_errors
@@ -384,6 +385,13 @@ def worst_picture(
         at = int(np.searchsorted(pairs.sample_ids, sid))
         va, vb = float(pairs.a[at]), float(pairs.b[at])
         keys = (f"{comparison.run_a}/{task}", f"{comparison.run_b}/{task}")
+        for run, key in zip(names, keys, strict=True):
+            if key not in sample:
+                raise StoreError(
+                    f"run {run} has metrics but no stored {task} prediction for sample {sid}; "
+                    "rerun it with 'david-data evaluate STORE --model M --run NAME', or leave "
+                    "the pictures of the worst samples out (--worst 0)"
+                )
         tiles = [("RGB", np.ascontiguousarray(np.asarray(sample["rgb"])[..., ::-1]))]
         tiles += _TILES[task](sample, *keys, names)
         row = _stack([_labelled(t, label) for label, t in tiles], axis=1)

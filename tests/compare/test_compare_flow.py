@@ -37,7 +37,7 @@ def test_flow_compares_writes_the_pictures_and_publishes_the_table(
     ]
     artifact = Artifact.get("compare")
     assert artifact is not None
-    assert f"| normal_mean_deg | all | {len(IDS)} |" in str(artifact.data)
+    assert f"| normal_mean_deg | all | {len(IDS)} |" in str(artifact.data)  # type: ignore[union-attr]  # sync call
 
 
 def test_flow_with_an_unknown_run_fails_naming_the_runs(

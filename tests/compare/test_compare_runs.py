@@ -155,6 +155,7 @@ def test_only_shared_tasks_are_compared_and_metrics_must_be_shared(compare_store
 def test_cli_errors_are_one_line_naming_the_fix(
     compare_store: str, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    code: object
     try:
         code = main(["compare", compare_store, *args])
     except SystemExit as exc:  # argparse's usage errors
@@ -176,3 +177,14 @@ def test_an_output_that_is_a_file_is_refused_before_any_work(
 def test_unknown_run_in_python_is_a_store_error(compare_store: str) -> None:
     with pytest.raises(StoreError, match="runs there"):
         compare_runs(compare_store, "nope", "good")
+
+
+def test_a_worst_sample_without_stored_predictions_is_named(compare_store: str) -> None:
+    store = open_store(compare_store)
+    c = compare_runs(store, "good", "noisy", metrics=["foreground_sad"], resamples=10)
+    sid = int(c.pairs["foreground_sad"].worst(1)[0])
+    with pytest.raises(
+        StoreError,
+        match=f"run good has metrics but no stored foreground prediction for sample {sid}",
+    ):
+        worst_picture(c, "foreground_sad", [store.sample(sid)])  # the ground truth alone
