@@ -20,7 +20,13 @@ from .compare import (
     default_metrics,
 )
 from .plots import DEFAULT_WORST, write_comparison
-from .stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, PairedInterval, paired_bootstrap
+from .stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    PairedInterval,
+    paired_bootstrap,
+    stratified_bootstrap,
+)
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
@@ -36,5 +42,6 @@ __all__ = [
     "compare_runs",
     "default_metrics",
     "paired_bootstrap",
+    "stratified_bootstrap",
     "write_comparison",
 ]

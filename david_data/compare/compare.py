@@ -3,8 +3,8 @@
 The metrics come from the store's ``metrics`` table (written by ``david-data evaluate``),
 one row per sample and run. Only samples that *both* runs have a finite value for are
 compared, metric by metric, so each difference is paired: mean(B) - mean(A) over the same
-samples, with a paired bootstrap interval (:func:`~.stats.paired_bootstrap`), per
-scenario and over all of them ("all"). Every sample weighs the same, also for the normal
+samples, with a paired bootstrap interval per scenario (resampled within it) and over all
+of them ("all", from the same draws: :func:`~.stats.stratified_bootstrap`). Every sample weighs the same, also for the normal
 metrics (the evaluation's summary pools their pixels instead, so its "all" row can differ
 slightly from this one's).
 """
@@ -29,7 +29,7 @@ from .stats import (
     DEFAULT_RESAMPLES,
     PairedInterval,
     nan_interval,
-    paired_bootstrap,
+    stratified_bootstrap,
 )
 
 __all__ = [
@@ -288,17 +288,19 @@ def _compare(
             metric=metric, sample_ids=ids, a=a[keep], b=b[keep], scenarios=scenarios_of(ids)
         )
         pairs[metric] = pair
-        groups = [s for s in SCENARIOS if (pair.scenarios == s).any()]
-        for scenario in [*groups, OVERALL]:
-            select = slice(None) if scenario == OVERALL else pair.scenarios == scenario
-            if not ids.size:
-                interval = nan_interval(confidence)
-            else:
-                interval = paired_bootstrap(
-                    pair.a[select], pair.b[select],
-                    resamples=resamples, confidence=confidence, seed=seed,
-                )  # fmt: skip
-            rows.append(ComparisonRow(metric=metric, scenario=scenario, interval=interval))
+        if not ids.size:
+            rows.append(
+                ComparisonRow(metric=metric, scenario=OVERALL, interval=nan_interval(confidence))
+            )
+            continue
+        per_scenario, overall = stratified_bootstrap(
+            pair.a, pair.b, pair.scenarios, resamples=resamples, confidence=confidence, seed=seed
+        )
+        for scenario in SCENARIOS:
+            if scenario in per_scenario:
+                interval = per_scenario[scenario]
+                rows.append(ComparisonRow(metric=metric, scenario=scenario, interval=interval))
+        rows.append(ComparisonRow(metric=metric, scenario=OVERALL, interval=overall))
     return Comparison(
         store=store_url,
         run_a=run_a,

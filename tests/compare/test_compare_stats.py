@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from david_data.compare import paired_bootstrap
+from david_data.compare import paired_bootstrap, stratified_bootstrap
 from david_data.compare.compare import _compare, default_metrics, scenarios_of
 from david_data.facts import SCENARIOS, scenario_of, scenario_range
 
@@ -53,6 +53,26 @@ def test_more_samples_than_one_block_of_indices_still_resample_right() -> None:
     b[::2] = 0.0
     interval = paired_bootstrap(a, b, resamples=3, seed=0)
     assert interval.diff == 0.5 and 0.499 < interval.low <= interval.high < 0.501
+
+
+def test_stratified_groups_and_overall_come_from_the_same_draws() -> None:
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.asarray(["face", "full_body", "upper_body"]), [40, 100, 60])
+    a = rng.gamma(2.0, 1.0, groups.size)
+    b = a + np.where(groups == "face", 1.0, 0.0) + rng.normal(0.0, 0.5, groups.size)
+    per_group, overall = stratified_bootstrap(a, b, groups, resamples=1000, seed=0)
+    assert list(per_group) == ["face", "full_body", "upper_body"]
+    for name, interval in per_group.items():
+        member = groups == name
+        assert interval.n == member.sum()
+        assert interval.diff == pytest.approx(b[member].mean() - a[member].mean())
+        assert interval.low < interval.diff < interval.high
+    assert overall.n == 200 and overall.diff == pytest.approx(b.mean() - a.mean())
+    assert overall.low < overall.diff < overall.high
+    assert per_group["face"].excludes_zero and not per_group["full_body"].excludes_zero
+    assert overall.width < min(i.width for i in per_group.values())  # more samples
+    same, overall_same = stratified_bootstrap(a, a, groups)
+    assert {(i.low, i.high) for i in [*same.values(), overall_same]} == {(0.0, 0.0)}
 
 
 @pytest.mark.parametrize(
