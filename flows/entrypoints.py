@@ -6,6 +6,7 @@ re-exports them. It is not installed: a ``pip install`` puts no ``flows`` module
 site-packages.
 """
 
+from david_data.flows.browse import browse_flow
 from david_data.flows.convert import convert_flow
 from david_data.flows.evaluate import evaluate_flow
 from david_data.flows.fetch import fetch_flow
@@ -14,6 +15,7 @@ from david_data.flows.mirror import mirror_flow
 from david_data.flows.pipeline import pipeline_flow
 
 __all__ = [
+    "browse_flow",
     "convert_flow",
     "evaluate_flow",
     "fetch_flow",
