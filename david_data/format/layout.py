@@ -300,11 +300,16 @@ def open_layout(url: str, storage_options: dict[str, Any] | None = None) -> Stor
 
 
 def _parse_array(
-    meta: dict[str, Any], name: str, shard_size: int, where: str
+    meta: dict[str, Any],
+    name: str,
+    shard_size: int,
+    where: str,
+    shape: tuple[int, ...] | None = None,
 ) -> tuple[np.dtype, ChunkCodec, ShardIndexFormat]:
     """Dtype, chunk codec and shard index format of one array, checked against the layout
-    this reader assumes (one chunk per sample, ``shard_size`` samples per shard)."""
-    shape = SAMPLE_SHAPES[name]
+    this reader assumes (one chunk per sample, ``shard_size`` samples per shard; a sample
+    of ``shape``, by default the store array's)."""
+    shape = SAMPLE_SHAPES[name] if shape is None else shape
     try:
         dtype = np.dtype(meta["data_type"])
         (sharding,) = [c for c in meta["codecs"] if c["name"] == "sharding_indexed"]

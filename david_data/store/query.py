@@ -3,8 +3,9 @@
 The ``samples`` table is an in-memory Arrow table (read by
 :func:`david_data.format.consolidated.read_metadata`) that DuckDB scans in place. The
 connection is created with external access disabled and its configuration locked, and
-only one ``SELECT`` (or ``EXPLAIN``) statement runs per call: SQL sees the store's table
-and nothing else (no ``read_text``/``read_csv`` of local files, no ``COPY ... TO``, no
+only one ``SELECT`` (or ``EXPLAIN``) statement runs per call: SQL sees the store's tables
+(``samples``, and ``metrics``: per-sample metrics of the store's runs, see
+:mod:`david_data.store.runs`) and nothing else (no ``read_text``/``read_csv`` of local files, no ``COPY ... TO``, no
 ``ATTACH``, no ``INSTALL``/``LOAD``, no changes to the table). That holds for every SQL
 string that reaches a store: ``store.query``, ``store.subset``, ``query``, ``show --query``
 and ``infer --query``, deployment parameters included.
@@ -109,16 +110,20 @@ def interruptible(connection: Any, work: Callable[[], T]) -> T:
 
 
 class MetadataSQL:
-    """DuckDB SQL over one metadata table, exposed as ``samples``; safe to share
-    between threads (queries run one at a time)."""
+    """DuckDB SQL over one metadata table, exposed as ``samples``, and optional other
+    tables by name (a store's ``metrics``); safe to share between threads (queries run one
+    at a time)."""
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, others: dict[str, pa.Table] | None = None) -> None:
         import duckdb
 
         self.columns = table.column_names
+        self._others = {name: t.column_names for name, t in (others or {}).items()}
         self._duckdb = duckdb
         self._connection = duckdb.connect(config=_LOCKED)
         self._connection.register(TABLE, table)
+        for name, other in (others or {}).items():
+            self._connection.register(name, other)
         self._plain: pa.Table | None = table  # until the second query swaps in its encoded copy
         self._queries = 0
         self._lock = threading.Lock()
@@ -153,9 +158,13 @@ class MetadataSQL:
                 raise self._failed(exc) from exc
 
     def _failed(self, exc: Exception) -> ConfigError:
+        others = "".join(
+            f"; table '{name}' with columns {', '.join(columns)}"
+            for name, columns in self._others.items()
+        )
         return ConfigError(
             f"query failed: {_one_line(exc)} (the table is '{TABLE}' with columns "
-            f"{', '.join(self.columns)})"
+            f"{', '.join(self.columns)}{others})"
         )
 
     def close(self) -> None:
@@ -168,10 +177,10 @@ def _arrow(connection: Any, sql: str) -> pa.Table:
     return relation.to_arrow_table() if relation is not None else pa.table({})
 
 
-def run_query(table: pa.Table, sql: str) -> pa.Table:
-    """Run ``sql`` against ``table`` exposed as ``samples`` (a one-off locked connection;
-    an open store keeps one: :meth:`SynthHumanStore.query`)."""
-    sql_view = MetadataSQL(table)
+def run_query(table: pa.Table, sql: str, others: dict[str, pa.Table] | None = None) -> pa.Table:
+    """Run ``sql`` against ``table`` exposed as ``samples`` (and ``others`` by name; a
+    one-off locked connection; an open store keeps one: :meth:`SynthHumanStore.query`)."""
+    sql_view = MetadataSQL(table, others)
     try:
         return sql_view.query(sql)
     finally:

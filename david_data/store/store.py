@@ -17,6 +17,7 @@ from ..format.metadata import STATUS_OK
 from ..format.reader import ShardReader, missing_chunks
 from .dataset import StoreDataset
 from .query import MetadataSQL, ids_of
+from .runs import RunInfo, RunView, list_runs, open_run, read_metrics
 
 FIELDS = ARRAYS
 
@@ -42,6 +43,7 @@ class SynthHumanStore:
         self._metadata: pa.Table | None = None
         self._ok_ids: np.ndarray | None = None
         self._sql: MetadataSQL | None = None
+        self._runs: dict[str, RunView] = {}
 
     # -- pickling: only the address travels ------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -111,14 +113,51 @@ class SynthHumanStore:
             sample_id=sample_id,
         )
 
-    def sample(self, sample_id: int) -> dict[str, Any]:
+    def sample(
+        self, sample_id: int, run: str | None = None, runs: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """One sample: ``rgb`` (H,W,3) uint8 RGB, ``alpha``, ``depth``, ``normal``,
-        ``intrinsics`` (3,3) float64, ``scenario`` and ``sample_id``."""
+        ``intrinsics`` (3,3) float64, ``scenario`` and ``sample_id``; with ``run`` (or
+        ``runs``), for each run R: ``R/covered`` (bool) and, when R holds the sample,
+        ``R/<field>`` (float32) for each field it predicts. An uncovered sample has no
+        prediction keys (never zeros)."""
         sid = check_sample_id(sample_id)
         (arrays,) = self.reader.read([sid])
         if arrays is None:
             raise self._missing(sid)
-        return {**arrays, "scenario": facts.scenario_of(sid), "sample_id": sid}
+        out = {**arrays, "scenario": facts.scenario_of(sid), "sample_id": sid}
+        for name in _run_names(run, runs):
+            predicted, covered = self.run_view(name).read([sid])
+            out[f"{name}/covered"] = bool(covered[0])
+            if covered[0]:
+                out.update({f"{name}/{f}": a[0] for f, a in predicted.items()})
+        return out
+
+    # -- runs: predictions and metrics beside the ground truth -------------------------------
+    @property
+    def runs(self) -> list[RunInfo]:
+        """The store's runs (model predictions, see :mod:`david_data.store.runs`), by name."""
+        return list_runs(self.layout)
+
+    def run(self, name: str) -> RunInfo:
+        """One run's description; StoreError naming the runs there when it is unknown."""
+        return self.run_view(name).info
+
+    def covered(self, name: str) -> np.ndarray:
+        """Ids (int64, ascending) of the samples run ``name`` holds, read fresh."""
+        return self.run_view(name).all_covered()
+
+    def run_view(self, name: str) -> RunView:
+        """The reader of one run (cached on this object)."""
+        view = self._runs.get(name)
+        if view is None:
+            view = self._runs[name] = RunView(open_run(self.layout, name))
+        return view
+
+    @property
+    def metrics(self) -> pa.Table:
+        """Per-sample metrics of every run (``run``, ``sample_id``, the metric columns)."""
+        return read_metrics(self.layout)
 
     def read_batch(
         self, sample_ids: Iterable[int], fields: Sequence[str] = FIELDS
@@ -146,10 +185,12 @@ class SynthHumanStore:
         return out
 
     def query(self, sql: str) -> pa.Table:
-        """Run one DuckDB SELECT over the metadata, exposed as table ``samples``. The
-        connection is read-only: no file access, COPY, ATTACH or extensions."""
+        """Run one DuckDB SELECT over the metadata, exposed as table ``samples``, and the
+        runs' per-sample metrics, table ``metrics`` (joinable ``USING (sample_id)``). The
+        connection is read-only: no file access, COPY, ATTACH or extensions. Both tables
+        are read on the first query of this object."""
         if self._sql is None:
-            self._sql = MetadataSQL(self.metadata)
+            self._sql = MetadataSQL(self.metadata, {"metrics": self.metrics})
         return self._sql.query(sql)
 
     def subset(self, sql_or_ids: str | Iterable[int] | None = None) -> StoreDataset:
@@ -171,6 +212,13 @@ class SynthHumanStore:
         from ..loader import StoreLoader
 
         return StoreLoader(self, batch_size, **options)
+
+
+def _run_names(run: str | None, runs: Sequence[str]) -> list[str]:
+    if isinstance(runs, str):
+        runs = [runs]
+    names = ([run] if run is not None else []) + [r for r in runs if r != run]
+    return list(dict.fromkeys(names))
 
 
 def check_sample_id(sample_id: Any) -> int:
