@@ -5,10 +5,11 @@ Colours come from :mod:`david_data.vis` (depth, normals); error maps, which ``vi
 no mapping for, use one fixed scale per kind (below) so that maps of different samples
 and runs compare at a glance::
 
-    img/<sid // 1000 as 3 digits>/<sid as 7 digits>.<key>.<size>.webp
+    img/<sid // 1000 as 3 digits>/<sid as 7 digits>.<key>.<size>.<webp | jpg>
     key:  rgb | alpha | depth | normal                     ground truth
           <run>.<sha8>.<field> | <run>.<sha8>.<field>-err  a run's prediction / error map
-    size: t (thumbnail, 96 x 128) | f (full, the sample's own 384 x 512)
+    size: t (thumbnail, 96 x 128, WebP: half JPEG's bytes, and a page shows hundreds)
+          f (full, the sample's own 384 x 512, JPEG: WebP takes ~30 times longer to encode)
 
 The run's model SHA-256 (first 8 hex digits) is part of the key: pictures are cached
 on what they show, and a run made again with another model never reuses old ones.
@@ -32,17 +33,21 @@ GROUND_TRUTH = ("rgb", "alpha", "depth", "normal")
 """Ground-truth pictures of every sample, in the order the page shows them."""
 SIZES = {"t": (96, 128), "f": None}
 """Picture sizes: ``(width, height)``, or None for the sample's own size."""
+FORMATS = {
+    "t": (".webp", cv2.IMWRITE_WEBP_QUALITY, 80),
+    "f": (".jpg", cv2.IMWRITE_JPEG_QUALITY, 88),
+}
+"""File format of each size: extension, OpenCV quality flag and value."""
 ERROR_SCALES = {"depth": 0.2, "normal": 60.0, "foreground": 1.0}
 """Value at the top of each error map's colour scale: depth relative error (after the
 metrics' scale-and-shift alignment), normal angle in degrees, |foreground - alpha|."""
 ERROR_COLORMAP = cv2.COLORMAP_MAGMA
-WEBP_QUALITY = 80
 BACKGROUND = (58, 58, 58)
 
 
 def image_name(sample_id: int, key: str, size: str) -> str:
     """The picture's path inside the report folder (see the module docstring)."""
-    return f"img/{sample_id // 1000:03d}/{sample_id:07d}.{key}.{size}.webp"
+    return f"img/{sample_id // 1000:03d}/{sample_id:07d}.{key}.{size}{FORMATS[size][0]}"
 
 
 def run_key(name: str, model_sha256: str) -> str:
@@ -106,14 +111,15 @@ def colorize_error(err: np.ndarray, valid: np.ndarray, field: str) -> np.ndarray
     return out
 
 
-def encode_webp(image: np.ndarray, size: str) -> bytes:
-    """WebP bytes of a BGR picture at :data:`SIZES` ``size``."""
+def encode_picture(image: np.ndarray, size: str) -> bytes:
+    """The file bytes of a BGR picture at :data:`SIZES` ``size`` (format :data:`FORMATS`)."""
     wh = SIZES[size]
     if wh is not None:
         image = cv2.resize(image, wh, interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY])
+    ext, flag, quality = FORMATS[size]
+    ok, buf = cv2.imencode(ext, image, [flag, quality])
     if not ok:
-        raise ValueError(f"OpenCV could not encode a picture of shape {image.shape} as WebP")
+        raise ValueError(f"OpenCV could not encode a picture of shape {image.shape} as {ext}")
     return buf.tobytes()
 
 

@@ -26,6 +26,8 @@ UNIT_SAMPLES = 32
 """Most samples one work unit draws (fewer when there are few, so every worker gets some)."""
 HIDDEN_COLUMNS = frozenset({"part_sha256", "shard", "status", "error", "width", "height"})
 """Metadata columns the table leaves out (the same for every sample, or bookkeeping)."""
+LEADING_COLUMNS = ("sample_id", "part", "scenario")
+"""Metadata columns shown before the metrics; the rest follow them."""
 HIGHER_IS_BETTER = frozenset({"normal_within_11_25", "normal_within_22_5", "normal_within_30"})
 """Metrics where a larger value is better; for every other metric smaller is better."""
 
@@ -111,7 +113,7 @@ class BrowsePlan:
 
     @property
     def samples(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
 
 def plan_browse(settings: BrowseSettings) -> BrowsePlan:
@@ -123,7 +125,9 @@ def plan_browse(settings: BrowseSettings) -> BrowsePlan:
             f"-o {settings.output}: the report is a folder that opens from disk; give a local path"
         )
     if fs.exists(out) and not fs.isdir(out):
-        raise ConfigError(f"-o {settings.output} is a file; give a folder (it is created if missing)")
+        raise ConfigError(
+            f"-o {settings.output} is a file; give a folder (it is created if missing)"
+        )
     store = open_store(settings.store_url, settings.storage_options)
     settings = replace(settings, store_url=to_url(store.layout.fs, store.layout.root), output=out)
     infos = [store.run(name) for name in settings.runs] if settings.runs is not None else store.runs
@@ -136,12 +140,19 @@ def plan_browse(settings: BrowseSettings) -> BrowsePlan:
         ids = np.unique(ids_of(store.query(settings.query)))
         ids = ids[np.isin(ids, store.sample_ids)]
     table = _metadata(store.metadata, ids)
-    columns = [Column(key=name, kind=_kind(table.schema.field(name).type)) for name in table.column_names]
+    columns = [
+        Column(key=name, kind=_kind(table.schema.field(name).type)) for name in table.column_names
+    ]
     covered_by = [np.isin(ids, store.covered(run.name)) for run in runs]
     for run in runs:
         metrics = store.query(f"SELECT * FROM metrics WHERE run = '{run.name}'")
         table, added = _add_metrics(table, run.name, metrics)
         columns += added
+    # Who the sample is, then how the runs did, then the rest of its metadata.
+    first_keys = [c.key for c in columns if c.key in LEADING_COLUMNS or c.run is not None]
+    order = first_keys + [c.key for c in columns if c.key not in first_keys]
+    columns.sort(key=lambda c: order.index(c.key))
+    table = table.select(order)
     sort_column, descending = "sample_id", False
     first = next((c for c in columns if runs and c.run == runs[0].name), None)
     if first is not None:

@@ -23,7 +23,7 @@ from ..store import open_store
 from .images import (
     GROUND_TRUTH,
     SIZES,
-    encode_webp,
+    encode_picture,
     ground_truth_pictures,
     image_name,
     prediction_pictures,
@@ -125,7 +125,7 @@ def draw_pictures(unit: PictureUnit) -> PictureResult:
                 for size in SIZES:
                     name = image_name(sid, key, size)
                     if name in missing:
-                        write_atomic(out / name, encode_webp(image, size))
+                        write_atomic(out / name, encode_picture(image, size))
                         drawn += 1
         except Exception as exc:  # noqa: BLE001 - a sample's failure is data for the report
             logger.debug("sample %d: pictures failed", sid, exc_info=True)
@@ -176,7 +176,9 @@ def run_browse(
     out = Path(plan.settings.output)
     out.mkdir(parents=True, exist_ok=True)
     if not executor.in_process and plan.units:
-        unseen = sorted({p for found in executor.run_everywhere(_output_unseen, str(out)) for p in found})
+        unseen = sorted(
+            {p for found in executor.run_everywhere(_output_unseen, str(out)) for p in found}
+        )
         if unseen:
             raise ConfigError(
                 f"the workers of {executor.description} cannot see the report folder {out}; "

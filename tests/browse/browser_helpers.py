@@ -48,7 +48,9 @@ Promise.all(Array.from(document.querySelectorAll(%s)).filter((img) => {
 def chromium() -> str:
     found = shutil.which("chromium")
     if found is None:
-        pytest.fail("Chromium is not installed: run 'bash scripts/setup.sh --browser' (the test command does)")
+        pytest.fail(
+            "Chromium is not installed: run 'bash scripts/setup.sh --browser' (the test command does)"
+        )
     return found
 
 
@@ -95,7 +97,9 @@ class Browser:
         for line in self.proc.stderr:
             lines.put(line)
 
-    def send(self, method: str, params: dict[str, Any] | None = None, *, session: bool = False) -> Any:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, *, session: bool = False
+    ) -> Any:
         self._id += 1
         message: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
         if session:

@@ -54,7 +54,9 @@ def _predict(sample: dict, sid: int, fields: tuple[str, ...], seed: int) -> dict
     return out
 
 
-def add_run(store: Path, name: str, model: str, fields: tuple[str, ...], ids: list[int], seed: int) -> None:
+def add_run(
+    store: Path, name: str, model: str, fields: tuple[str, ...], ids: list[int], seed: int
+) -> None:
     """Write run ``name``'s predictions of ``ids`` and their metrics into ``store``."""
     from david_data.store.runs import RunInfo, create_run, write_metrics, write_predictions
 

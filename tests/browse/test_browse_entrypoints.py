@@ -19,7 +19,21 @@ def test_cli_writes_the_report_of_a_query_and_one_run(
 ) -> None:
     out = tmp_path / "faces"
     sql = "SELECT sample_id FROM samples WHERE scenario = 'face'"
-    code = main(["browse", str(run_store.path), "--run", "half", "--query", sql, "-o", str(out), "--workers", "1", "--no-progress"])
+    code = main(
+        [
+            "browse",
+            str(run_store.path),
+            "--run",
+            "half",
+            "--query",
+            sql,
+            "-o",
+            str(out),
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert f"open {out / 'index.html'}" in captured.out
@@ -27,7 +41,7 @@ def test_cli_writes_the_report_of_a_query_and_one_run(
     data = (out / "data.js").read_text()
     assert data.count("\n[") == len(faces)
     assert '"name":"half"' in data and '"name":"full"' not in data
-    shown = {int(p.name[:7]) for p in (out / "img").rglob("*.webp")}
+    shown = {int(p.name[:7]) for p in (out / "img").rglob("*.*")}
     assert shown == set(faces)
 
 
@@ -40,7 +54,11 @@ def test_cli_writes_the_report_of_a_query_and_one_run(
     ],
 )
 def test_cli_errors_are_one_line_exit_2(
-    run_store: RunStore, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    run_store: RunStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
 ) -> None:
     code = main(["browse", str(run_store.path), "-o", str(tmp_path / "r"), *argv])
     err = capsys.readouterr().err
@@ -87,10 +105,37 @@ def test_a_sample_that_cannot_be_read_is_named_and_the_page_still_written(
     assert (out / image_name(ids[0], "rgb", "t")).exists()
 
 
-def test_flow_writes_the_same_report(run_store: RunStore, tmp_path: Path, prefect_harness: None) -> None:
+def test_flow_writes_the_same_report(
+    run_store: RunStore, tmp_path: Path, prefect_harness: None
+) -> None:
     from david_data.flows.browse import browse_flow
 
-    report = browse_flow(store_url=str(run_store.path), output=str(tmp_path / "r"), runs=["full"], workers=1)
+    report = browse_flow(
+        store_url=str(run_store.path), output=str(tmp_path / "r"), runs=["full"], workers=1
+    )
     assert report.failure_count == 0 and report.runs == ("full",)
     assert (tmp_path / "r" / "index.html").exists()
     assert report.drawn == len(run_store.ids) * (8 + 12)
+
+
+def test_a_stop_leaves_the_page_unwritten_and_a_rerun_finishes(
+    plain_store: tuple[Path, list[int]], tmp_path: Path
+) -> None:
+    from david_data.browse import BrowseSettings, plan_browse, run_browse
+    from david_data.engine import ThreadExecutor, exit_code, request_stop, reset_stop
+
+    store, ids = plain_store
+    plan = plan_browse(BrowseSettings(store_url=str(store), output=str(tmp_path / "r")))
+    executor = ThreadExecutor(1)
+    try:
+        request_stop()
+        report = run_browse(plan, executor)
+    finally:
+        reset_stop()
+        executor.close()
+    assert report.interrupted and exit_code(report) == 130
+    assert "rerun" in report.summary()
+    assert not (tmp_path / "r" / "index.html").exists()
+    again = browse(str(store), str(tmp_path / "r"))
+    assert not again.interrupted and again.drawn == len(ids) * 8
+    assert (tmp_path / "r" / "index.html").exists()

@@ -29,7 +29,9 @@ def metric(store: RunStore, run: str, name: str) -> dict[int, float]:
     )
     return {
         int(s): float(v)
-        for s, v in zip(table.column("sample_id").to_pylist(), table.column("v").to_pylist(), strict=True)
+        for s, v in zip(
+            table.column("sample_id").to_pylist(), table.column("v").to_pylist(), strict=True
+        )
         if v is not None and not math.isnan(v)
     }
 
@@ -83,7 +85,10 @@ def test_page_shows_thumbnails_worst_first_sorts_filters_and_opens_a_sample(
     # worst first by the first metric of the first run (full: foreground_sad, larger = worse)
     sad = metric(run_store, "full", "foreground_sad")
     assert row_ids(browser)[0] == max(sad, key=lambda s: sad[s])
-    assert browser.js("document.querySelector('th[aria-sort]').dataset.column") == "full:foreground_sad"
+    assert (
+        browser.js("document.querySelector('th[aria-sort]').dataset.column")
+        == "full:foreground_sad"
+    )
 
     # a click on a metric's header sorts worst first, a second click best first
     absrel = metric(run_store, "half", "depth_absrel")
@@ -122,12 +127,16 @@ def test_page_shows_thumbnails_worst_first_sorts_filters_and_opens_a_sample(
     assert browser.js("location.hash") == f"#sample={first}"
     assert browser.js("document.getElementById('detail-title').textContent") == f"sample {first}"
     assert browser.js("document.getElementById('list').hidden") is True
-    pictures = browser.js("Array.from(document.querySelectorAll('#detail img.full')).map(i => i.getAttribute('src'))")
+    pictures = browser.js(
+        "Array.from(document.querySelectorAll('#detail img.full')).map(i => i.getAttribute('src'))"
+    )
     assert image_name(first, "rgb", "f") in pictures
     assert len(pictures) == 4 + 6 + (2 if first in half else 0)
     sizes = browser.visible_images("#detail img.full")
     assert sizes and all(s == [384, 512] for s in sizes), sizes
-    values = browser.js("Object.fromEntries(Array.from(document.querySelectorAll('#detail table.values tr')).map(r => [r.cells[0].textContent, r.cells[1].textContent]))")
+    values = browser.js(
+        "Object.fromEntries(Array.from(document.querySelectorAll('#detail table.values tr')).map(r => [r.cells[0].textContent, r.cells[1].textContent]))"
+    )
     assert values["sample_id"] == str(first)
     assert math.isclose(float(values["full:foreground_sad"]), sad[first], rel_tol=1e-3)
     check_screenshot(browser.screenshot(), "detail.png")
@@ -154,13 +163,15 @@ def test_pictures_show_the_arrays(run_store: RunStore, report: Path) -> None:
     assert [r["name"] for r in head["runs"]] == ["full", "half"]
 
 
-def test_a_rerun_draws_only_missing_pictures(run_store: RunStore, report: Path, tmp_path: Path) -> None:
+def test_a_rerun_draws_only_missing_pictures(
+    run_store: RunStore, report: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "again"
     shutil.copytree(report.parent, out)
     gone = out / image_name(run_store.ids[0], "full.01010101.normal-err", "t")
     gone.unlink()
     result = browse(str(run_store.path), str(out), workers=1)
     assert (result.drawn, result.failure_count) == (1, 0)
-    assert result.kept == sum(1 for _ in (report.parent / "img").rglob("*.webp")) - 1
+    assert result.kept == sum(1 for _ in (report.parent / "img").rglob("*.*")) - 1
     assert gone.stat().st_size > 0
     assert not list(out.rglob("*.tmp"))

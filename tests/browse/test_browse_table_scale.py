@@ -76,7 +76,9 @@ def test_ten_thousand_rows_load_as_one_page_and_sort(tmp_path: Path, browser: Br
     before = browser.rendered()
     browser.js("document.querySelector('th[data-column=\"sample_id\"]').click()")
     browser.wait_rendered(before)
-    rows = browser.js("Array.from(document.querySelectorAll('#samples tbody tr')).map(r => Number(r.dataset.sample))")
+    rows = browser.js(
+        "Array.from(document.querySelectorAll('#samples tbody tr')).map(r => Number(r.dataset.sample))"
+    )
     assert rows == [int(s) for s in ids[:PAGE_SIZE]]
     # the first rows now hold pictures: 4 ground-truth thumbnails each (files absent: no runs drawn)
     assert browser.js("document.querySelectorAll('img.thumb').length") == 4 * len(few)
@@ -87,7 +89,9 @@ def test_ten_thousand_rows_load_as_one_page_and_sort(tmp_path: Path, browser: Br
     before = browser.rendered()
     browser.js("document.getElementById('next').click()")
     browser.wait_rendered(before)
-    rows = browser.js("Array.from(document.querySelectorAll('#samples tbody tr')).map(r => Number(r.dataset.sample))")
+    rows = browser.js(
+        "Array.from(document.querySelectorAll('#samples tbody tr')).map(r => Number(r.dataset.sample))"
+    )
     assert rows == [int(s) for s in ids[PAGE_SIZE : 2 * PAGE_SIZE]]
     assert "rows 101\u2013200" in browser.js("document.getElementById('page').textContent")
 
@@ -98,4 +102,7 @@ def test_ten_thousand_rows_load_as_one_page_and_sort(tmp_path: Path, browser: Br
     )
     browser.wait_rendered(before)
     expected = int(np.sum((absrel > 0.99) & (ids < 98040)))
-    assert browser.js("document.getElementById('count').textContent") == f"{expected} of {ROWS} samples"
+    assert (
+        browser.js("document.getElementById('count').textContent")
+        == f"{expected} of {ROWS} samples"
+    )

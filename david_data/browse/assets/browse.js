@@ -35,7 +35,7 @@
   function pad(n, width) { var s = String(n); while (s.length < width) s = "0" + s; return s; }
   // The same names as david_data/browse/images.py's image_name.
   function picture(sid, key, size) {
-    return "img/" + pad(Math.floor(sid / 1000), 3) + "/" + pad(sid, 7) + "." + key + "." + size + ".webp";
+    return "img/" + pad(Math.floor(sid / 1000), 3) + "/" + pad(sid, 7) + "." + key + "." + size + (size === "t" ? ".webp" : ".jpg");
   }
   function shown(value, col) {
     if (value === null || value === undefined) return "";
