@@ -57,6 +57,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=max(1, min(4, os.cpu_count() or 1)),
         help="processes drawing pictures (default: CPUs, at most 4; ignored with --dask-address)",
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the report folder over HTTP (only that folder) until Ctrl-C",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address --serve listens on (default 127.0.0.1: this machine only)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port --serve listens on (default 8000; 0: any free one)",
+    )
     add_no_progress(parser)
     add_storage_option(parser, "STORE")
     add_run_options(parser, dask=True)
@@ -92,7 +108,7 @@ def run_browse_command(args: argparse.Namespace) -> int:
     from ._run import run_job
 
     s = plan.settings
-    return run_job(
+    code = run_job(
         args,
         run_local=run_local,
         flow="browse",
@@ -106,3 +122,22 @@ def run_browse_command(args: argparse.Namespace) -> int:
             "storage_options": options,
         },
     )
+    if not args.serve or code == 130:
+        return code
+    return serve_report(s.output, args.host, args.port) or code
+
+
+def serve_report(folder: str, host: str, port: int) -> int:
+    """Serve the report until Ctrl-C (then exit status 0)."""
+    from ..browse.serve import report_server
+
+    server = report_server(folder, host, port)
+    bound_host, bound_port = server.server_address[:2]
+    print(f"serving {folder} at http://{bound_host}:{bound_port}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -16,6 +16,8 @@ from david_data.browse.plan import Column
 from david_data.browse.site import PAGE_SIZE
 
 ROWS = 10_000
+STORE_URL = "file:///nowhere/<b>store</b>&amp;"
+"""HTML in the store's address: the page shows it as text."""
 
 
 def synthetic_plan(out: Path) -> BrowsePlan:
@@ -38,7 +40,7 @@ def synthetic_plan(out: Path) -> BrowsePlan:
         Column(key="m:depth_absrel", kind="float", run="m", metric="depth_absrel", better="lower"),
     )
     return BrowsePlan(
-        settings=BrowseSettings(store_url="file:///nowhere/store", output=str(out)),
+        settings=BrowseSettings(store_url=STORE_URL, output=str(out)),
         runs=(),
         columns=columns,
         table=table,
@@ -63,6 +65,9 @@ def test_ten_thousand_rows_load_as_one_page_and_sort(tmp_path: Path, browser: Br
     print(f"10,000-row page rendered {loaded_s:.2f} s after navigation started")
 
     assert browser.js("document.querySelectorAll('#samples tbody tr').length") == PAGE_SIZE
+    assert STORE_URL in browser.js("document.getElementById('title').textContent")
+    assert STORE_URL in browser.js("document.title")
+    assert browser.js("document.querySelectorAll('header b').length") == 0
     assert browser.js("document.getElementById('count').textContent") == f"{ROWS} samples"
     assert "page 1 of 100" in browser.js("document.getElementById('page').textContent")
     # worst first: the largest AbsRel, missing values last
