@@ -132,7 +132,7 @@ def serve_report(folder: str, host: str, port: int) -> int:
     from ..browse.serve import report_server
 
     server = report_server(folder, host, port)
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     print(f"serving {folder} at http://{bound_host}:{bound_port}/ (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
