@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .._extras import require
-from ..errors import NoInputsError
+from ..errors import ConfigError, NoInputsError
 from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
 
@@ -70,7 +70,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="folder (searched recursively for images), file or glob, local or any fsspec URL, e.g. "
         "'az://container/photos/**/*.jpg' (quote globs); omit with --from-store",
     )
-    infer.add_argument("output", metavar="OUTPUT", help="output folder, local or fsspec URL")
+    infer.add_argument(
+        "output",
+        nargs="?",
+        metavar="OUTPUT",
+        help="output folder, local or fsspec URL; omit it with --from-store to write the "
+        "predictions into the store as a run (STORE/runs/<run>/)",
+    )
     infer.add_argument(
         "--from-store",
         metavar="STORE",
@@ -81,6 +87,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SQL",
         help="with --from-store: select samples, a WHERE condition (\"scenario = 'face'\") or a full "
         "SELECT returning sample_id from table samples",
+    )
+    infer.add_argument(
+        "--ids",
+        metavar="IDS",
+        help="with --from-store and no OUTPUT: sample ids and ranges, e.g. 0-99,120000 "
+        "(with --query: the samples both select)",
+    )
+    infer.add_argument(
+        "--run",
+        metavar="NAME",
+        help="with --from-store and no OUTPUT: the run to write (default: "
+        "<model name>-<first 8 hex of its SHA-256>; a run of another model is never "
+        "overwritten, rerunning one resumes it)",
     )
     _add_model_options(infer)
     infer.add_argument(
@@ -110,10 +129,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "evaluate",
         help="score a model against a converted SynthHuman store's ground truth",
         description=(
-            "Run a model over store samples and report the model cards' metrics per scenario and overall: "
+            "Run a model over store samples (writing its predictions into the store as a run, "
+            "resumably; --no-run: only read the store), or take a run's stored predictions "
+            "(--run without a model), and report the model cards' metrics per scenario and overall: "
             "foreground SAD/1000, MSE and trimap SAD/1000; depth RMSE (cm) and AbsRel after least-squares "
             "scale and shift on foreground pixels; normal mean and median angular error and the share "
-            "within 11.25, 22.5 and 30 degrees. Writes per_sample.parquet, summary.csv and summary.json."
+            "within 11.25, 22.5 and 30 degrees. Writes per_sample.parquet, summary.csv and summary.json, "
+            "and the per-sample metrics of the run into the store: table 'metrics' of 'david-data query'."
         ),
     )
     evaluate.add_argument("store", metavar="STORE", help="converted store, local or fsspec URL")
@@ -121,7 +143,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     evaluate.add_argument(
         "--query",
         metavar="SQL",
-        help="select samples: a WHERE condition (\"scenario = 'face'\") or a SELECT returning sample_id",
+        help="select samples: a WHERE condition (\"scenario = 'face'\") or a SELECT returning "
+        "sample_id (tables samples and metrics)",
+    )
+    evaluate.add_argument(
+        "--run",
+        metavar="NAME",
+        help="without a model: score this run's stored predictions; with one: the run its "
+        "predictions go to (default <model name>-<sha256[:8]>)",
+    )
+    evaluate.add_argument(
+        "--no-run",
+        action="store_true",
+        help="with a model: only write the tables, do not write a run and its metrics into "
+        "the store (which is then only read)",
     )
     evaluate.add_argument(
         "-o",
@@ -165,6 +200,21 @@ def handle_infer(args: argparse.Namespace) -> int:
     from ..progress import progress_for
     from ._run import run_job
 
+    if args.from_store is not None and args.output is None and args.input is not None:
+        args.input, args.output = None, args.input  # 'infer --from-store STORE OUTPUT'
+    if args.output is None:
+        if args.from_store is None:
+            raise ConfigError(
+                "give an OUTPUT folder (or --from-store STORE without OUTPUT to write a run "
+                "into the store)"
+            )
+        return _handle_infer_into_store(args)
+    for flag, value in (("--run", args.run), ("--ids", args.ids)):
+        if value is not None:
+            raise ConfigError(
+                f"{flag} is for a run written into the store: drop OUTPUT "
+                f"('david-data infer --from-store STORE --model M {flag} ...'), or drop {flag}"
+            )
     settings = _infer_settings(args)
     try:
         plan = plan_inference(settings)
@@ -207,6 +257,66 @@ def handle_infer(args: argparse.Namespace) -> int:
     )
 
 
+def _handle_infer_into_store(args: argparse.Namespace) -> int:
+    """``infer --from-store STORE`` without OUTPUT: predictions into a run of the store."""
+    from ..engine import make_executor
+    from ..infer.into_run import RunSettings, plan_run, run_into_store
+    from ..progress import progress_for
+    from ._run import run_job
+
+    if args.vis:
+        raise ConfigError("--vis draws panels into an OUTPUT folder; give one, or drop --vis")
+    settings = RunSettings(
+        store=args.from_store,
+        model=args.model,
+        model_path=args.model_path,
+        task=args.task,
+        run=args.run,
+        query=args.query,
+        ids=args.ids,
+        device=args.device,
+        batch_size=args.batch_size,
+        samples_per_task=args.images_per_task,
+        workers=args.workers,
+        storage_options=parse_storage_options(args.storage_option),
+    )
+    require("infer", "david-data infer")
+    plan = plan_run(settings)
+    if args.dry_run:
+        print(plan.describe())
+        return 0
+    logger.info("%s", plan.describe().splitlines()[0])
+
+    def run_local() -> Any:
+        with (
+            progress_for(not args.no_progress) as bars,
+            make_executor("threads", settings.workers, dask_address=args.dask_address) as ex,
+        ):
+            return run_into_store(plan, ex, progress=bars)
+
+    s, j = plan.settings, plan.job
+    return run_job(
+        args,
+        run_local=run_local,
+        flow="infer",
+        flow_params={
+            "output": None,
+            "store": j.store,
+            "run": j.run,
+            "query": s.query,
+            "ids": s.ids,
+            "model_path": j.model_path,
+            "task": j.task,
+            "device": s.device,
+            "batch_size": s.batch_size,
+            "images_per_task": s.samples_per_task,
+            "workers": s.workers,
+            "dask_address": args.dask_address,
+            "storage_options": s.storage_options or None,
+        },
+    )
+
+
 def handle_evaluate(args: argparse.Namespace) -> int:
     from ..engine import make_executor
     from ..infer.evaluate import EvalSettings, plan_evaluation, run_evaluation
@@ -224,7 +334,11 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         samples_per_task=args.samples_per_task,
         storage_options=parse_storage_options(args.storage_option),
+        run=args.run,
+        into_store=not args.no_run,
     )
+    if args.no_run and args.run is not None:
+        raise ConfigError("--no-run writes no run: drop --run or --no-run")
     plan = plan_evaluation(settings)
     require("infer", "david-data evaluate")
     logger.info("%s", plan.describe().splitlines()[0])
@@ -252,5 +366,7 @@ def handle_evaluate(args: argparse.Namespace) -> int:
             "samples_per_task": s.samples_per_task,
             "dask_address": args.dask_address,
             "storage_options": s.storage_options or None,
+            "run": s.run,
+            "into_store": s.into_store,
         },
     )

@@ -32,9 +32,12 @@ def evaluate_flow(
     samples_per_task: str | int = 64,
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,
+    run: str | None = None,
+    into_store: bool = True,
 ) -> EvaluationReport:
-    """Run a model over store samples and report the model cards' metrics. Numbers may
-    come as text (``--param batch_size=8``): the settings check and convert them."""
+    """Run a model over store samples (into a run of the store unless ``into_store`` is
+    false), or score run ``run``'s stored predictions, and report the model cards' metrics
+    (also written into the store per sample). Numbers may come as text (``--param batch_size=8``): the settings check and convert them."""
     plan = plan_evaluation(
         EvalSettings(
             store=store,
@@ -47,6 +50,8 @@ def evaluate_flow(
             batch_size=batch_size,  # type: ignore[arg-type]  # --param text: settings convert it
             samples_per_task=samples_per_task,  # type: ignore[arg-type]  # --param text: settings convert it
             storage_options=storage_options.get_secret_value() if storage_options else {},
+            run=run,
+            into_store=into_store,
         )
     )
     print(plan.describe())

@@ -43,6 +43,7 @@ from ..progress import NullProgress, Progress
 from ._checks import check_model, check_workers, check_writable, model_sha256, positive_int
 from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key, store_sample_ids
+from .into_run import RunPlan, run_into_store
 from .metrics import METRIC_NAMES, Accumulator, SampleMetrics, evaluate_sample
 from .plan import default_batch_size
 from .session import DEVICES
@@ -70,6 +71,12 @@ class EvalSettings:
     """Samples per work unit."""
     io_threads: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
+    run: str | None = None
+    """Without a model: score this run's stored predictions. With one: the name of the run
+    its predictions go to (default ``<model>-<sha256[:8]>``)."""
+    into_store: bool = True
+    """With a model: write its predictions as a run and the metrics into the store (else
+    only the tables, the store is only read)."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "samples_per_task", "io_threads"):
@@ -99,6 +106,8 @@ class EvalJob:
     batch_size: int = 4
     io_threads: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
+    run: str | None = None
+    """Score this run's stored predictions (and write the metrics into the store)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,6 +142,8 @@ class EvaluationPlan:
     """The user's settings with ``store``, ``output`` and ``model_path`` absolute."""
     job: EvalJob
     units: tuple[EvalUnit, ...]
+    infer: RunPlan | None = None
+    """With a model and ``into_store``: the inference into the run, done first."""
 
     @property
     def samples(self) -> int:
@@ -140,14 +151,20 @@ class EvaluationPlan:
 
     def describe(self) -> str:
         s, j = self.settings, self.job
-        return "\n".join(
-            [
-                f"evaluate {j.model_path} ({j.task}, sha256 {j.model_sha256[:12]}) on "
-                f"{self.samples} sample(s) of {j.store}" + (f" where {s.query}" if s.query else ""),
-                f"  {len(self.units)} unit(s) of up to {s.samples_per_task} samples "
-                f"(model batch {s.batch_size}); tables into {s.output}",
-            ]
-        )
+        lines = [
+            f"evaluate {j.model_path} ({j.task}, sha256 {j.model_sha256[:12]}) on "
+            f"{self.samples} sample(s) of {j.store}" + (f" where {s.query}" if s.query else ""),
+            f"  {len(self.units)} unit(s) of up to {s.samples_per_task} samples "
+            f"(model batch {s.batch_size}); tables into {s.output}",
+        ]
+        if j.run is not None:
+            lines.append(f"  predictions of run {j.run}; per-sample metrics into the store")
+        if self.infer is not None:
+            lines.append(
+                f"  first inference into run {j.run}: {self.infer.already} sample(s) there, "
+                f"{self.infer.todo} to do"
+            )
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +180,8 @@ class Evaluation:
     accumulator: Accumulator
     failures: list[tuple[int, str]]
     seconds: float
+    run: str | None = None
+    """The run whose predictions were scored (its metrics are in the store)."""
 
     def summary_rows(self) -> list[dict[str, Any]]:
         """One row per scenario and one for ``all``: samples and each metric."""
@@ -224,6 +243,8 @@ class EvaluationReport:
             f"{self.samples} sample(s) scored, {len(e.failures)} failed{left} in {e.seconds:.1f} s",
         ]
         lines += [f"{key}: {path}" for key, path in self.paths.items()]
+        if e.run is not None and self.samples:
+            lines.append(f"metrics of run {e.run}: table 'metrics' of 'david-data query {e.store}'")
         if self.interrupted:
             lines.append("interrupted: no tables written")
         lines += [f"FAILED sample {i}: {reason}" for i, reason in e.failures[:50]]
@@ -252,9 +273,15 @@ class EvaluationReport:
 
 def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
     """Select the samples, check the output and the model (once, here), cut the samples
-    into units. Every path in the plan is absolute or a full URL."""
+    into units. Every path in the plan is absolute or a full URL. With ``run`` and no
+    model: score that run's predictions; with a model and ``into_store``: infer into a run
+    first (resumable), then score the stored predictions, writing metrics into the store."""
     from .registry import resolve_model
 
+    if settings.model is None and settings.model_path is None and settings.run is not None:
+        return _plan_stored(settings)
+    if settings.into_store:
+        return _plan_with_run(settings)
     path, task = resolve_model(settings.model, settings.model_path, settings.task)
     store = to_url(*resolve(settings.store, settings.storage_options))
     options = dict(settings.storage_options)
@@ -296,13 +323,172 @@ def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
     return EvaluationPlan(settings=resolved, job=job, units=units)
 
 
+def _plan_stored(settings: EvalSettings) -> EvaluationPlan:
+    """Score run ``settings.run``: the selected samples it holds, in units of whole shards
+    (each unit writes its shards' metrics)."""
+    from ..store import open_store
+
+    assert settings.run is not None
+    store_url = to_url(*resolve(settings.store, settings.storage_options))
+    options = dict(settings.storage_options)
+    store = open_store(store_url, options or None)  # fresh: --query may read new metrics
+    info = store.run(settings.run)
+    held = store.covered(settings.run)
+    ids = (
+        held
+        if settings.query is None
+        else np.intersect1d(
+            np.asarray(store_sample_ids(store, settings.query), dtype=np.int64), held
+        )
+    )
+    if not ids.size:
+        raise ConfigError(
+            f"run {settings.run} in {store_url} holds no selected sample"
+            + (f" (--query {settings.query!r})" if settings.query else "")
+            + "; write predictions first: 'david-data infer --from-store STORE --model M'"
+        )
+    output = to_url(*resolve(settings.output, options))
+    check_writable(output, options)
+    check_writable(store_url, options)
+    task = "multitask" if len(info.tasks) > 1 else info.tasks[0]
+    resolved = dataclasses.replace(
+        settings, store=store_url, output=output, task=task, batch_size=settings.batch_size or 1
+    )
+    job = EvalJob(
+        store=store_url,
+        model_path=info.model,
+        task=task,
+        model_sha256=info.model_sha256,
+        io_threads=resolved.io_threads,
+        storage_options=options,
+        run=info.name,
+    )
+    units = _shard_units(job, [int(i) for i in ids], store.layout.shard_size, settings)
+    return EvaluationPlan(settings=resolved, job=job, units=units)
+
+
+def _plan_with_run(settings: EvalSettings) -> EvaluationPlan:
+    """Infer into a run (what it lacks of the selection), then score the stored predictions."""
+    from ..store import open_store
+    from .into_run import RunSettings, plan_run
+
+    infer = plan_run(
+        RunSettings(
+            store=settings.store,
+            model=settings.model,
+            model_path=settings.model_path,
+            task=settings.task,
+            run=settings.run,
+            query=settings.query,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            samples_per_task=settings.samples_per_task,
+            io_threads=settings.io_threads,
+            storage_options=settings.storage_options,
+        )
+    )
+    j = infer.job
+    output = to_url(*resolve(settings.output, j.storage_options))
+    check_writable(output, j.storage_options)
+    store = open_store(j.store, j.storage_options or None)
+    ids = store_sample_ids(store, settings.query)
+    resolved = dataclasses.replace(
+        settings,
+        store=j.store,
+        output=output,
+        model=None,
+        model_path=j.model_path,
+        task=j.task,
+        run=j.run,
+        batch_size=j.batch_size,
+    )
+    job = EvalJob(
+        store=j.store,
+        model_path=j.model_path,
+        task=j.task,
+        model_sha256=j.model_sha256,
+        device=j.device,
+        batch_size=j.batch_size,
+        io_threads=j.io_threads,
+        storage_options=j.storage_options,
+        run=j.run,
+    )
+    units = _shard_units(job, ids, store.layout.shard_size, settings)
+    return EvaluationPlan(settings=resolved, job=job, units=units, infer=infer)
+
+
+def _shard_units(
+    job: EvalJob, ids: Sequence[int], shard_size: int, settings: EvalSettings
+) -> tuple[EvalUnit, ...]:
+    """Units of whole shards (at least ``samples_per_task`` samples but the last): each
+    unit is the only writer of its shards' metrics."""
+    units: list[EvalUnit] = []
+    current: list[int] = []
+    for i, sid in enumerate(ids):
+        current.append(sid)
+        last_of_shard = i + 1 == len(ids) or ids[i + 1] // shard_size != sid // shard_size
+        if last_of_shard and len(current) >= settings.samples_per_task:
+            units.append(EvalUnit(job=job, index=len(units), sample_ids=tuple(current)))
+            current = []
+    if current:
+        units.append(EvalUnit(job=job, index=len(units), sample_ids=tuple(current)))
+    return tuple(units)
+
+
+def _score_stored(unit: EvalUnit, on_sample: Callable[[Any], None] | None) -> EvalBatch:
+    """Score a run's stored predictions of the unit's samples; write their metrics into
+    the store (one Parquet piece per shard, atomic)."""
+    from ..store.runs import write_metrics
+
+    job = unit.job
+    assert job.run is not None
+    store = _open_store(job.store, _options_key(job.storage_options))
+    view = store.run_view(job.run)
+    accumulator = Accumulator()
+    rows: list[dict[str, Any]] = []
+    failures: list[tuple[int, str]] = []
+    not_run = 0
+    for position, sid in enumerate(unit.sample_ids):
+        if stop_requested():
+            not_run = len(unit.sample_ids) - position
+            break
+        try:
+            held = view.covered_shard(sid // view.layout.shard_size, cached=False)
+            if not held[sid % view.layout.shard_size]:
+                raise ConfigError(f"run {job.run} does not hold sample {sid}")
+            predicted, _ = view.read([sid])
+            truth = store.read_batch([sid], fields=("alpha", "depth", "normal"))
+            metrics = evaluate_sample(
+                {f: a[0] for f, a in predicted.items()},
+                alpha=truth["alpha"][0],
+                depth=truth["depth"][0],
+                normal=truth["normal"][0],
+                scenario=facts.scenario_of(sid),
+                sample_id=sid,
+            )
+        except Exception as exc:  # one sample's failure, recorded with its reason
+            logger.warning("sample %d: failed: %s", sid, exc)
+            failures.append((sid, str(exc) or type(exc).__name__))
+        else:
+            accumulator.add(metrics)
+            rows.append(metrics.row())
+        if on_sample is not None:
+            on_sample(sid)
+    if rows:
+        write_metrics(job.store, job.run, pa.Table.from_pylist(rows), job.storage_options or None)
+    return EvalBatch(rows=rows, accumulator=accumulator, failures=failures, not_run=not_run)
+
+
 def evaluate_batch(unit: EvalUnit, on_sample: Callable[[Any], None] | None = None) -> EvalBatch:
     """The work unit: run the model over some samples and score each (the model is loaded
-    once per process). ``on_sample`` (in the caller's process only) hears of each sample as
-    it finishes. Stops between samples on a stop request."""
+    once per process), or, for a job with a run, score the run's stored predictions and
+    write the metrics into the store. ``on_sample`` (in the caller's process only) hears
+    of each sample as it finishes. Stops between samples on a stop request."""
     from .model import load_model
     from .runtime import postprocess, preprocess
 
+    if unit.job.run is not None:
+        return _score_stored(unit, on_sample)
     job = unit.job
     model = load_model(job.model_path, job.task, device=job.device)
     store = _open_store(job.store, _options_key(job.storage_options))
@@ -393,6 +579,7 @@ def combine(
         accumulator=accumulator,
         failures=sorted(failures),
         seconds=seconds,
+        run=job.run,
     )
 
 
@@ -402,7 +589,15 @@ def run_evaluation(
     """Run every unit of ``plan`` on ``executor``, merge, write the tables, report."""
     start = time.perf_counter()
     job = plan.job
-    check_workers(executor, job.model_path, job.model_sha256, [job.store], job.storage_options)
+    if plan.infer is not None:
+        inferred = run_into_store(plan.infer, executor, progress=progress)
+        if inferred.interrupted:
+            evaluation = combine(job, plan.settings.query, [], time.perf_counter() - start)
+            return EvaluationReport(
+                evaluation=evaluation, paths={}, not_run=plan.samples, interrupted=True
+            )
+    elif job.run is None:
+        check_workers(executor, job.model_path, job.model_sha256, [job.store], job.storage_options)
     logger.info("%s on %s", plan.describe().splitlines()[0], executor.description)
     bar = (progress or NullProgress()).task("evaluate", total=plan.samples, unit="samples")
 
@@ -423,9 +618,7 @@ def run_evaluation(
         on_error=_failed_unit,
         on_result=on_result,
     )
-    left = sum(len(u.sample_ids) for u in outcome.not_run) + sum(
-        b.not_run for b in outcome.results
-    )
+    left = sum(len(u.sample_ids) for u in outcome.not_run) + sum(b.not_run for b in outcome.results)
     evaluation = combine(job, plan.settings.query, outcome.results, time.perf_counter() - start)
     paths = {}
     if not outcome.interrupted:

@@ -61,8 +61,11 @@ class BatchSource:
         transform: Transform | None,
         cache_dir: str | Path,
         cache_limit: int,
+        runs: tuple[str, ...] = (),
     ) -> None:
         self.url = url
+        self.runs = runs
+        self._runs: dict[str, Any] | None = None
         self.storage_options = storage_options
         self.fields = fields
         self.transform = transform
@@ -75,12 +78,13 @@ class BatchSource:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_layout=None, _reader=None, _cache=None, _pid=0)
+        state.update(_layout=None, _reader=None, _cache=None, _pid=0, _runs=None)
         return state
 
     def _open(self) -> ShardReader:
         if self._pid != os.getpid():  # forked: the parent's filesystem clients are not fork-safe
             self._layout, self._reader, self._cache, self._pid = None, None, None, os.getpid()
+            self._runs = None
         if self._reader is None:
             layout = open_layout(self.url, self.storage_options)
             if not is_local(layout.fs):
@@ -97,6 +101,7 @@ class BatchSource:
             return
         assert self._layout is not None
         self._reader = ShardReader(self._layout)
+        self._runs = None
         if self._cache is not None:
             self._cache.forget_versions()
 
@@ -114,15 +119,34 @@ class BatchSource:
         layout = self.layout
         self._cache.prefetch(layout.shard_path(f, s) for s in shards for f in self.fields)
 
+    def _run_arrays(self, unique: np.ndarray) -> dict[str, np.ndarray]:
+        """Each run's predictions of ``unique`` (``R/<field>``, NaN where the run does not
+        hold the sample) and ``R/covered``."""
+        if not self.runs:
+            return {}
+        if self._runs is None:
+            from ..store.runs import RunView, open_run
+
+            store = open_layout(self.url, self.storage_options)
+            self._runs = {name: RunView(open_run(store, name)) for name in self.runs}
+        out: dict[str, np.ndarray] = {}
+        for name, view in self._runs.items():
+            arrays, covered = view.read(unique.tolist())
+            out.update({f"{name}/{f}": a for f, a in arrays.items()})
+            out[f"{name}/covered"] = covered
+        return out
+
     def read(
         self, sample_ids: np.ndarray, allocate: Allocate | None = None
     ) -> dict[str, np.ndarray]:
         """The samples' fields stacked along a new first axis (fresh, writable arrays,
         those ``allocate`` gives where it gives one), after ``transform`` was applied to
-        each sample (a dict of its fields and ``sample_id``); ids may repeat."""
+        each sample (a dict of its fields and ``sample_id``); ids may repeat. With
+        ``runs``, also each run's ``R/<field>`` (NaN where not covered) and ``R/covered``."""
         reader = self._open()
         ids = np.asarray(sample_ids, dtype=np.int64)
         unique, inverse = np.unique(ids, return_inverse=True)
+        predicted = self._run_arrays(unique)
         if self._cache is not None:  # whole objects, fetched concurrently, before any read
             layout = self.layout
             shards = sorted({int(s) // layout.shard_size for s in unique})
@@ -136,10 +160,14 @@ class BatchSource:
                     sample_id=int(sid),
                 )
         if self.transform is None:
-            return {
+            out = {
                 name: _stack(name, [found[i][name] for i in inverse], allocate)
                 for name in self.fields
             }
+            out.update(
+                {key: _stack(key, list(a[inverse]), allocate) for key, a in predicted.items()}
+            )
+            return out
         samples, used = [], set()
         for sid, i in zip(ids, inverse, strict=True):
             arrays = found[i]
@@ -148,6 +176,7 @@ class BatchSource:
             sample: dict[str, Any] = {
                 n: arrays[n].copy() if i in used else arrays[n] for n in self.fields
             }
+            sample.update({key: a[i].copy() for key, a in predicted.items()})
             used.add(i)
             sample["sample_id"] = int(sid)
             samples.append(self.transform(sample))

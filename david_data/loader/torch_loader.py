@@ -267,7 +267,9 @@ class StoreLoader:
     arrays and must pickle (see :mod:`david_data.transforms`); ``drop_last`` drops the
     tail instead of padding; ``where`` is an SQL predicate over the ``samples`` metadata
     table (``status = 'ok'`` always applies); ``cache_dir``/``cache_limit`` (bytes) set
-    the shard cache used for stores on object storage (:mod:`.cache`).
+    the shard cache used for stores on object storage (:mod:`.cache`); ``runs`` adds,
+    for each run R of the store, its predictions ``R/<field>`` (float32, NaN-filled where
+    the run does not hold the sample) and ``R/covered`` (bool per sample).
     """
 
     def __init__(
@@ -287,6 +289,7 @@ class StoreLoader:
         cache_dir: str | Path | None = None,
         cache_limit: int = DEFAULT_CACHE_LIMIT,
         start_method: str | None = None,
+        runs: Sequence[str] = (),
     ) -> None:
         self._torch = require_torch()
         self.batch_size = _positive("batch_size", batch_size)
@@ -297,6 +300,9 @@ class StoreLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.fields = parse_fields(fields)
+        self.runs = tuple(dict.fromkeys([runs] if isinstance(runs, str) else runs))
+        for name in self.runs:
+            store.run(name)  # an unknown run is an error here, naming the runs there
         self.store = store
         self.sample_ids = select_ids(store, where)
         if self.sample_ids.size == 0:
@@ -318,6 +324,7 @@ class StoreLoader:
             transform,
             Path(cache_dir) if cache_dir is not None else default_cache_dir(),
             cache_limit,
+            self.runs,
         )
         if len(self) == 0:
             raise NoInputsError(

@@ -21,7 +21,8 @@
                                       its arrays and before any prediction
 
 A run is never overwritten by another model: :func:`create_run` refuses a name whose
-``run.json`` records another SHA-256. :func:`write_predictions` writes whole shard objects
+``run.json`` records another SHA-256 (or other tasks). The same model over another
+selection adds to the run (``run.json`` lists that selection under ``more``). :func:`write_predictions` writes whole shard objects
 (one writer per shard, like ``convert``), merging what the shard already holds, so rerunning
 the same ids is idempotent and a killed write leaves the previous commit in place.
 """
@@ -29,6 +30,7 @@ the same ids is idempotent and a killed write leaves the previous commit in plac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -59,6 +61,7 @@ __all__ = [
     "RUNS_DIR",
     "RunInfo",
     "RunView",
+    "check_run",
     "check_run_name",
     "create_run",
     "list_runs",
@@ -66,6 +69,7 @@ __all__ = [
     "read_metrics",
     "write_metrics",
     "write_predictions",
+    "write_shard_chunks",
 ]
 
 RUNS_DIR = "runs"
@@ -104,6 +108,8 @@ class RunInfo:
     """``{"query": str | None, "ids": str | None}``: the samples asked for."""
     version: str = ""
     """david-data version that wrote it."""
+    more: tuple[dict[str, Any], ...] = ()
+    """Selections run into this run after the first (same model, other samples)."""
 
     def __post_init__(self) -> None:
         check_run_name(self.name)
@@ -115,10 +121,13 @@ class RunInfo:
             )
         selection = {"query": None, "ids": None, **(self.selection or {})}
         object.__setattr__(self, "selection", selection)
+        more = tuple({"query": None, "ids": None, **m} for m in self.more)
+        object.__setattr__(self, "more", more)
 
     def to_json(self) -> bytes:
         data = asdict(self)
         data["tasks"] = list(self.tasks)
+        data["more"] = list(self.more)
         return json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -133,6 +142,7 @@ class RunInfo:
                 created=raw["created"],
                 selection=dict(raw.get("selection") or {}),
                 version=str(raw.get("version", "")),
+                more=tuple(raw.get("more") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(
@@ -285,11 +295,18 @@ def create_run(
     store_url: str, info: RunInfo, storage_options: dict[str, Any] | None = None
 ) -> None:
     """Create ``runs/<name>`` (arrays, then ``run.json``), or check that the run there was
-    made by the same model, for the same tasks and selection (then nothing is written)."""
+    made by the same model for the same tasks (StoreError naming both otherwise); a new
+    selection is recorded in its ``run.json`` (``more``), the same one writes nothing."""
     store = open_layout(store_url, storage_options)
-    existing = _read_info(store, info.name)
+    existing = check_run(store, info)
     if existing is not None:
-        _check_same(store, existing, info)
+        if info.selection != existing.selection and info.selection not in existing.more:
+            # The same model over other samples: its predictions join the run (a sample's
+            # prediction does not depend on the selection); run.json records the selection.
+            more = dataclasses.replace(existing, more=(*existing.more, info.selection))
+            atomic_write_bytes(
+                store.fs, join(_runs_root(store), info.name, INFO_NAME), more.to_json()
+            )
         return
     from zarr.errors import ContainsArrayError
 
@@ -325,8 +342,13 @@ def create_run(
     atomic_write_bytes(store.fs, join(_runs_root(store), info.name, INFO_NAME), info.to_json())
 
 
-def _check_same(store: StoreLayout, existing: RunInfo, wanted: RunInfo) -> None:
-    name = existing.name
+def check_run(store: StoreLayout, wanted: RunInfo) -> RunInfo | None:
+    """The run of ``wanted``'s name already in the store (None when there is none); a
+    StoreError naming both when it holds another model's predictions or other tasks."""
+    name = wanted.name
+    existing = _read_info(store, name)
+    if existing is None:
+        return None
     if existing.model_sha256 != wanted.model_sha256:
         raise StoreError(
             f"run {name!r} in {store.url} holds predictions of {existing.model} (SHA-256 "
@@ -340,13 +362,7 @@ def _check_same(store: StoreLayout, existing: RunInfo, wanted: RunInfo) -> None:
             f"{', '.join(wanted.tasks)}; give another --run name",
             path=join(_runs_root(store), name),
         )
-    if existing.selection != wanted.selection:
-        raise StoreError(
-            f"run {name!r} in {store.url} was made for selection {existing.selection}, not "
-            f"{wanted.selection}; rerun with the same --query/--ids to resume it, or give "
-            "another --run name",
-            path=join(_runs_root(store), name),
-        )
+    return existing
 
 
 # -- predictions ----------------------------------------------------------------------------
@@ -504,12 +520,35 @@ def write_predictions(
 def _write_shard(
     layout: RunLayout, shard: int, ids: np.ndarray, arrays: dict[str, np.ndarray]
 ) -> None:
+    encoded = {
+        f: {
+            int(sid): layout.codecs[f].encode(np.ascontiguousarray(a, dtype=np.float32))
+            for sid, a in zip(ids.tolist(), arrays[f], strict=True)
+        }
+        for f in layout.fields
+    }
+    write_shard_chunks(layout, shard, encoded)
+
+
+def write_shard_chunks(
+    layout: RunLayout, shard: int, encoded: Mapping[str, Mapping[int, bytes]]
+) -> None:
+    """Commit encoded chunks (``field -> sample id -> bytes``, the same ids for every field,
+    all in ``shard``) into the run: each field's shard object rewritten whole with what it
+    held, atomically, then the shard's covered chunk (the commit marker). The caller is
+    the shard's only writer."""
     from ..convert.write import _remove_stale_temporaries, _write_buffers
 
     size = layout.shard_size
     base = shard * size
+    ids = sorted(encoded[layout.fields[0]])
+    if any(sorted(encoded[f]) != ids for f in layout.fields):
+        raise ConfigError(f"run {layout.info.name}: every field needs the same sample ids")
+    if any(s // size != shard for s in ids):
+        raise ConfigError(f"run {layout.info.name}: sample ids outside shard {shard}")
     covered = _read_covered(layout, shard).copy()
-    keep = [int(s) for s in np.flatnonzero(covered) + base if s not in set(ids.tolist())]
+    new = set(ids)
+    keep = [int(s) for s in np.flatnonzero(covered) + base if int(s) not in new]
     old = _raw_chunks(layout, shard, keep)
     marker = layout.covered_path(shard)
     _remove_stale_temporaries(
@@ -517,15 +556,12 @@ def _write_shard(
     )
     for f in layout.fields:
         chunks: list[bytes | None] = [None] * size
-        for sid, data in old[f].items():
+        for sid, data in {**old[f], **encoded[f]}.items():
             chunks[sid - base] = data
-        codec = layout.codecs[f]
-        for sid, array in zip(ids.tolist(), arrays[f], strict=True):
-            chunks[sid - base] = codec.encode(np.ascontiguousarray(array, dtype=np.float32))
         _write_buffers(
             layout, layout.shard_path(f, shard), shard_buffers(chunks, layout.shard_index[f])
         )
-    covered[ids - base] = True
+    covered[np.asarray(ids, dtype=np.int64) - base] = True
     atomic_write_bytes(layout.fs, marker, _COVERED_CODEC.encode(covered))
 
 

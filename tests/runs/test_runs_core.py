@@ -115,8 +115,10 @@ def test_a_run_of_another_model_is_refused_and_unknown_runs_are_named(run_store:
     create_run(url, _info())  # the same model and selection: nothing to do
     with pytest.raises(StoreError, match="never overwritten"):
         create_run(url, _info(sha="b" * 64))
-    with pytest.raises(StoreError, match="selection"):
-        create_run(url, _info(query="scenario = 'face'"))
+    create_run(url, _info(query="sample_id < 4"))  # the same model on more samples: recorded
+    assert open_store(url).run("tiny-a").more == ({"query": "sample_id < 4", "ids": None},)
+    with pytest.raises(StoreError, match="holds depth, normal, foreground, not depth"):
+        create_run(url, RunInfo.now("tiny-a", model="x", model_sha256="a" * 64, tasks=["depth"]))
     with pytest.raises(StoreError, match=r"no run 'nope' \(runs there: tiny-a\)"):
         open_store(url).run("nope")
     with pytest.raises(ConfigError, match="run name"):
