@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..engine import Executor, make_executor, run_units
 from ..engine.signals import stop_requested
 from ..errors import ConfigError
 from ..progress import NullProgress, Progress
-from ..store import open_store
+from ..store import SynthHumanStore, open_store
 from .images import (
     GROUND_TRUTH,
     SIZES,
@@ -30,7 +32,7 @@ from .images import (
     run_key,
     write_atomic,
 )
-from .plan import BrowsePlan, BrowseSettings, PictureUnit, plan_browse
+from .plan import BrowsePlan, BrowseSettings, PictureUnit, RunRef, plan_browse
 from .site import write_site
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class BrowseReport:
         return f"# Browse report\n\n`{self.index}`\n\n" + "\n".join(rows) + "\n"
 
 
-def _pictures_of(sample_id: int, runs: Any) -> list[str]:
+def _pictures_of(sample_id: int, runs: tuple[RunRef, ...]) -> list[str]:
     keys = list(GROUND_TRUTH)
     for run in runs:
         prefix = run_key(run.name, run.model_sha256)
@@ -143,7 +145,7 @@ def _present(path: Path) -> bool:
         return False
 
 
-def _draw(store: Any, sid: int, runs: Any) -> dict[str, Any]:
+def _draw(store: SynthHumanStore, sid: int, runs: tuple[RunRef, ...]) -> dict[str, np.ndarray]:
     names = [run.name for run in runs]
     sample = store.sample(sid, runs=names) if names else store.sample(sid)
     pictures = ground_truth_pictures(sample)
