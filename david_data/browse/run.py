@@ -146,8 +146,7 @@ def _present(path: Path) -> bool:
 
 
 def _draw(store: SynthHumanStore, sid: int, runs: tuple[RunRef, ...]) -> dict[str, np.ndarray]:
-    names = [run.name for run in runs]
-    sample = store.sample(sid, runs=names) if names else store.sample(sid)
+    sample = store.sample(sid, runs=[run.name for run in runs])
     pictures = ground_truth_pictures(sample)
     for run in runs:
         prefix = run_key(run.name, run.model_sha256)
