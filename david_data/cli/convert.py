@@ -148,11 +148,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     query = subparsers.add_parser(
         "query",
-        help="run SQL over a store's metadata (table 'samples')",
+        help="run SQL over a store's metadata (table 'samples') and metrics (table 'metrics')",
         description=(
             "Run DuckDB SQL over the store's per-sample metadata, exposed as table 'samples' (sample_id, part, "
             "scenario, fx, fy, cx, cy, width, height, foreground_fraction, bbox_*, depth_*_cm, fov_*_deg, "
-            "part_sha256, shard, status, error)."
+            "part_sha256, shard, status, error), and the per-sample metrics of the store's runs as table "
+            "'metrics' (run, sample_id, foreground_*, depth_*, normal_*; written by 'david-data evaluate'), "
+            "e.g. SELECT s.scenario, avg(m.depth_absrel) FROM samples s JOIN metrics m USING (sample_id) "
+            "WHERE m.run = 'R' GROUP BY 1."
         ),
     )
     query.add_argument("store", metavar="STORE", help="store path or URL")

@@ -232,6 +232,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from ..store.query import format_table
 
     print(format_table(store.query(sql)))
+    if store.runs:  # the evaluate step wrote the model's run and its per-sample metrics
+        run = store.runs[0].name
+        joined = (
+            "SELECT s.scenario, count(*) AS samples, round(avg(m.depth_absrel), 3) AS depth_absrel, "
+            "round(avg(m.normal_median_deg), 1) AS normal_median_deg FROM samples s "
+            f"JOIN metrics m USING (sample_id) WHERE m.run = '{run}' GROUP BY 1 ORDER BY 1"
+        )
+        print(f"run {run} (predictions in {store_dir / 'runs' / run}); query: {joined}")
+        print(format_table(store.query(joined)))
 
     print("\n[4/6] infer: the stand-in model over every image of the store (batched, in this process)")
     from ..engine import make_executor
@@ -276,6 +285,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     for label, where in (
         ("mirror (verified zips + manifest.json)", mirror_dir),
         ("store (Zarr v3 + Parquet metadata)", store_dir),
+        ("run: predictions + metrics in the store", store_dir / "runs"),
         ("predictions (+ _runs/ results tables)", work / "predictions"),
         ("evaluation (metrics table + JSON)", work / "evaluation"),
         ("samples grid", grid),

@@ -231,6 +231,7 @@ def _read_info(store: StoreLayout, name: str) -> RunInfo | None:
 def list_runs(store: StoreLayout) -> list[RunInfo]:
     """Every run of a store (those with a ``run.json``), sorted by name."""
     try:
+        store.fs.invalidate_cache(_runs_root(store))
         entries = store.fs.ls(_runs_root(store), detail=False)
     except (FileNotFoundError, NotADirectoryError):
         return []
@@ -474,7 +475,9 @@ def _read_covered(layout: RunLayout, shard: int) -> np.ndarray:
 
 def _covered_shards(layout: RunLayout) -> list[int]:
     try:
-        names = layout.fs.ls(join(layout.root, COVERED, "c"), detail=False)
+        folder = join(layout.root, COVERED, "c")
+        layout.fs.invalidate_cache(folder)  # a listing fsspec cached may be stale
+        names = layout.fs.ls(folder, detail=False)
     except (FileNotFoundError, NotADirectoryError):
         return []
     base = [n.rstrip("/").rsplit("/", 1)[-1] for n in names]
@@ -664,6 +667,7 @@ def read_metrics(store: StoreLayout) -> pa.Table:
     for info in list_runs(store):
         folder = join(_runs_root(store), info.name, METRICS_DIR)
         try:
+            store.fs.invalidate_cache(folder)
             names = sorted(store.fs.ls(folder, detail=False))
         except (FileNotFoundError, NotADirectoryError):
             continue

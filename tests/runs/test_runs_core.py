@@ -153,3 +153,34 @@ def test_metrics_are_a_table_joinable_with_samples(run_store: Path) -> None:
     assert b[0]["normal_median_deg"] == 12.0 and b[0]["depth_absrel"] is None
     with pytest.raises(ConfigError, match="refused"):
         store.query("SELECT * FROM read_parquet('runs/*/metrics/*.parquet')")
+
+
+@pytest.mark.azurite
+def test_a_run_on_azure_blob_storage(runs_base_store: Path, azurite, az_container: str) -> None:  # type: ignore[no-untyped-def]
+    import zarr
+
+    from david_data.convert.run import convert
+
+    options = azurite.storage_options
+    url = f"{az_container}/store.zarr"
+    report = convert(
+        str(runs_base_store.parent / "src"), url, shard_size=4, workers=1, storage_options=options
+    )
+    assert report.ok, report.summary()
+    create_run(url, _info(), options)
+    pred = _predictions([1, 2, 5])
+    write_predictions(url, "tiny-a", [1, 2, 5], pred, options)
+    more = _predictions([3], seed=3)
+    write_predictions(url, "tiny-a", [3], more, options)  # the shard grows: 1, 2 are kept
+    write_metrics(url, "tiny-a", pa.table({"sample_id": [1, 3], "depth_rmse": [1.0, 3.0]}), options)
+    store = open_store(url, options)
+    assert store.covered("tiny-a").tolist() == [1, 2, 3, 5]
+    assert store.sample(2, run="tiny-a")["tiny-a/normal"].tobytes() == pred["normal"][1].tobytes()
+    assert store.sample(3, run="tiny-a")["tiny-a/depth"].tobytes() == more["depth"][0].tobytes()
+    assert store.sample(4, run="tiny-a")["tiny-a/covered"] is False
+    total = store.query(
+        "SELECT sum(m.depth_rmse) AS t FROM samples JOIN metrics m USING (sample_id)"
+    ).to_pylist()
+    assert total == [{"t": 4.0}]
+    group = zarr.open_group(url, mode="r", storage_options=options)
+    assert group["runs/tiny-a/depth"][5].tobytes() == pred["depth"][2].tobytes()
