@@ -7,6 +7,7 @@ site-packages.
 """
 
 from david_data.flows.compare import compare_flow
+from david_data.flows.browse import browse_flow
 from david_data.flows.convert import convert_flow
 from david_data.flows.evaluate import evaluate_flow
 from david_data.flows.fetch import fetch_flow
@@ -16,6 +17,7 @@ from david_data.flows.pipeline import pipeline_flow
 
 __all__ = [
     "compare_flow",
+    "browse_flow",
     "convert_flow",
     "evaluate_flow",
     "fetch_flow",

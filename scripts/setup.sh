@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what david-data needs, idempotently: a virtual environment in .venv with the
 # locked Python packages (david-data with every extra, CPU PyTorch included, and the test
-# tools), and (with --azurite) the Azurite blob emulator from npm in .tools/.
+# tools), (with --azurite) the Azurite blob emulator from npm in .tools/, and (with
+# --browser) Debian's headless-capable Chromium, which the browse tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,15 @@ for arg in "$@"; do
         echo "setup: installing the Azurite blob emulator from npm into .tools/"
         mkdir -p .tools
         npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@3.37.0 >/dev/null
+      fi
+      ;;
+    --browser)
+      if ! command -v chromium >/dev/null; then
+        echo "setup: installing Chromium from Debian's packages (apt-get)"
+        sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get install -y -q chromium >/dev/null || {
+          $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null
+        }
       fi
       ;;
   esac

@@ -28,7 +28,9 @@ from ..log import configure_cli_logging
 from ._options import require_run_extras
 
 # Sub-command modules, in the order they appear in --help.
-COMMAND_MODULES = ("synth", "mirror", "catalog", "convert", "infer", "compare", "models", "ops")
+COMMAND_MODULES = (
+    "synth", "mirror", "catalog", "convert", "infer", "compare", "browse", "models", "ops",
+)
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -294,4 +294,11 @@ def run_demo_command(args: argparse.Namespace) -> int:
         print(f"  {label:40s} {where}")
     print("\n" + demo.STAND_IN_NOTE)
     failed = report.failure_count or inferred.failure_count
+
+    from ..browse import browse
+
+    with progress_for(not args.no_progress) as bars:
+        page = browse(str(store_dir), str(work / "browse"), workers=2, progress=bars)
+    failed = failed or page.failure_count
+    print(f"\nbrowse: samples, runs and metrics as a page that opens from disk:\n  {page.index}")
     return EXIT_FAILURES if failed else EXIT_OK

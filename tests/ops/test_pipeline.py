@@ -135,3 +135,5 @@ def test_demo_runs_the_whole_chain_offline_without_prefect(tmp_path):
     assert (work / "pictures" / "samples.png").stat().st_size > 0
     assert list((work / "predictions" / "_runs").glob("*.parquet"))
     assert any((work / "evaluation").iterdir())
+    page = work / "browse" / "index.html"
+    assert page.is_file() and result.stdout.rstrip().endswith(str(page))  # the demo ends on it

@@ -1,0 +1,143 @@
+"""``david-data browse``: a static report of a store's samples, runs and metrics (in-process
+by default, a flow run with ``--prefect``, pictures drawn on a Dask cluster with
+``--dask-address``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING
+
+from ..fsutil import parse_storage_options
+from ._options import add_no_progress, add_run_options, add_storage_option
+
+if TYPE_CHECKING:
+    from ..engine import JobReport
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from . import EXAMPLES
+
+    EXAMPLES["browse"] = (
+        "david-data browse ./store -o report/            # then open report/index.html",
+        "david-data browse ./store --run stand-in --query \"SELECT sample_id FROM samples WHERE scenario = 'face'\" -o faces/",
+    )
+    parser = subparsers.add_parser(
+        "browse",
+        help="write a static web page of a store's samples, runs and metrics (opens from disk)",
+        description=(
+            "Write a self-contained report folder (REPORT/index.html opens from disk, no server): "
+            "thumbnails of each sample's RGB, alpha, depth and normals and of each run's predictions "
+            "and error maps; a paged table of metadata and metrics, sorted worst first by the first "
+            "run's first metric (click a header to sort, type to filter); a detail view per sample. "
+            "Pictures are drawn in parallel and kept: a rerun draws only what is missing. Exit 1 "
+            "when some samples' pictures could not be drawn (each named)."
+        ),
+    )
+    parser.add_argument("store", metavar="STORE", help="store path or URL")
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="REPORT", help="report folder to write (local)"
+    )
+    parser.add_argument(
+        "--run",
+        action="append",
+        default=None,
+        metavar="RUN",
+        help="show this run, repeatable (default: every run of the store)",
+    )
+    parser.add_argument(
+        "--query",
+        default=None,
+        metavar="SQL",
+        help="show the samples this SQL selects (a sample_id column; tables samples and metrics)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="processes drawing pictures (default: CPUs, at most 4; ignored with --dask-address)",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the report folder over HTTP (only that folder) until Ctrl-C",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address --serve listens on (default 127.0.0.1: this machine only)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port --serve listens on (default 8000; 0: any free one)",
+    )
+    add_no_progress(parser)
+    add_storage_option(parser, "STORE")
+    add_run_options(parser, dask=True)
+    parser.set_defaults(func=run_browse_command)
+
+
+def run_browse_command(args: argparse.Namespace) -> int:
+    from ..browse import BrowseSettings, plan_browse
+
+    options = parse_storage_options(args.storage_option) or None
+    plan = plan_browse(
+        BrowseSettings(
+            store_url=args.store,
+            output=args.output,
+            runs=tuple(args.run) if args.run is not None else None,
+            query=args.query,
+            workers=args.workers,
+            storage_options=options,
+        )
+    )
+
+    def run_local() -> JobReport:
+        from ..browse import run_browse
+        from ..engine import make_executor
+        from ..progress import progress_for
+
+        with (
+            progress_for(not args.no_progress) as progress,
+            make_executor("processes", plan.settings.workers, dask_address=args.dask_address) as ex,
+        ):
+            return run_browse(plan, ex, progress=progress)
+
+    from ._run import run_job
+
+    s = plan.settings
+    code = run_job(
+        args,
+        run_local=run_local,
+        flow="browse",
+        flow_params={
+            "store_url": s.store_url,
+            "output": s.output,
+            "runs": list(s.runs) if s.runs is not None else None,
+            "query": s.query,
+            "workers": s.workers,
+            "dask_address": args.dask_address,
+            "storage_options": options,
+        },
+    )
+    if not args.serve or code == 130:
+        return code
+    return serve_report(s.output, args.host, args.port) or code
+
+
+def serve_report(folder: str, host: str, port: int) -> int:
+    """Serve the report until Ctrl-C (then exit status 0)."""
+    from ..browse.serve import report_server
+
+    server = report_server(folder, host, port)
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    print(f"serving {folder} at http://{bound_host}:{bound_port}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
