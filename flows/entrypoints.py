@@ -6,8 +6,8 @@ re-exports them. It is not installed: a ``pip install`` puts no ``flows`` module
 site-packages.
 """
 
-from david_data.flows.compare import compare_flow
 from david_data.flows.browse import browse_flow
+from david_data.flows.compare import compare_flow
 from david_data.flows.convert import convert_flow
 from david_data.flows.evaluate import evaluate_flow
 from david_data.flows.fetch import fetch_flow

@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._parse import parse_int
 from ..engine import Executor, run_units, stop_requested
 from ..engine.report import INTERRUPTED_HINT
 from ..errors import ConfigError
 from ..fsutil import resolve, to_url
 from ..progress import NullProgress, Progress
-from ._checks import check_model, check_workers, check_writable, model_sha256, positive_int
+from ._checks import check_model, check_workers, check_writable, model_sha256
 from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key
 from .plan import TASK_KINDS, default_batch_size
@@ -82,7 +83,7 @@ class RunSettings:
             if name == "batch_size" and self.batch_size is None:
                 continue
             option = "--" + name.replace("_", "-")
-            object.__setattr__(self, name, positive_int(option, getattr(self, name)))
+            object.__setattr__(self, name, parse_int(option, getattr(self, name), minimum=1))
         if self.device not in DEVICES:
             raise ConfigError(
                 f"unknown device {self.device!r}; expected one of {', '.join(DEVICES)}"
@@ -218,13 +219,13 @@ def default_run_name(model: str, sha256: str) -> str:
 
 def select_ids(store: Any, query: str | None, ids: str | None) -> list[int]:
     """The converted samples ``query`` and ``ids`` select (both: those in both), ascending."""
-    from ..catalog.select import parse_ids
+    from ..facts import parse_sample_ids
     from .inputs import store_sample_ids
 
     chosen = np.asarray(store_sample_ids(store, query), dtype=np.int64)
     if ids is not None:
         wanted = np.concatenate(
-            [np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in parse_ids(ids)]
+            [np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in parse_sample_ids(ids)]
         )
         chosen = chosen[np.isin(chosen, wanted)]
     return [int(i) for i in chosen]
