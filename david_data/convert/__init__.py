@@ -1,7 +1,7 @@
 """Convert SynthHuman into a sharded Zarr v3 store with Parquet metadata.
 
 One engine (plan, run units through an executor, fold into a report); modules, one job
-each: :mod:`.source` (parts and members, zips read in place), :mod:`.zipread`,
+each: the parts it reads come from :mod:`david_data.sources`,
 :mod:`.decode` (PNG/EXR/camera), :mod:`.metadata` (rows), :mod:`.parts` (part checksums
 and pixel types), :mod:`.destination` (checks on STORE), :mod:`.selection`
 (``--where``, ``--ids``, ``--limit``), :mod:`.plan` (settings, shards to write),
@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {
-    "open_source": ".source",
-    "Source": ".source",
-    "PartSource": ".source",
+    "open_source": "..sources.resolve",
+    "Source": "..sources.base",
+    "PartSource": "..sources.base",
     "ConvertSettings": ".plan",
     "ConvertPlan": ".plan",
     "convert_settings": ".plan",

@@ -27,9 +27,11 @@ from ..format.layout import StoreLayout, open_layout
 from ..format.metadata import STATUS_OK, rows_to_parquet
 from ..format.shard import shard_buffers
 from ..fsutil import atomic_open, atomic_write_bytes, is_local, join, resolve
+from ..net.http import is_http
+from ..sources.parts import PartRef, RawFiles, SampleMembers
+from ..sources.resolve import read_files
 from .decode import decode_sample
 from .metadata import error_row, sample_row
-from .source import PartRef, RawFiles, SampleMembers, is_http, read_files
 from .units import GroupResult, ShardGroup, ShardJob, ShardResult
 
 logger = logging.getLogger(__name__)

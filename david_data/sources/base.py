@@ -1,23 +1,12 @@
-"""Where SynthHuman samples come from: a mirror of part zips, one zip, an extracted
-folder, or the data host itself.
+"""Parts on a disk or an object store: a mirror of part zips, one zip, an extracted folder.
 
-``open_source(url)`` accepts
-
-- a folder (local or fsspec URL) holding ``SynthHuman_NNNN.zip`` / ``SynthHuman_sample.zip``
-  parts, as ``david-data mirror`` leaves them: members are read straight out of the zips;
-- one part zip;
-- an extracted ``SynthHuman/`` folder (or its parent), members as loose files, in any
-  sub-folders;
-- an ``http(s)://`` base URL of the parts (or of one part zip): members are known from the
-  sample catalog and read by verified ranged requests, with no local copy
-  (:mod:`david_data.catalog.remote_source`).
+:func:`open_local_source` makes a :class:`Source` of :class:`PartSource` parts; a part
+lists its members once (:meth:`PartSource.locate` turns sample ids into plain
+:class:`~.parts.SampleMembers`) and is read by the reader of its kind (:mod:`.zip`,
+:mod:`.folder`). Parts on a data host are :class:`~.http.RemotePart`, a subclass.
 
 Sample ids come from member names (``rgb_0001234.png`` -> 1234), never from the part's
 name: which ids a part holds is only known once its directory has been read.
-
-Reading is split so that a worker never re-lists a part: :meth:`PartSource.locate` turns
-sample ids into plain, picklable :class:`SampleMembers` (zip directory entries or file
-paths) and :func:`read_files` reads them given only a :class:`PartRef`.
 """
 
 from __future__ import annotations
@@ -25,60 +14,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
 
 from .. import facts
-from ..errors import ConfigError, SampleDecodeError
+from ..errors import ConfigError
 from ..fsutil import join, resolve, to_url
-from .zipread import ZipMember, list_members, read_members
+from .folder import read_folder
+from .parts import Member, PartRef, RawFiles, SampleMembers, ZipMember
+from .zip import list_members, read_zip
 
 if TYPE_CHECKING:
     from ..catalog.member import MemberTask
-    from ..mirror.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
-
-RawFiles = dict[str, "bytes | SampleDecodeError | None"]
-"""One sample's files by kind (``rgb``, ``alpha``, ``depth``, ``normal``, ``cam``):
-bytes, the error met reading them, or None when the member is missing."""
-
-Member: TypeAlias = "ZipMember | MemberTask | str"
-"""Where one file of a sample is: a zip directory entry, a catalogued member of a part on
-an HTTP host, or a loose file's path."""
-
-
-def is_http(url: str) -> bool:
-    """True for an ``http(s)://`` URL (a part or the parts' base on a data host)."""
-    return url.lower().startswith(("http://", "https://"))
-
-
-@dataclass(frozen=True, kw_only=True)
-class PartRef:
-    """Enough to read a part in another process or on another machine (absolute URL)."""
-
-    name: str
-    url: str
-    is_zip: bool
-    size: int
-    sha256: str | None = None
-    """The part's identity recorded in each row's ``part_sha256``: its SHA-256, or for a
-    part read from an HTTP host its version there (see :mod:`david_data.catalog.remote_source`)."""
-    version: str | None = None
-    """ETag of a part on an HTTP host: every ranged read carries it in ``If-Match``."""
-    policy: RetryPolicy | None = None
-    """Retries of ranged reads from an HTTP host (None: the default policy)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SampleMembers:
-    """Where one sample's files are inside its part, by kind."""
-
-    sample_id: int
-    members: tuple[tuple[str, Member], ...]
 
 
 @dataclass(kw_only=True)
@@ -182,15 +134,19 @@ class PartSource:
             for sid in sorted(set(sample_ids))
         ]
 
+    @property
+    def kind(self) -> str:
+        """Which reader reads it (:attr:`PartRef.kind`)."""
+        return "zip" if self.is_zip else "folder"
+
     def ref(self, sha256: str | None = None) -> PartRef:
-        return PartRef(
-            name=self.name, url=self.url, is_zip=self.is_zip, size=self.size, sha256=sha256
-        )
+        return PartRef(name=self.name, url=self.url, kind=self.kind, size=self.size, sha256=sha256)
 
     def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
         """Yield ``(sample_id, files)`` for the given ids, in ascending id order."""
-        located = self.locate(sample_ids)  # first: a part on a host learns its size and ETag
-        yield from read_files(self.ref(), located, fs=self.fs)
+        located = self.locate(sample_ids)
+        read = read_zip if self.is_zip else read_folder
+        yield from read(self.ref(), located, fs=self.fs)
 
     def sha256(self) -> str | None:
         """SHA-256 of the part zip, streamed in 8 MiB blocks (None for a folder)."""
@@ -211,53 +167,6 @@ class PartSource:
         info = self.fs.info(self.path)
         stamp = info.get("mtime") or info.get("etag") or info.get("last_modified") or ""
         return f"{info.get('size')}:{stamp}"
-
-
-def read_files(
-    part: PartRef,
-    samples: Sequence[SampleMembers],
-    *,
-    fs: AbstractFileSystem | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> Iterator[tuple[int, RawFiles]]:
-    """Yield ``(sample_id, files)`` for located samples of ``part``, in the given order.
-
-    Zip members are fetched in a few large ranged reads and checked against their CRC-32
-    (see :mod:`.zipread`; from an HTTP host, :func:`david_data.catalog.remote_source.read_remote`);
-    a file that cannot be read yields its error instead of bytes.
-    """
-    if is_http(part.url):
-        from ..catalog.remote_source import read_remote
-
-        yield from read_remote(part, samples)
-        return
-    if fs is None:
-        fs, path = resolve(part.url, storage_options)
-    else:
-        path = fs._strip_protocol(part.url)
-    if not part.is_zip:
-        for sample in samples:
-            files: RawFiles = dict.fromkeys(facts.FILE_KINDS)
-            for kind, p in sample.members:
-                try:
-                    files[kind] = fs.cat_file(str(p))
-                except OSError as exc:
-                    files[kind] = SampleDecodeError(f"{p}: cannot read ({exc})", path=p)
-            yield sample.sample_id, files
-        return
-    got: dict[int, RawFiles] = {s.sample_id: dict.fromkeys(facts.FILE_KINDS) for s in samples}
-    wanted: dict[str, tuple[int, str]] = {}
-    members: list[ZipMember] = []
-    for sample in samples:
-        for kind, member in sample.members:
-            assert isinstance(member, ZipMember)
-            wanted[member.name] = (sample.sample_id, kind)
-            members.append(member)
-    for member, data in read_members(fs, path, part.size, members):
-        sid, kind = wanted[member.name]
-        got[sid][kind] = data
-    for sample in samples:
-        yield sample.sample_id, got[sample.sample_id]
 
 
 @dataclass(kw_only=True)
@@ -339,15 +248,9 @@ def _zip_fields(member: ZipMember | MemberTask) -> dict[str, int]:
     }
 
 
-def open_source(
-    url: str, storage_options: dict[str, Any] | None = None, *, policy: RetryPolicy | None = None
-) -> Source:
-    """Open a mirror folder, a part zip, an extracted ``SynthHuman/`` folder, or the parts
-    on an HTTP host (``policy``: retries of its requests)."""
-    if is_http(url):
-        from ..catalog.remote_source import open_remote_source
-
-        return open_remote_source(url, policy=policy)
+def open_local_source(url: str, storage_options: dict[str, Any] | None = None) -> Source:
+    """Open a mirror folder, a part zip or an extracted ``SynthHuman/`` folder (local or
+    fsspec URL)."""
     fs, path = resolve(url, storage_options)
     if not fs.exists(path):
         raise ConfigError(
