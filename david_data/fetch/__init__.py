@@ -7,27 +7,16 @@ through an executor, every member verified and written atomically), folded into 
 from is :mod:`david_data.catalog`.
 """
 
-from __future__ import annotations
+from .plan import FetchPlan, FetchSettings, fetch_settings, plan_fetch
+from .report import FetchReport
+from .run import fetch_unit, run_fetch
 
-from typing import Any
-
-_LAZY = {
-    "FetchSettings": ".plan",
-    "FetchPlan": ".plan",
-    "fetch_settings": ".plan",
-    "plan_fetch": ".plan",
-    "FetchReport": ".report",
-    "fetch_unit": ".run",
-    "run_fetch": ".run",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY)
+__all__ = [
+    "FetchPlan",
+    "FetchReport",
+    "FetchSettings",
+    "fetch_settings",
+    "fetch_unit",
+    "plan_fetch",
+    "run_fetch",
+]

@@ -15,30 +15,11 @@ sample ids into plain, picklable :class:`SampleMembers` (zip directory entries, 
 members or file paths) and :func:`read_files` reads them given only a :class:`PartRef`,
 whose ``kind`` names the reader (:mod:`.parts`). ``convert`` and ``verify-store`` read
 through here.
-
-The names below are imported on first use: a worker reading a mirrored zip never loads
-the catalog.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .base import PartSource, Source
-    from .parts import PartRef, RawFiles, SampleMembers
-    from .resolve import open_source, read_files
-
-_HOMES = {
-    "PartSource": ".base",
-    "Source": ".base",
-    "PartRef": ".parts",
-    "RawFiles": ".parts",
-    "SampleMembers": ".parts",
-    "open_source": ".resolve",
-    "read_files": ".resolve",
-}
+from .base import PartSource, Source
+from .parts import PartRef, RawFiles, SampleMembers
+from .resolve import open_source, read_files
 
 __all__ = [
     "PartRef",
@@ -49,16 +30,3 @@ __all__ = [
     "open_source",
     "read_files",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
