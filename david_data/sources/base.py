@@ -1,9 +1,7 @@
-"""Parts on a disk or an object store: a mirror of part zips, one zip, an extracted folder.
-
-:func:`open_local_source` makes a :class:`Source` of :class:`PartSource` parts; a part
-lists its members once (:meth:`PartSource.locate` turns sample ids into plain
-:class:`~.parts.SampleMembers`) and is read by the reader of its kind (:mod:`.zip`,
-:mod:`.folder`). Parts on a data host are :class:`~.http.RemotePart`, a subclass.
+"""A source as a list of parts (:class:`Source`), and what every kind of part shares
+(:class:`PartSource`): a part lists its members once, and :meth:`PartSource.locate` turns
+sample ids into plain :class:`~.parts.SampleMembers` that the reader of its kind reads
+(:mod:`.zip`, :mod:`.folder`, :mod:`.http`).
 
 Sample ids come from member names (``rgb_0001234.png`` -> 1234), never from the part's
 name: which ids a part holds is only known once its directory has been read.
@@ -11,21 +9,17 @@ name: which ids a part holds is only known once its directory has been read.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
 from .. import facts
 from ..errors import ConfigError
-from ..fsutil import join, resolve, to_url
-from .folder import read_folder
 from .parts import Member, PartRef, RawFiles, SampleMembers, ZipMember
-from .zip import list_members, read_zip
 
 if TYPE_CHECKING:
     from ..catalog.member import MemberTask
@@ -34,8 +28,11 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
-class PartSource:
-    """One part: a zip, or an extracted folder standing for all its loose files."""
+class PartSource(ABC):
+    """One part, of one kind: a zip (:class:`~.zip.ZipPart`), an extracted folder standing
+    for all its loose files (:class:`~.folder.FolderPart`) or a zip on a data host
+    (:class:`~.http.RemotePart`). Listing, locating and fingerprinting are shared; each
+    kind lists its entries and reads its samples its own way."""
 
     name: str
     """The part's file name (``SynthHuman_0003.zip``) or the extracted folder's name."""
@@ -43,24 +40,32 @@ class PartSource:
     fs: AbstractFileSystem | None = field(default=None, repr=False)
     """None for a part on an HTTP host (read through :mod:`david_data.catalog`)."""
     path: str
-    is_zip: bool
     size: int = 0
     recorded_sha256: str | None = None
     """The part's identity known without reading it whole: the SHA-256 from the mirror's
     ``manifest.json`` when it lists this part at this size; for a part on an HTTP host,
     its version there (set when its catalog is loaded)."""
     _members: dict[int, dict[str, Member]] | None = field(default=None, repr=False)
-    _sizes: dict[str, int] = field(default_factory=dict, repr=False)
-    """Sizes of loose files by path (an extracted folder)."""
 
+    kind: ClassVar[str]
+    """Which reader reads it (:attr:`PartRef.kind`)."""
+    is_zip: ClassVar[bool]
+
+    @abstractmethod
     def _entries(self) -> Iterable[tuple[str, Member]]:
         """``(member name, locator)`` of every file of the part."""
-        assert self.fs is not None
-        if self.is_zip:
-            return ((m.name, m) for m in list_members(self.fs, self.path))
-        found = self.fs.find(self.path, detail=True)
-        self._sizes = {p: int(info.get("size") or 0) for p, info in found.items()}
-        return ((p, p) for p in sorted(found))
+
+    @abstractmethod
+    def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
+        """Yield ``(sample_id, files)`` for the given ids, in ascending id order."""
+
+    @abstractmethod
+    def sha256(self) -> str | None:
+        """The part's identity recorded in each row's ``part_sha256`` (None: none)."""
+
+    def _size_of(self, path: str) -> int | None:
+        """The size of a loose file the part lists (None: unknown)."""
+        return None
 
     def _index(self) -> dict[int, dict[str, Member]]:
         """Members by sample id and kind. Raises VerificationError for an unreadable zip."""
@@ -99,7 +104,7 @@ class PartSource:
         for sid, kinds in sorted(self._index().items()):
             for kind, loc in sorted(kinds.items()):
                 if isinstance(loc, str):
-                    size = self._sizes.get(loc)
+                    size = self._size_of(loc)
                     yield {
                         "sample_id": sid,
                         "kind": kind,
@@ -117,8 +122,6 @@ class PartSource:
         """``(kind, CRC-32, size)`` of a sample's zip members: equal keys, equal content
         (None for loose files, whose content is only known by reading them)."""
         found = self._index().get(sample_id, {})
-        if not self.is_zip:
-            return None
         keys = []
         for kind, loc in found.items():
             if not isinstance(loc, str):
@@ -134,32 +137,8 @@ class PartSource:
             for sid in sorted(set(sample_ids))
         ]
 
-    @property
-    def kind(self) -> str:
-        """Which reader reads it (:attr:`PartRef.kind`)."""
-        return "zip" if self.is_zip else "folder"
-
     def ref(self, sha256: str | None = None) -> PartRef:
         return PartRef(name=self.name, url=self.url, kind=self.kind, size=self.size, sha256=sha256)
-
-    def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
-        """Yield ``(sample_id, files)`` for the given ids, in ascending id order."""
-        located = self.locate(sample_ids)
-        read = read_zip if self.is_zip else read_folder
-        yield from read(self.ref(), located, fs=self.fs)
-
-    def sha256(self) -> str | None:
-        """SHA-256 of the part zip, streamed in 8 MiB blocks (None for a folder)."""
-        if not self.is_zip:
-            return None
-        if self.recorded_sha256:
-            return self.recorded_sha256
-        assert self.fs is not None
-        digest = hashlib.sha256()
-        with self.fs.open(self.path, "rb", block_size=8 << 20) as handle:
-            while block := handle.read(8 << 20):
-                digest.update(block)
-        return digest.hexdigest()
 
     def fingerprint(self) -> str:
         """Size plus modification time or ETag: changes when the zip is replaced."""
@@ -218,18 +197,6 @@ def _may_hold(name: str, sample_id: int) -> bool:
     return expected is not None and sample_id in expected
 
 
-def _apply_manifest(fs: AbstractFileSystem, folder: str, parts: list[PartSource]) -> None:
-    """Take part checksums from the mirror manifest (saves rereading whole parts)."""
-    try:
-        records = json.loads(fs.cat_file(join(folder, "manifest.json")))["parts"]
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
-        return
-    for part in parts:
-        record = records.get(part.name) if isinstance(records, dict) else None
-        if isinstance(record, dict) and record.get("size") == part.size and record.get("sha256"):
-            part.recorded_sha256 = str(record["sha256"])
-
-
 def _zip_fields(member: ZipMember | MemberTask) -> dict[str, int]:
     if isinstance(member, ZipMember):
         return {
@@ -246,59 +213,3 @@ def _zip_fields(member: ZipMember | MemberTask) -> dict[str, int]:
         "method": member.method,
         "offset": member.offset,
     }
-
-
-def open_local_source(url: str, storage_options: dict[str, Any] | None = None) -> Source:
-    """Open a mirror folder, a part zip or an extracted ``SynthHuman/`` folder (local or
-    fsspec URL)."""
-    fs, path = resolve(url, storage_options)
-    if not fs.exists(path):
-        raise ConfigError(
-            f"source {url} does not exist; give a mirror folder ('david-data mirror DEST' "
-            "makes one), a part zip or an extracted SynthHuman/ folder"
-        )
-    if fs.isfile(path):
-        if not path.lower().endswith(".zip"):
-            raise ConfigError(f"source {url} is a file but not a zip; give a part zip or a folder")
-        size = int(fs.size(path))
-        part = PartSource(
-            name=path.rsplit("/", 1)[-1],
-            url=to_url(fs, path),
-            fs=fs,
-            path=path,
-            is_zip=True,
-            size=size,
-        )
-        return Source(url=url, parts=[part], kind="zip")
-    entries = fs.ls(path, detail=True)
-    zips = sorted(
-        (e for e in entries if e["type"] == "file" and facts.is_part_name(e["name"])),
-        key=lambda e: e["name"],
-    )
-    if zips:
-        parts = [
-            PartSource(
-                name=e["name"].rsplit("/", 1)[-1],
-                url=to_url(fs, e["name"]),
-                fs=fs,
-                path=e["name"],
-                is_zip=True,
-                size=int(e["size"]),
-            )
-            for e in zips
-        ]
-        _apply_manifest(fs, path, parts)
-        return Source(url=url, parts=parts, kind="mirror")
-    folder = path
-    names = {e["name"].rstrip("/").rsplit("/", 1)[-1]: e for e in entries}
-    if facts.EXTRACT_FOLDER in names and names[facts.EXTRACT_FOLDER]["type"] == "directory":
-        folder = join(path, facts.EXTRACT_FOLDER)
-    part = PartSource(
-        name=folder.rsplit("/", 1)[-1], url=to_url(fs, folder), fs=fs, path=folder, is_zip=False
-    )
-    if not part.sample_ids:
-        raise ConfigError(
-            f"{url} holds neither SynthHuman part zips nor sample files (rgb_0000000.png ...); "
-            "give a mirror folder, a part zip or an extracted SynthHuman/ folder"
-        )
-    return Source(url=url, parts=[part], kind="extracted")

@@ -42,7 +42,7 @@ import logging
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem
 
@@ -57,6 +57,7 @@ from ..errors import DavidDataError, RemoteChangedError, SampleDecodeError, Veri
 from ..net.retry import RetryPolicy
 from .base import PartSource, Source
 from .parts import Member, PartRef, RawFiles, SampleMembers
+from .zip import ZipPart
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +73,10 @@ def part_identity(version: PartVersion) -> str:
 
 
 @dataclass(kw_only=True)
-class RemotePart(PartSource):
-    """A part on an HTTP host; its members come from its catalog."""
+class RemotePart(ZipPart):
+    """A part zip on an HTTP host; its members come from its catalog."""
 
+    kind: ClassVar[str] = "http"
     catalog_source: CatalogSource = field(repr=False)
     policy: RetryPolicy = field(default_factory=RetryPolicy, repr=False)
     catalog: PartCatalog | None = field(default=None, repr=False)
@@ -99,10 +101,6 @@ class RemotePart(PartSource):
                 entry,
             )
         return ((task.name, task) for task in tasks_of(part))
-
-    @property
-    def kind(self) -> str:
-        return "http"
 
     def ref(self, sha256: str | None = None) -> PartRef:
         version = self.catalog.version.version if self.catalog is not None else None
@@ -156,7 +154,6 @@ def open_remote_source(url: str, *, policy: RetryPolicy | None = None) -> Source
             name=name,
             url=source.part_url(name),
             path=source.part_url(name),
-            is_zip=True,
             catalog_source=source,
             policy=policy,
         )
