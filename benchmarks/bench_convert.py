@@ -52,7 +52,6 @@ from david_data.convert.decode import Sample, decode_sample  # noqa: E402
 from david_data.convert.metadata import sample_row  # noqa: E402
 from david_data.convert.plan import convert_settings, plan_convert  # noqa: E402
 from david_data.convert.run import convert, prepare_store, run_convert  # noqa: E402
-from david_data.convert.source import open_source  # noqa: E402
 from david_data.convert.write import convert_group  # noqa: E402
 from david_data.engine import ProcessExecutor, ThreadExecutor  # noqa: E402
 from david_data.format.checksum import crc32c  # noqa: E402
@@ -69,6 +68,7 @@ from david_data.format.codecs import (  # noqa: E402
 )
 from david_data.format.layout import SAMPLE_SHAPES  # noqa: E402
 from david_data.format.shard import encode_shard, shard_buffers  # noqa: E402
+from david_data.sources import open_source  # noqa: E402
 from david_data.store import open_store  # noqa: E402
 from david_data.synth import SynthOptions, write_extracted, write_part  # noqa: E402
 

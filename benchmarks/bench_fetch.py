@@ -85,8 +85,8 @@ LIBRARY_SCRIPT = """
 import json, sys, time
 start = time.perf_counter()
 import david_data
-from david_data.catalog.fetch import run_fetch
-from david_data.catalog.plan import fetch_settings, plan_fetch
+from david_data.fetch.run import run_fetch
+from david_data.fetch.plan import fetch_settings, plan_fetch
 from david_data.engine import make_executor
 imported = time.perf_counter()
 dest, base, ids, jobs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])

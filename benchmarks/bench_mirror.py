@@ -111,7 +111,7 @@ sys.exit(1 if report.failed or report.interrupted else 0)
 BREAKDOWN = """
 import collections, hashlib, resource, sys, threading, time
 from david_data.mirror import MirrorSettings, mirror
-from david_data.mirror import fetch, part, transfer, zipcheck
+from david_data.mirror import part, segmented, transfer, zipcheck
 spent, lock = collections.Counter(), threading.Lock()
 def timed(owner, name, label):
     original = getattr(owner, name)
@@ -136,7 +136,7 @@ class Sha256:  # SHA-256 on its own, inside the check
 class Hashlib:
     sha256, md5 = Sha256, hashlib.md5
 zipcheck.hashlib = Hashlib
-timed(fetch, "_worker", "connections")
+timed(segmented, "_worker", "connections")
 timed(part, "check_download", "check")
 if hasattr(transfer.Transfer, "_sync_loop"):
     timed(transfer.Transfer, "_sync_loop", "flush_thread")

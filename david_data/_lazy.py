@@ -26,7 +26,7 @@ from importlib.abc import InspectLoader
 
 def lazy_exports(package: str) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package``: a name its ``if TYPE_CHECKING:``
-    block imports (``from .home import name``) is imported from its home module on first
+    block imports (``from .home import name``, or ``..`` for a sibling package) is imported from its home module on first
     use and then stored in the package, so later look-ups are plain attribute reads."""
     homes: dict[str, str] = {}
 
@@ -60,6 +60,7 @@ def _type_checking_imports(package: str) -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
             for stmt in node.body:
-                if isinstance(stmt, ast.ImportFrom) and stmt.level == 1 and stmt.module:
-                    homes |= {a.asname or a.name: f".{stmt.module}" for a in stmt.names}
+                if isinstance(stmt, ast.ImportFrom) and stmt.level >= 1 and stmt.module:
+                    home = "." * stmt.level + stmt.module
+                    homes |= {a.asname or a.name: home for a in stmt.names}
     return homes

@@ -2,10 +2,12 @@
 
 A part's zip central directory lists every member's offset, sizes and CRC-32, so a few
 ranged reads per part give a catalog of every sample (:mod:`.catalog`, cached per part
-version in :mod:`.cache`), and any sample can then be fetched alone and verified.
+version in :mod:`.cache`), and any sample can then be read alone and verified
+(:mod:`.reader`); ``david-data fetch`` is :mod:`david_data.fetch`, and converting straight
+from a host reads through :mod:`david_data.sources.http`.
 
 The names below are imported on first use: a worker that only reads members
-(:mod:`.reader`, :mod:`.remote_source`) never loads DuckDB, which :mod:`.catalog` needs
+(:mod:`.reader`, :mod:`david_data.sources.http`) never loads DuckDB, which :mod:`.catalog` needs
 only to run SQL.
 """
 

@@ -29,10 +29,11 @@ import pyarrow as pa
 from .. import facts
 from ..errors import ConfigError, DavidDataError, JobInterrupted
 from ..fsutil import join, resolve, to_url
-from ..mirror.retry import RetryPolicy
+from ..net.http import is_http
+from ..net.retry import RetryPolicy
 from .cache import load_cached, store_cached
 from .directory import SCHEMA, PartCatalog, read_part
-from .remote import is_http, stat_part
+from .remote import stat_part
 
 if TYPE_CHECKING:
     import duckdb

@@ -37,9 +37,10 @@ import pyarrow as pa
 from .. import facts
 from ..errors import VerificationError, ZipFormatError
 from ..fsutil import resolve
-from ..mirror.retry import RetryPolicy
+from ..net.http import is_http
+from ..net.retry import RetryPolicy
 from ..zipformat import ZipEntry, ZipLayout, read_layout, record_end
-from .remote import PartVersion, is_http, read_range
+from .remote import PartVersion, read_range
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DownloadError, RangeNotSupportedError, RemoteChangedError, VerificationError
-from ..mirror.retry import RetryPolicy
+from ..net.retry import RetryPolicy
 from ..zipformat import coalesce_spans
 from .member import MemberStream, MemberTask
 from .remote import PartVersion, Stopped, read_range

@@ -1,7 +1,7 @@
 """Byte ranges of a part, wherever it is: an HTTP host, a local mirror or an object store.
 
 Over HTTP every read is a closed ``Range: bytes=a-b`` request with ``If-Match`` on the
-part's ETag, sent through the mirror's keep-alive client (:mod:`david_data.mirror.http`)
+part's ETag, sent through the shared keep-alive client (:mod:`david_data.net.http`)
 and retried with its policy; a reply is used only if it is a 206 whose Content-Range
 (start, end, total) and ETag match. A failed transfer resumes at the first byte not yet
 delivered, so a consumer sees every byte once, in order. A 200 to a ranged request means
@@ -32,9 +32,8 @@ from ..errors import (
     RemoteChangedError,
 )
 from ..fsutil import resolve
-from ..mirror.fetch import head_with_retries
-from ..mirror.http import HttpClient, HttpStatusError, check_partial_reply
-from ..mirror.retry import RetryPolicy
+from ..net.http import HttpClient, check_partial_reply, head_with_retries, is_http
+from ..net.retry import Retries, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +59,6 @@ class PartVersion:
     size: int
     version: str | None
     """The ETag over HTTP and on object stores; the modification time on a local disk."""
-
-
-def is_http(url: str) -> bool:
-    return url.lower().startswith(("http://", "https://"))
 
 
 def server_of(url: str) -> str:
@@ -157,7 +152,8 @@ def _read_http(
 ) -> int:
     client = http_client(policy)
     pos = start
-    received = failures = 0
+    received = 0
+    retries = Retries(policy)
     while pos <= end:
         headers = {"Range": f"bytes={pos}-{end}"}
         if expect.version:
@@ -199,18 +195,16 @@ def _read_http(
             raise Stopped(url) from exc
         except (DownloadError, OSError, http.client.HTTPException) as exc:
             client.discard(url)
-            if stop_requested():  # a stop shut the connection (see mirror.http)
+            if stop_requested():  # a stop shut the connection (see net.http)
                 raise Stopped(url) from exc
-            failures = 1 if progressed else failures + 1
-            if failures >= policy.max_attempts:
+            reason = _reason(exc, policy)
+            wait = retries.failed(exc, progressed=bool(progressed))
+            if wait is None:
                 raise DownloadError(
-                    f"{url}: gave up on bytes {pos}-{end} after {failures} failed attempts; "
-                    f"last error: {_reason(exc, policy)}",
+                    f"{url}: gave up on bytes {pos}-{end} after {retries.failures} failed "
+                    f"attempts; last error: {reason}",
                     url=url,
                 ) from exc
-            retry_after = exc.retry_after if isinstance(exc, HttpStatusError) else None
-            wait = policy.delay(failures, retry_after)
-            reason = _reason(exc, policy)
             where = "" if reason.startswith(url) else f"{url}: "
             logger.info("%s%s; retrying bytes %d-%d in %.1fs", where, reason, pos, end, wait)
             time.sleep(wait)

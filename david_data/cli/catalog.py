@@ -141,7 +141,7 @@ def run_catalog_command(args: argparse.Namespace) -> int:
 
 
 def run_fetch_command(args: argparse.Namespace) -> int:
-    from ..catalog.plan import fetch_settings, plan_fetch
+    from ..fetch.plan import fetch_settings, plan_fetch
 
     if args.seed is not None and args.limit is None:
         raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
@@ -162,8 +162,8 @@ def run_fetch_command(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     def run_local() -> JobReport:
-        from ..catalog.fetch import run_fetch
         from ..engine import make_executor
+        from ..fetch.run import run_fetch
         from ..progress import progress_for
 
         plan = plan_fetch(fetch)

@@ -426,7 +426,7 @@ def _sample_arrays(target: str, sample_id: int, options: dict[str, str] | None) 
             "extracted SynthHuman folder"
         )
     from ..convert.decode import decode_sample
-    from ..convert.source import open_source
+    from ..sources import open_source
 
     source = open_source(target, options)
     return decode_sample(sample_id, source.read_sample(sample_id)).arrays()

@@ -1,7 +1,7 @@
 """Convert SynthHuman into a sharded Zarr v3 store with Parquet metadata.
 
 One engine (plan, run units through an executor, fold into a report); modules, one job
-each: :mod:`.source` (parts and members, zips read in place), :mod:`.zipread`,
+each: the parts it reads come from :mod:`david_data.sources`,
 :mod:`.decode` (PNG/EXR/camera), :mod:`.metadata` (rows), :mod:`.parts` (part checksums
 and pixel types), :mod:`.destination` (checks on STORE), :mod:`.selection`
 (``--where``, ``--ids``, ``--limit``), :mod:`.plan` (settings, shards to write),
@@ -25,6 +25,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from ..sources.base import PartSource, Source
+    from ..sources.resolve import open_source
     from .plan import (
         ConvertPlan,
         ConvertSettings,
@@ -34,7 +36,6 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on fi
     )
     from .report import ConversionReport
     from .run import convert, run_convert
-    from .source import PartSource, Source, open_source
     from .units import ShardGroup, ShardJob
     from .write import convert_group
 else:

@@ -16,7 +16,7 @@ import numpy as np
 from .. import facts
 from ..errors import SampleDecodeError
 from ..exr import read_depth_exr, read_normal_exr
-from .source import RawFiles
+from ..sources.parts import RawFiles
 
 SHAPE = (facts.HEIGHT, facts.WIDTH)
 

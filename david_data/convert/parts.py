@@ -21,7 +21,8 @@ import numpy as np
 
 from ..errors import SampleDecodeError, VerificationError
 from ..format.layout import StoreLayout
-from .source import PartSource, RawFiles
+from ..sources.base import PartSource
+from ..sources.parts import RawFiles
 
 logger = logging.getLogger(__name__)
 

@@ -47,14 +47,17 @@ from ..format.codecs import DEFAULT_PROFILE, PROFILES
 from ..format.layout import DEFAULT_SHARD_SIZE, StoreLayout
 from ..format.metadata import STATUS_ERROR, STATUS_OK
 from ..fsutil import resolve, to_url
+from ..net.http import is_http
+from ..sources.base import PartSource, Source
+from ..sources.parts import PartRef, RawFiles
+from ..sources.resolve import open_source
 from .destination import Destination, check_destination
 from .parts import checksums, pixel_types, widest
 from .selection import describe_selection, make_selection, parts_for, select_ids
-from .source import PartRef, PartSource, RawFiles, Source, is_http, open_source
 from .units import ShardGroup, ShardJob
 
 if TYPE_CHECKING:
-    from ..mirror.retry import RetryPolicy
+    from ..net.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -610,7 +613,7 @@ def _pixel_types(
     probed: dict[str, tuple[int, RawFiles]] = {}
     for part in parts:
         sample = results[part.name][1]
-        if sample is not None and is_http(part.url):
+        if sample is not None and part.kind == "http":
             probed[part.name] = sample
     needed = {name: types for name, types in found.items() if types is not None}
     if dest.layout is not None:

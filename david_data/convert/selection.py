@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, NoInputsError
-from .source import PartSource
+from ..sources.base import PartSource
 
 if TYPE_CHECKING:
     import pyarrow as pa

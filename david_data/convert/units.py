@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .source import PartRef, RawFiles, SampleMembers
+from ..sources.parts import PartRef, RawFiles, SampleMembers
 
 
 @dataclass(frozen=True, kw_only=True)

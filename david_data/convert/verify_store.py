@@ -54,10 +54,13 @@ from ..format.metadata import STATUS_ERROR, STATUS_OK
 from ..format.reader import ShardReader, missing_chunks
 from ..fsutil import resolve, to_url
 from ..mirror.manifest import compact_ranges
+from ..net.http import is_http
 from ..progress import NullProgress, Progress
+from ..sources.base import Source
+from ..sources.parts import PartRef, SampleMembers
+from ..sources.resolve import open_source, read_files
 from .decode import decode_sample
 from .metadata import sample_row
-from .source import PartRef, SampleMembers, Source, is_http, open_source, read_files
 from .sparse import selections
 from .write import unseen_paths
 

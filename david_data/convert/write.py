@@ -27,9 +27,11 @@ from ..format.objects import remove_stale_temporaries as _remove_stale_temporari
 from ..format.objects import write_shard_object as _write_buffers
 from ..format.shard import shard_buffers
 from ..fsutil import atomic_write_bytes, join, resolve
+from ..net.http import is_http
+from ..sources.parts import PartRef, RawFiles, SampleMembers
+from ..sources.resolve import read_files
 from .decode import decode_sample
 from .metadata import error_row, sample_row
-from .source import PartRef, RawFiles, SampleMembers, is_http, read_files
 from .units import GroupResult, ShardGroup, ShardJob, ShardResult
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.catalog.fetch import FetchReport, run_fetch
-from david_data.catalog.plan import fetch_settings, plan_fetch
+from david_data.fetch.plan import fetch_settings, plan_fetch
+from david_data.fetch.report import FetchReport
+from david_data.fetch.run import run_fetch
 from david_data.progress import LogProgress
 
 from ._executor import flow_executor, publish, stops_cleanly

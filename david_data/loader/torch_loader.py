@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -56,12 +56,34 @@ from .order import (
 if TYPE_CHECKING:
     from types import FrameType
 
-    from ..store.store import SynthHumanStore
+    import pyarrow as pa
+
+    from ..format.layout import StoreLayout
 
 STATE_FORMAT = "david_data.loader/1"
 PREFETCH_SHARDS = 4
 """Shards beyond the current batch's that a worker starts fetching (object stores)."""
 START_METHODS = ("fork", "forkserver", "spawn")
+
+
+class LoadableStore(Protocol):
+    """What a loader needs of a store (:class:`david_data.store.SynthHumanStore` is one):
+    the loader depends on this, never on the store package, which makes loaders."""
+
+    url: str
+    storage_options: dict[str, Any] | None
+
+    @property
+    def layout(self) -> StoreLayout: ...
+
+    @property
+    def sample_ids(self) -> np.ndarray: ...
+
+    def query(self, sql: str) -> pa.Table: ...
+
+    def run(self, name: str) -> object:
+        """The run ``name`` (an error naming the runs there when it is unknown)."""
+        ...
 
 
 def require_torch() -> Any:
@@ -168,7 +190,7 @@ def _unguarded(body: list[ast.stmt], line: int) -> bool:
     return True
 
 
-def select_ids(store: SynthHumanStore, where: str | None) -> np.ndarray:
+def select_ids(store: LoadableStore, where: str | None) -> np.ndarray:
     """Ids of the store's converted samples that ``where`` (SQL over ``samples``) keeps."""
     if where is None:
         return np.asarray(store.sample_ids, dtype=np.int64)
@@ -269,7 +291,7 @@ class StoreLoader:
 
     def __init__(
         self,
-        store: SynthHumanStore,
+        store: LoadableStore,
         batch_size: int,
         *,
         shuffle: bool = True,

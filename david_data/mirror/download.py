@@ -19,12 +19,12 @@ from typing import Any, BinaryIO
 
 from ..errors import VerificationError
 from ..fsutil import resolve
+from ..net.http import HttpClient, RemoteInfo, head_with_retries
+from ..net.retry import RetryPolicy
 from ..progress import NullProgress, Progress
-from .fetch import FetchOptions, fetch_file, head_with_retries, part_paths, remove_partial
-from .http import HttpClient, RemoteInfo
 from .lock import hold_lock
 from .promote import promote, scratch_dir_for
-from .retry import RetryPolicy
+from .segmented import FetchOptions, fetch_file, part_paths, remove_partial
 from .transfer import read_blocks
 
 logger = logging.getLogger(__name__)

@@ -27,8 +27,13 @@ from .._sizes import human_bytes
 from ..engine.signals import stop_requested
 from ..errors import DavidDataError, JobInterrupted, VerificationError
 from ..fsutil import is_local, join, resolve
+from ..net.http import HttpClient, RemoteInfo
+from ..net.retry import RetryPolicy
 from .extract import extract_zip
-from .fetch import (
+from .manifest import PartRecord, compact_ranges, load_manifest, now_iso, record_parts
+from .plan import MirrorSettings, PartPlan
+from .promote import promote, scratch_dir_for
+from .segmented import (
     FetchOptions,
     FetchStats,
     fetch_file,
@@ -36,11 +41,6 @@ from .fetch import (
     part_paths,
     remove_partial,
 )
-from .http import HttpClient, RemoteInfo
-from .manifest import PartRecord, compact_ranges, load_manifest, now_iso, record_parts
-from .plan import MirrorSettings, PartPlan
-from .promote import promote, scratch_dir_for
-from .retry import RetryPolicy
 from .zipcheck import Problem, ZipCheck, check_zip
 
 logger = logging.getLogger(__name__)

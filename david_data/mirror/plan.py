@@ -48,11 +48,11 @@ from ..errors import (
     UnreachableError,
 )
 from ..fsutil import is_local, join, resolve, to_url
-from .fetch import head_with_retries, part_paths
-from .http import HttpClient, HttpStatusError, RemoteInfo
+from ..net.http import HttpClient, HttpStatusError, RemoteInfo, head_with_retries
+from ..net.retry import RetryPolicy
 from .manifest import MANIFEST_NAME, load_manifest
 from .promote import scratch_dir_for
-from .retry import RetryPolicy
+from .segmented import part_paths
 from .state import load_state
 
 MiB = 1 << 20

@@ -11,8 +11,7 @@ This package never imports :mod:`david_data.convert` (nor OpenCV or OpenEXR).
 
 from __future__ import annotations
 
-from .dataset import StoreDataset, split_ids
-from .store import SynthHumanStore, open_store
+from .store import StoreDataset, SynthHumanStore, open_store, split_ids
 
 __all__ = [
     "StoreDataset",

@@ -15,11 +15,11 @@ from catalog_helpers import FAST, PARTS, members, sample_ids_in, tree
 
 from david_data import facts
 from david_data.catalog import load_catalog, open_catalog_source
-from david_data.catalog.fetch import run_fetch
-from david_data.catalog.plan import FetchSettings, plan_fetch
 from david_data.catalog.select import Selection
 from david_data.cli import main
 from david_data.engine import make_executor
+from david_data.fetch.plan import FetchSettings, plan_fetch
+from david_data.fetch.run import run_fetch
 from david_data.progress import TaskHandle
 from david_data.synth.generator import SynthOptions, write_part
 from david_data.synth.host import Fault, LocalHost

@@ -19,9 +19,8 @@ from mirror_helpers import PARTS
 from net_helpers import make_test_ca
 
 from david_data.errors import UnreachableError
-from david_data.mirror.fetch import head_with_retries
-from david_data.mirror.http import HttpClient
-from david_data.mirror.retry import RetryPolicy
+from david_data.net.http import HttpClient, head_with_retries
+from david_data.net.retry import RetryPolicy
 from david_data.synth.host import LocalHost
 
 ROOT = Path(__file__).resolve().parents[2]

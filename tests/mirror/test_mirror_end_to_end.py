@@ -24,7 +24,7 @@ from mirror_helpers import (
 
 from david_data.fsutil import resolve
 from david_data.mirror import MirrorSettings, download_file, mirror, verify_mirror
-from david_data.mirror.fetch import part_paths
+from david_data.mirror.segmented import part_paths
 from david_data.mirror.state import load_state
 from david_data.synth.host import Fault, LocalHost
 

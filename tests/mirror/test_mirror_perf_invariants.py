@@ -12,10 +12,10 @@ from mirror_helpers import FAST, PARTS, same_bytes
 
 from david_data.mirror import state as state_module
 from david_data.mirror._splice import Splicer
-from david_data.mirror.fetch import FetchOptions, fetch_file, part_paths
-from david_data.mirror.http import HttpClient
+from david_data.mirror.segmented import FetchOptions, fetch_file, part_paths
 from david_data.mirror.state import PartState, Segment, StateFile, load_state, plan_segments
 from david_data.mirror.transfer import Transfer
+from david_data.net.http import HttpClient
 from david_data.synth.host import Fault, LocalHost
 
 MiB = 1 << 20

@@ -12,11 +12,11 @@ import pytest
 from mirror_helpers import FAST, flip_byte, member_data_offset
 
 from david_data.mirror import zipcheck
-from david_data.mirror.fetch import FetchOptions, fetch_file, part_paths
-from david_data.mirror.http import HttpClient
 from david_data.mirror.part import check_download
+from david_data.mirror.segmented import FetchOptions, fetch_file, part_paths
 from david_data.mirror.state import PartState, plan_segments
 from david_data.mirror.transfer import TAIL_BYTES, Transfer, TransferReader
+from david_data.net.http import HttpClient
 from david_data.synth.generator import SynthOptions, write_part
 from david_data.synth.host import Fault, LocalHost
 

@@ -11,14 +11,14 @@ from mirror_helpers import FAST, PARTS, SEGMENT, flip_byte, member_data_offset
 
 from david_data.errors import InsufficientSpaceError, LockedError, UnsafeMemberError
 from david_data.mirror import MirrorSettings, mirror, plan_mirror
-from david_data.mirror.fetch import part_paths
 from david_data.mirror.lock import hold_lock
 from david_data.mirror.manifest import compact_ranges, expand_ranges
 from david_data.mirror.memberset import check_member_name
 from david_data.mirror.plan import MirrorPlan, check_space
-from david_data.mirror.retry import RetryPolicy
+from david_data.mirror.segmented import part_paths
 from david_data.mirror.state import PartState, load_state, plan_segments, save_state
 from david_data.mirror.zipcheck import check_zip
+from david_data.net.retry import RetryPolicy
 from david_data.synth.generator import SynthOptions, write_part
 from david_data.synth.host import LocalHost
 

@@ -16,10 +16,10 @@ from zipflip_helpers import MEMBERS, build_part, flipped, layout_of
 from david_data.catalog.directory import read_part
 from david_data.catalog.member import MemberStream, MemberTask
 from david_data.catalog.remote import PartVersion
-from david_data.convert.zipread import list_members, read_members
 from david_data.errors import SampleDecodeError, VerificationError, ZipFormatError
 from david_data.mirror import RetryPolicy
 from david_data.mirror.zipcheck import check_zip
+from david_data.sources.zip import list_members, read_members
 from david_data.zipformat import MemberReader, MemberSpec, read_layout
 
 

@@ -1,7 +1,7 @@
 """Plan a sample-level fetch: which members to fetch, in which ranged requests.
 
-:func:`plan_fetch` catalogues the parts (cached, :mod:`.catalog`), picks the samples
-(:mod:`.select`), looks at DEST (the manifest and the files), and groups the members
+:func:`plan_fetch` catalogues the parts (cached, :mod:`david_data.catalog.catalog`), picks the samples
+(:mod:`david_data.catalog.select`), looks at DEST (the manifest and the files), and groups the members
 still missing into work units: per part, members sorted by offset, neighbours whose
 records are less than ``max_gap`` bytes apart merged into one request, requests packed
 into units of about ``unit_bytes`` (small enough that all ``jobs`` connections get
@@ -31,17 +31,17 @@ import pyarrow as pa
 from .. import facts
 from .._parse import parse_int
 from .._sizes import human_bytes
+from ..catalog.catalog import Catalog, CatalogSource, load_catalog, open_catalog_source
+from ..catalog.directory import PartCatalog
+from ..catalog.member import MemberTask
+from ..catalog.reader import FetchRange, coalesce
+from ..catalog.remote import PartVersion
+from ..catalog.select import Selection, parts_for_ids, select_samples
 from ..errors import ConfigError, DownloadError, NoInputsError
 from ..fsutil import join, resolve, to_url
-from ..mirror.retry import RetryPolicy
+from ..net.retry import RetryPolicy
 from ..settings import data_base_url
-from .catalog import Catalog, CatalogSource, load_catalog, open_catalog_source
-from .directory import PartCatalog
 from .manifest import MANIFEST_NAME, load_fetch_manifest
-from .member import MemberTask
-from .reader import FetchRange, coalesce
-from .remote import PartVersion
-from .select import Selection, parts_for_ids, select_samples
 
 try:
     from isal import isal_zlib as zlib

@@ -3,7 +3,7 @@ written atomically, the manifest kept up to date.
 
 The unit of work (:func:`fetch_unit`) fetches its ranges one after the other on one
 connection; each range's bytes are routed, as they stream, to the members inside it
-(:class:`~.member.MemberStream` checks header, size and CRC-32), and a member is written
+(:class:`~david_data.catalog.member.MemberStream` checks header, size and CRC-32), and a member is written
 to ``DEST/SynthHuman/<name>`` the moment it verifies. A member that fails verification is
 fetched once more on its own; if it fails again, :func:`run_fetch` reads its part's
 central directory again (the listing may be what was wrong): when the new reading lists
@@ -30,18 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import facts
-from .._sizes import human_bytes
+from ..catalog.catalog import load_part, replace_part
+from ..catalog.directory import PartCatalog
+from ..catalog.member import MemberTask
+from ..catalog.reader import read_members
 from ..engine import Executor, run_units
-from ..engine.report import INTERRUPTED_HINT
 from ..errors import ConfigError, DavidDataError, RangeNotSupportedError
 from ..fsutil import atomic_write_bytes, join, resolve
 from ..progress import NullProgress, Progress
-from .catalog import load_part, replace_part
-from .directory import PartCatalog
 from .manifest import SampleRecord, load_fetch_manifest, save_fetch_manifest
-from .member import MemberTask
 from .plan import FetchPlan, FetchUnit, SampleWork, make_units, part_work
-from .reader import read_members
+from .report import FetchReport
 
 logger = logging.getLogger(__name__)
 
@@ -113,73 +112,6 @@ def _unit_failed(unit: FetchUnit, exc: BaseException) -> UnitResult:
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class FetchReport:
-    """Outcome of a fetch (what the CLI prints and a flow publishes)."""
-
-    dest: str
-    source: str
-    samples: int
-    complete: int
-    """Chosen samples whose every member is now on disk and verified."""
-    fetched_samples: int
-    """Samples this run completed."""
-    bytes_fetched: int
-    """Bytes received from the server (retries and gaps included)."""
-    failures: tuple[tuple[str, str], ...]
-    """``(member file name, reason)``."""
-    reread: tuple[str, ...]
-    """Parts whose catalog was read again because they changed on the server."""
-    rechecked: tuple[str, ...] = ()
-    """Parts whose catalog was read again because one of their members failed twice."""
-    interrupted: bool
-    seconds: float
-
-    @property
-    def failure_count(self) -> int:
-        return len(self.failures)
-
-    def summary(self) -> str:
-        rate = self.bytes_fetched / self.seconds if self.seconds > 0 else 0.0
-        lines = [
-            f"fetch into {self.dest}: {self.complete} of {self.samples} samples complete "
-            f"({self.fetched_samples} fetched now), {human_bytes(self.bytes_fetched)} received "
-            f"in {self.seconds:.1f}s ({human_bytes(rate)}/s), {len(self.failures)} member(s) failed"
-        ]
-        if self.reread:
-            lines.append(f"  changed on the server, catalog read again: {', '.join(self.reread)}")
-        if self.rechecked:
-            lines.append(
-                f"  a member failed verification, catalog read again: {', '.join(self.rechecked)}"
-            )
-        for name, reason in self.failures[:20]:
-            lines.append(f"  FAILED {name}: {reason}")
-        if len(self.failures) > 20:
-            lines.append(f"  ... and {len(self.failures) - 20} more")
-        if self.failures:
-            lines.append("rerun the same command to try the failed members again")
-        if self.interrupted:
-            lines.append(INTERRUPTED_HINT)
-        return "\n".join(lines)
-
-    def markdown(self) -> str:
-        head = (
-            f"# Fetch into `{self.dest}`\n\nFrom `{self.source}`: {self.complete} of "
-            f"{self.samples} samples complete, {self.fetched_samples} fetched by this run, "
-            f"{human_bytes(self.bytes_fetched)} received in {self.seconds:.1f}s"
-            f"{' (interrupted)' if self.interrupted else ''}.\n"
-        )
-        if self.reread:
-            head += f"\nRead again after a change on the server: {', '.join(self.reread)}.\n"
-        if self.rechecked:
-            head += f"\nRead again after a member failed: {', '.join(self.rechecked)}.\n"
-        if not self.failures:
-            return head
-        rows = ["| member | reason |", "| --- | --- |"]
-        rows += [f"| {n} | {r.replace('|', '/')} |" for n, r in self.failures]
-        return head + "\n" + "\n".join(rows) + "\n"
-
-
 class _Fold:
     """The client's bookkeeping: what each sample still misses, the manifest, failures."""
 
@@ -200,7 +132,9 @@ class _Fold:
         }
         self.failures: dict[str, str] = {}
         for part, name in plan.stray_entries:  # no sample's file: reported, not a failure
-            logger.warning("%s: entry %r is not a SynthHuman sample file; it is left out", part, name)
+            logger.warning(
+                "%s: entry %r is not a SynthHuman sample file; it is left out", part, name
+            )
         self.changed: set[str] = set()
         self.failed_parts: set[str] = set()
         self.fatal: BaseException | None = None

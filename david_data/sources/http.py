@@ -1,15 +1,15 @@
 """Convert straight from the data host: parts known from the catalog, members read by
 verified ranged requests, with no local copy of a zip.
 
-:func:`open_remote_source` makes a :class:`~david_data.convert.source.Source` whose parts
+:func:`open_remote_source` makes a :class:`~david_data.sources.base.Source` whose parts
 are :class:`RemotePart`: loading one loads its catalog (a HEAD, and the central directory
 by one or two ranged reads unless the user cache holds this version, see
-:mod:`.catalog`), so a plan knows every member's offset, sizes and CRC-32 as it does for
+:mod:`david_data.catalog.catalog`), so a plan knows every member's offset, sizes and CRC-32 as it does for
 a mirrored zip. A work unit reads its shard's members with :func:`read_remote`:
-neighbouring members coalesced into one request (:func:`.reader.coalesce`), every request
+neighbouring members coalesced into one request (:func:`david_data.catalog.reader.coalesce`), every request
 closed, carrying ``If-Match`` with the part's ETag and retried from the first byte not
 received, every member checked against the central directory (local header, size,
-CRC-32) as it streams (:func:`.reader.read_members`).
+CRC-32) as it streams (:func:`david_data.catalog.reader.read_members`).
 
 What a failure does to the shard being written:
 
@@ -19,7 +19,7 @@ What a failure does to the shard being written:
 - a server that ignores ranges: :class:`RangeNotSupportedError`, naming the server;
 - a request that keeps failing: :class:`DownloadError`; the shard is redone by the next run;
 - a member that does not verify after three reads: the part's central directory is read
-  again (confirmed, :func:`.directory.read_part`); when the new reading lists the member
+  again (confirmed, :func:`david_data.catalog.directory.read_part`); when the new reading lists the member
   otherwise, the member is read by it (and the reading replaces the cached one), else it
   is that sample's error (as a damaged member of a mirrored zip is).
 
@@ -42,17 +42,22 @@ import logging
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from fsspec import AbstractFileSystem
 
 from .. import facts
-from ..convert.source import Member, PartRef, PartSource, RawFiles, SampleMembers, Source
+from ..catalog.cache import store_cached
+from ..catalog.catalog import CatalogSource, load_part
+from ..catalog.directory import PartCatalog, read_part
+from ..catalog.member import MemberStream, MemberTask
+from ..catalog.reader import coalesce, read_members
+from ..catalog.remote import PartVersion, Stopped, read_range, server_of
 from ..errors import DavidDataError, RemoteChangedError, SampleDecodeError, VerificationError
-from ..mirror.retry import RetryPolicy
-from .cache import store_cached
-from .catalog import CatalogSource, load_part
-from .directory import PartCatalog, read_part
-from .member import MemberStream, MemberTask
-from .reader import coalesce, read_members
-from .remote import PartVersion, Stopped, read_range, server_of
+from ..net.retry import RetryPolicy
+from .base import PartSource, Source
+from .parts import Member, PartRef, RawFiles, SampleMembers
+from .zip import ZipPart
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +73,10 @@ def part_identity(version: PartVersion) -> str:
 
 
 @dataclass(kw_only=True)
-class RemotePart(PartSource):
-    """A part on an HTTP host; its members come from its catalog."""
+class RemotePart(ZipPart):
+    """A part zip on an HTTP host; its members come from its catalog."""
 
+    kind: ClassVar[str] = "http"
     catalog_source: CatalogSource = field(repr=False)
     policy: RetryPolicy = field(default_factory=RetryPolicy, repr=False)
     catalog: PartCatalog | None = field(default=None, repr=False)
@@ -101,12 +107,16 @@ class RemotePart(PartSource):
         return PartRef(
             name=self.name,
             url=self.url,
-            is_zip=True,
+            kind=self.kind,
             size=self.size,
             sha256=sha256,
             version=version,
             policy=self.policy,
         )
+
+    def read_samples(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, RawFiles]]:
+        located = self.locate(sample_ids)  # first: the part learns its size and ETag
+        yield from read_remote(self.ref(), located)
 
     def sha256(self) -> str | None:
         self._index()
@@ -144,7 +154,6 @@ def open_remote_source(url: str, *, policy: RetryPolicy | None = None) -> Source
             name=name,
             url=source.part_url(name),
             path=source.part_url(name),
-            is_zip=True,
             catalog_source=source,
             policy=policy,
         )
@@ -153,9 +162,16 @@ def open_remote_source(url: str, *, policy: RetryPolicy | None = None) -> Source
     return Source(url=base if kind == "http" else url, parts=parts, kind=kind)
 
 
-def read_remote(part: PartRef, samples: Sequence[SampleMembers]) -> Iterator[tuple[int, RawFiles]]:
+def read_remote(
+    part: PartRef,
+    samples: Sequence[SampleMembers],
+    *,
+    fs: AbstractFileSystem | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[tuple[int, RawFiles]]:
     """Yield ``(sample_id, files)`` for located samples of a part on an HTTP host, in the
-    given order, once all their members are read (see the module docstring)."""
+    given order, once all their members are read (see the module docstring). ``fs`` and
+    ``storage_options`` are not used: a host is read by the catalog's client."""
     version = PartVersion(size=part.size, version=part.version)
     policy = part.policy or RetryPolicy()
     got: dict[int, RawFiles] = {s.sample_id: dict.fromkeys(facts.FILE_KINDS) for s in samples}

@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import logging
 import os
 import re
 import socket
@@ -42,6 +43,7 @@ import time
 import urllib.parse
 import urllib.request
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engine.signals import on_stop, stop_requested
@@ -53,6 +55,9 @@ from ..errors import (
     RemoteChangedError,
     UnreachableError,
 )
+from .retry import Retries, RetryPolicy, pause
+
+logger = logging.getLogger(__name__)
 
 _MAX_REDIRECTS = 5
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -78,6 +83,11 @@ def _shut_open_connections() -> None:
 
 
 on_stop(_shut_open_connections)
+
+
+def is_http(url: str) -> bool:
+    """True for an ``http(s)://`` URL (a part or the parts' base on a data host)."""
+    return url.lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -470,3 +480,32 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}"
+
+
+def head_with_retries(
+    client: HttpClient,
+    url: str,
+    policy: RetryPolicy,
+    on_retry: Callable[[], None] | None = None,
+) -> RemoteInfo:
+    """HEAD with the retry policy (permanent errors, and a host never reached, raise at
+    once: see the module docstring); ``on_retry`` is called before each retry."""
+    retries = Retries(policy)
+    while True:
+        try:
+            return client.head(url)
+        except PermanentDownloadError:
+            raise
+        except (DownloadError, OSError, http.client.HTTPException) as exc:
+            if getattr(exc, "first_contact", False):
+                raise
+            client.discard(url)
+            wait = retries.failed(exc)
+            if wait is None:
+                raise DownloadError(
+                    f"{url}: HEAD failed {retries.failures} times; last error: {exc}"
+                ) from exc
+            if on_retry is not None:
+                on_retry()
+            logger.info("%s: HEAD failed (%s); retry %d in %.1fs", url, exc, retries.failures, wait)
+            pause(wait)

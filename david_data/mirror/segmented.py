@@ -29,7 +29,6 @@ import logging
 import os
 import select
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,15 +45,15 @@ from ..errors import (
     RangeNotSupportedError,
     RemoteChangedError,
 )
-from ._splice import Splicer, can_splice
-from .http import (
+from ..net.http import (
     HttpClient,
-    HttpStatusError,
     RemoteInfo,
     check_partial_reply,
+    head_with_retries,
     raise_for_status,
 )
-from .retry import RetryPolicy
+from ..net.retry import Retries, RetryPolicy, pause
+from ._splice import Splicer, can_splice
 from .state import PartState, Segment, load_state, plan_segments, save_state
 from .transfer import Transfer, TransferAborted, TransferReader
 
@@ -120,45 +119,6 @@ def part_paths(base: Path) -> tuple[Path, Path]:
     return base.with_name(base.name + ".part"), base.with_name(base.name + ".state")
 
 
-def pause(seconds: float) -> None:
-    """Sleep, but raise :class:`JobInterrupted` as soon as a stop is requested."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if stop_requested():
-            raise JobInterrupted("stopped on request while waiting to retry")
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.2))
-
-
-def head_with_retries(
-    client: HttpClient, url: str, policy: RetryPolicy, stats: FetchStats | None = None
-) -> RemoteInfo:
-    """HEAD with the retry policy (permanent errors, and a host never reached, raise at
-    once: see :mod:`.http`)."""
-    attempt = 0
-    while True:
-        try:
-            return client.head(url)
-        except PermanentDownloadError:
-            raise
-        except (DownloadError, OSError, http.client.HTTPException) as exc:
-            if getattr(exc, "first_contact", False):
-                raise
-            client.discard(url)
-            attempt += 1
-            if attempt >= policy.max_attempts:
-                raise DownloadError(
-                    f"{url}: HEAD failed {attempt} times; last error: {exc}"
-                ) from exc
-            if stats is not None:
-                stats.add(retries=1)
-            wait = policy.delay(attempt, getattr(exc, "retry_after", None))
-            logger.info("%s: HEAD failed (%s); retry %d in %.1fs", url, exc, attempt, wait)
-            pause(wait)
-
-
 def remove_partial(part: Path, state: Path) -> None:
     """Delete a part's data and state (a clean restart)."""
     for path in (state, part):
@@ -208,7 +168,9 @@ def fetch_file(
     ignored = 0
     while True:
         if info is None:
-            info = head_with_retries(client, url, policy, stats)
+            info = head_with_retries(
+                client, url, policy, on_retry=functools.partial(stats.add, retries=1)
+            )
         state = load_state(state_path)
         if state is not None and not (
             state.matches(size=info.size, etag=info.etag)
@@ -395,7 +357,7 @@ def _fetch_segment(
     policy = options.policy
     state = transfer.state
     view = memoryview(buffer)
-    failures = 0
+    retries = Retries(policy)
     while (done := transfer.written(segment)) < segment.length:
         if transfer.stop.is_set():
             return
@@ -447,13 +409,9 @@ def _fetch_segment(
         except DavidDataError as exc:
             if not isinstance(exc, DownloadError):
                 raise
-            failures = _note_failure(
-                transfer, url, client, exc, failures, progressed, policy, stats, segment
-            )
+            _note_failure(transfer, url, client, exc, retries, progressed, stats, segment)
         except (OSError, http.client.HTTPException) as exc:
-            failures = _note_failure(
-                transfer, url, client, exc, failures, progressed, policy, stats, segment
-            )
+            _note_failure(transfer, url, client, exc, retries, progressed, stats, segment)
 
 
 def _skip(response: http.client.HTTPResponse, count: int, view: memoryview, url: str) -> None:
@@ -554,32 +512,28 @@ def _note_failure(
     url: str,
     client: HttpClient,
     exc: BaseException,
-    failures: int,
+    retries: Retries,
     progressed: int,
-    policy: RetryPolicy,
     stats: FetchStats,
     segment: Segment,
-) -> int:
+) -> None:
     client.discard(url)
     if progressed:
         transfer.checkpoint(wait=False)
-        failures = 0
-    failures += 1
+    policy = retries.policy
     reason = f"no data for {policy.stall_timeout:.0f}s (stalled)" if _is_timeout(exc) else str(exc)
-    if failures >= policy.max_attempts:
+    wait = retries.failed(exc, progressed=bool(progressed))
+    if wait is None:
         raise DownloadError(
-            f"{url}: gave up on bytes {segment.start}-{segment.end} after {failures} "
+            f"{url}: gave up on bytes {segment.start}-{segment.end} after {retries.failures} "
             f"failed attempts; last error: {reason}",
             url=url,
         ) from exc
     stats.add(retries=1)
-    retry_after = exc.retry_after if isinstance(exc, HttpStatusError) else None
-    wait = policy.delay(failures, retry_after)
     logger.info(
-        "%s: %s; retry %d/%d in %.1fs", url, reason, failures, policy.max_attempts - 1, wait
+        "%s: %s; retry %d/%d in %.1fs", url, reason, retries.failures, policy.max_attempts - 1, wait
     )
     transfer.stop.wait(wait)
-    return failures
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -651,7 +605,7 @@ def fetch_range(
     headers = {"Range": f"bytes={start}-{end}"}
     if info.etag:
         headers["If-Match"] = info.etag
-    failures = 0
+    retries = Retries(policy)
     while True:
         try:
             _, response = client.request("GET", url, headers)
@@ -675,16 +629,16 @@ def fetch_range(
             raise
         except (DownloadError, OSError, http.client.HTTPException) as exc:
             client.discard(url)
-            failures += 1
-            if failures >= policy.max_attempts:
+            wait = retries.failed(exc)
+            if wait is None:
                 raise DownloadError(
-                    f"{url}: gave up reading bytes {start}-{end} after {failures} attempts; "
-                    f"last error: {exc}",
+                    f"{url}: gave up reading bytes {start}-{end} after {retries.failures} "
+                    f"attempts; last error: {exc}",
                     url=url,
                 ) from exc
             if stats is not None:
                 stats.add(retries=1)
-            pause(policy.delay(failures, getattr(exc, "retry_after", None)))
+            pause(wait)
 
 
 @functools.cache
