@@ -4,12 +4,12 @@ a headless Chromium per test module."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from browse_stores import SHOUTY_MODEL, RunStore
 from browser_helpers import Browser
 
 from david_data.convert.run import convert
@@ -23,19 +23,6 @@ PARTS = {
     "SynthHuman_0050.zip": range(250000, 250004),
 }
 SHARD = 4
-SHOUTY_MODEL = '<img src=x onerror="document.body.remove()">stand-in.onnx'
-"""A model name that is HTML: the page must show it as text."""
-
-
-@dataclass(frozen=True)
-class RunStore:
-    path: Path
-    ids: list[int]
-    full: str
-    """A run of every task holding every sample."""
-    half: str
-    """A depth-only run holding every other sample."""
-
 
 def _predict(sample: dict, sid: int, fields: tuple[str, ...], seed: int) -> dict[str, np.ndarray]:
     """Ground truth spoilt by a sample-dependent amount: the samples differ in error."""

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import RunStore
+from browse_stores import RunStore
 
 from david_data.browse import browse
 from david_data.browse.images import image_name

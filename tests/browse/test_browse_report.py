@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from browse_stores import SHOUTY_MODEL, RunStore
 from browser_helpers import HEIGHT, WIDTH, Browser
-from conftest import SHOUTY_MODEL, RunStore
 
 from david_data.browse import browse
 from david_data.browse.images import image_name

@@ -14,22 +14,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from compare_samples import FACE, FULL_BODY, IDS, PARTIAL, SPOILED, TASKS, UPPER_BODY  # noqa: F401
 
 from david_data.convert.run import convert
 from david_data.infer.metrics import evaluate_sample
 from david_data.store import SynthHumanStore, open_store
 from david_data.store.runs import RunInfo, create_run, write_metrics, write_predictions
 from david_data.synth import write_part
-
-FACE = [98_037, 98_038, 98_039]
-FULL_BODY = [98_040, 98_041, 198_014, 198_015]
-UPPER_BODY = [198_016, 198_017, 198_018]
-IDS = sorted(FACE + FULL_BODY + UPPER_BODY)
-SPOILED = (98_041, 198_017, 98_037)
-"""Worst first: ``noisy`` has 8x, 6x and 4x ``good``'s noise there (1.5x elsewhere)."""
-PARTIAL = [98_037, 98_039, 98_040, 198_014, 198_016, 198_018]
-"""The samples run ``partial`` has (6 of 10)."""
-TASKS = ("depth", "normal", "foreground")
 
 
 def _scored(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import IDS
+from compare_samples import IDS
 
 from david_data.cli import main
 from david_data.infer.testmodels import build_tiny_model

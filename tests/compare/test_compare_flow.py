@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import IDS
+from compare_samples import IDS
 
 
 def test_flow_compares_writes_the_pictures_and_publishes_the_table(

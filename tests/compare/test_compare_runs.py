@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pyarrow.csv as pacsv
 import pytest
-from conftest import IDS, PARTIAL, SPOILED
+from compare_samples import IDS, PARTIAL, SPOILED
 
 from david_data.cli import main
 from david_data.compare import compare_runs
