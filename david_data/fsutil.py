@@ -60,6 +60,20 @@ def to_url(fs: AbstractFileSystem, path: str) -> str:
     return path if is_local(fs) else fs.unstrip_protocol(path)
 
 
+def refuse_zarr_folder(fs: AbstractFileSystem, root: str, what: str) -> None:
+    """A folder of raw SynthHuman files (a mirror, a fetch, synthetic parts) is never a Zarr
+    store: ConfigError when ``root`` holds a ``zarr.json`` (``what`` names the option)."""
+    try:
+        is_store = fs.isfile(join(root, "zarr.json"))
+    except OSError:  # unreachable: the caller's own checks say why
+        return
+    if is_store:
+        raise ConfigError(
+            f"{what} {to_url(fs, root)} is a Zarr store (it holds zarr.json), not a folder of "
+            "SynthHuman files; give another folder"
+        )
+
+
 def parse_storage_options(items: list[str] | None) -> dict[str, str]:
     """Parse ``key=value`` strings from ``--storage-option`` flags."""
     options: dict[str, str] = {}

@@ -115,6 +115,9 @@ def _selected_parts(spec: str) -> list[str]:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from fsspec.implementations.local import LocalFileSystem
+
+    from ..fsutil import refuse_zarr_folder
     from ..synth import SynthOptions, part_sample_ids, write_extracted, write_parts
 
     options = SynthOptions(
@@ -134,6 +137,7 @@ def run_synth(args: argparse.Namespace) -> int:
             f"cannot write parts into {dest}: {blocking} is a file, not a folder; give a folder "
             "path (it is created when missing)"
         )
+    refuse_zarr_folder(LocalFileSystem(), str(dest), "DEST")
     started = time.monotonic()
     with progress_for(not args.no_progress) as progress:
         if args.extracted:

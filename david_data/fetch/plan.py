@@ -38,7 +38,7 @@ from ..catalog.reader import FetchRange, coalesce
 from ..catalog.remote import PartVersion
 from ..catalog.select import Selection, parts_for_ids, select_samples
 from ..errors import ConfigError, DownloadError, NoInputsError
-from ..fsutil import join, resolve, to_url
+from ..fsutil import join, refuse_zarr_folder, resolve, to_url
 from ..net.retry import RetryPolicy
 from ..settings import data_base_url
 from .manifest import MANIFEST_NAME, load_fetch_manifest
@@ -230,6 +230,10 @@ class FetchPlan:
 
 def plan_fetch(settings: FetchSettings) -> FetchPlan:
     """Catalogue, select, compare with DEST and group the missing members into units."""
+    fs, root = resolve(settings.dest, settings.storage_options)
+    if fs.isfile(root):
+        raise ConfigError(f"DEST {settings.dest} is a file; give a folder (it may not exist yet)")
+    refuse_zarr_folder(fs, root, "DEST")
     source = open_catalog_source(settings.base_url, settings.storage_options)
     parts = _parts(settings, source)
     catalog = load_catalog(source, parts, policy=settings.policy)
@@ -246,9 +250,6 @@ def plan_fetch(settings: FetchSettings) -> FetchPlan:
             "try the condition with 'david-data catalog \"SELECT * FROM samples WHERE ...\"' "
             "and check --parts"
         )
-    fs, root = resolve(settings.dest, settings.storage_options)
-    if fs.isfile(root):
-        raise ConfigError(f"DEST {settings.dest} is a file; give a folder (it may not exist yet)")
     dest_url = to_url(fs, root)
     manifest = load_fetch_manifest(fs, root, source.base)
     on_disk = _listing(fs, join(root, facts.EXTRACT_FOLDER))

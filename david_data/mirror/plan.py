@@ -47,7 +47,7 @@ from ..errors import (
     PermanentDownloadError,
     UnreachableError,
 )
-from ..fsutil import is_local, join, resolve, to_url
+from ..fsutil import is_local, join, refuse_zarr_folder, resolve, to_url
 from ..net.http import HttpClient, HttpStatusError, RemoteInfo, head_with_retries
 from ..net.retry import RetryPolicy
 from .manifest import MANIFEST_NAME, load_manifest
@@ -195,6 +195,7 @@ def check_destination(settings: MirrorSettings) -> None:
     object store, the local scratch folder must be writable."""
     fs, dest = resolve(settings.dest, settings.storage_options)
     if is_local(fs):
+        refuse_zarr_folder(fs, dest, "DEST")
         folder = Path(dest)
         if folder.exists() and not folder.is_dir():
             raise ConfigError(
@@ -215,6 +216,7 @@ def check_destination(settings: MirrorSettings) -> None:
         raise ConfigError(
             f"DEST {to_url(fs, dest)} is an object, not a folder (prefix); give a folder URL"
         )
+    refuse_zarr_folder(fs, dest, "DEST")
     _check_writable(scratch_dir_for(fs, dest, settings.scratch_dir), "the local scratch folder")
 
 
