@@ -8,14 +8,14 @@ import logging
 import sys
 from typing import Any
 
+from .. import jobs
 from .._extras import require
+from ..engine import EXIT_FAILURES, EXIT_OK
 from ..errors import NoInputsError
-from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_run_options, add_storage_option
+from ._options import add_device_option, add_no_progress, add_run_options, add_storage_option
+from ._run import job_options, run_job
 
 logger = logging.getLogger(__name__)
-EXIT_FAILURES = 1
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +31,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=("depth", "normal", "foreground", "multitask"),
         help="the task of --model-path (default: read from the model's outputs)",
     )
-    group.add_argument(
-        "--device",
-        default="auto",
-        choices=DEVICES,
-        help="execution device; asking for a GPU that is not available is an error (default: auto)",
-    )
+    add_device_option(group)
     parser.add_argument(
         "--batch-size",
         default=None,
@@ -73,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     infer.add_argument("output", metavar="OUTPUT", help="output folder, local or fsspec URL")
     infer.add_argument(
         "--from-store",
+        dest="store",
         metavar="STORE",
         help="run over the samples of a converted SynthHuman store instead of INPUT",
     )
@@ -139,118 +135,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     evaluate.set_defaults(func=handle_evaluate)
 
 
-def _infer_settings(args: argparse.Namespace) -> Any:
-    from ..infer.batch import InferSettings
-
-    return InferSettings(
-        output=args.output,
-        input=args.input,
-        store=args.from_store,
-        query=args.query,
-        model=args.model,
-        model_path=args.model_path,
-        task=args.task,
-        device=args.device,
-        batch_size=args.batch_size,
-        images_per_task=args.images_per_task,
-        workers=args.workers,
-        vis=args.vis,
-        storage_options=parse_storage_options(args.storage_option),
-    )
-
-
 def handle_infer(args: argparse.Namespace) -> int:
-    from ..engine import make_executor
-    from ..infer.batch import plan_inference, run_inference
-    from ..progress import progress_for
-    from ._run import run_job
-
-    settings = _infer_settings(args)
+    job = jobs.infer()
+    options = job_options(args, job.options())
     try:
-        plan = plan_inference(settings)
+        if args.dry_run:
+            print(job.plan(job.settings(**options)).describe())
+            return EXIT_OK
+        require("infer", "david-data infer")
+        return run_job(args, job, options, on_plan=_log_plan)
     except NoInputsError as exc:  # the job ran and found nothing to do: exit 1, not 2
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURES
-    if args.dry_run:
-        print(plan.describe())
-        return 0
-    require("infer", "david-data infer")
-    logger.info("%s", plan.describe().splitlines()[0])
-
-    def run_local() -> Any:
-        with (
-            progress_for(not args.no_progress) as bars,
-            make_executor("threads", settings.workers, dask_address=args.dask_address) as ex,
-        ):
-            return run_inference(plan, ex, progress=bars)
-
-    s = plan.settings
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="infer",
-        flow_params={
-            "output": s.output,
-            "input": plan.job.source.url,
-            "store": plan.job.source.store,
-            "query": s.query,
-            "model_path": s.model_path,
-            "task": s.task,
-            "device": s.device,
-            "batch_size": s.batch_size,
-            "images_per_task": s.images_per_task,
-            "workers": s.workers,
-            "vis": s.vis,
-            "dask_address": args.dask_address,
-            "storage_options": s.storage_options or None,
-        },
-    )
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
-    from ..engine import make_executor
-    from ..infer.evaluate import EvalSettings, plan_evaluation, run_evaluation
-    from ..progress import progress_for
-    from ._run import run_job
-
-    settings = EvalSettings(
-        store=args.store,
-        output=args.output,
-        model=args.model,
-        model_path=args.model_path,
-        task=args.task,
-        query=args.query,
-        device=args.device,
-        batch_size=args.batch_size,
-        samples_per_task=args.samples_per_task,
-        storage_options=parse_storage_options(args.storage_option),
-    )
-    plan = plan_evaluation(settings)
+    job = jobs.evaluate()
+    options = job_options(args, job.options())
+    job.settings(**options)  # the plain values before the extra
     require("infer", "david-data evaluate")
+    return run_job(args, job, options, on_plan=_log_plan)
+
+
+def _log_plan(plan: Any) -> None:
     logger.info("%s", plan.describe().splitlines()[0])
-
-    def run_local() -> Any:
-        with (
-            progress_for(not args.no_progress) as bars,
-            make_executor("threads", 1, dask_address=args.dask_address) as ex,
-        ):
-            return run_evaluation(plan, ex, progress=bars)
-
-    s = plan.settings
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="evaluate",
-        flow_params={
-            "store": s.store,
-            "output": s.output,
-            "model_path": s.model_path,
-            "task": s.task,
-            "query": s.query,
-            "device": s.device,
-            "batch_size": s.batch_size,
-            "samples_per_task": s.samples_per_task,
-            "dask_address": args.dask_address,
-            "storage_options": s.storage_options or None,
-        },
-    )

@@ -6,15 +6,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.infer.batch import (
-    InferenceReport,
-    InferSettings,
-    plan_inference,
-    run_inference,
-)
+from david_data import jobs
+from david_data.infer.batch import InferenceReport
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+INFER = jobs.infer()
 
 
 @flow(name="infer", log_prints=True)
@@ -37,24 +35,8 @@ def infer_flow(
 ) -> InferenceReport:
     """Run a DAViD model over an image collection (or store samples), resumably. Numbers
     may come as text (``--param batch_size=8``): the settings check and convert them."""
-    plan = plan_inference(
-        InferSettings(
-            output=output,
-            input=input,
-            store=store,
-            query=query,
-            model=model,
-            model_path=model_path,
-            task=task,
-            device=device,
-            batch_size=batch_size,  # type: ignore[arg-type]  # --param text: settings convert it
-            images_per_task=images_per_task,  # type: ignore[arg-type]  # --param text: settings convert it
-            workers=workers,  # type: ignore[arg-type]  # --param text: settings convert it
-            vis=vis,
-            storage_options=storage_options.get_secret_value() if storage_options else {},
-        )
-    )
+    plan = INFER.plan(job_settings(INFER.settings, locals()))
     print(plan.describe())
-    with flow_executor("threads", plan.settings.workers, dask_address=dask_address, retries=2) as ex:
-        report = run_inference(plan, ex, progress=LogProgress())
+    with flow_executor(INFER, plan, dask_address=dask_address, retries=2) as ex:
+        report = INFER.run(plan, ex, progress=LogProgress())
     return publish(report, key="infer-run", description=f"DAViD batch inference into {output}")
