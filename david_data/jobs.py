@@ -108,10 +108,14 @@ class Job(Generic[S, P, R]):
         ) as executor:
             yield executor
 
-    def run_here(self, plan: P, *, progress: Progress, dask_address: str | None = None) -> R:
-        """Run ``plan`` in this process (units on :meth:`executor_for`)."""
+    def run_here(
+        self, plan: P, *, progress: Progress | None = None, dask_address: str | None = None
+    ) -> R:
+        """Run ``plan`` from this process (units on :meth:`executor_for`)."""
+        from .progress import NullProgress
+
         with self.executor_for(plan, dask_address) as executor:
-            return self.run(plan, executor, progress=progress)
+            return self.run(plan, executor, progress=progress or NullProgress())
 
 
 def options_of(builder: Callable[..., Any], internal: frozenset[str] = frozenset()) -> tuple[str, ...]:

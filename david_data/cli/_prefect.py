@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import tomllib
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -114,6 +113,8 @@ def _sweep_stale_homes() -> None:
 
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     """Wait until the server answers; a Ctrl-C meanwhile ends the command (exit 130)."""
+    import urllib.request
+
     from ..engine import stop_requested
 
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -284,6 +285,7 @@ def _check_configured_api() -> None:
     than with Prefect's traceback once a flow run starts). Any HTTP reply counts as an
     answer: only a connection that cannot be made is refused here."""
     import urllib.error
+    import urllib.request
 
     found = configured_api_url()
     if found is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from ..engine import Executor, make_executor, run_units
+from ..engine import Executor, run_units
 from ..errors import DavidDataError
 from ..fsutil import is_local, resolve
 from ..progress import NullProgress, Progress, TaskHandle
@@ -210,5 +210,6 @@ def mirror(
     """Plan and run a whole mirror on ``settings.jobs`` threads of this process (the
     Python API; the CLI does the same with progress bars and signal handling)."""
     plan = plan_mirror(settings)
-    with make_executor("threads", plan.settings.jobs) as executor:
-        return run_mirror(plan, executor, progress=progress)
+    from ..jobs import mirror as mirror_job
+
+    return mirror_job().run_here(plan, progress=progress)
