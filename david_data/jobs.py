@@ -207,16 +207,25 @@ def fetch() -> Job[FetchSettings, FetchPlan, FetchReport]:
     )
 
 
+def _run_convert(
+    plan: ConvertPlan, executor: Executor, *, progress: Progress | None = None
+) -> ConversionReport:
+    # Imported when a conversion runs: the decoders (OpenCV, OpenEXR) are heavy, and
+    # 'convert --dry-run' or a refused option needs none of them.
+    from .convert.run import run_convert
+
+    return run_convert(plan, executor, progress=progress)
+
+
 @functools.cache
 def convert() -> Job[ConvertSettings, ConvertPlan, ConversionReport]:
     from .convert.plan import convert_settings, plan_convert
-    from .convert.run import run_convert
 
     return Job(
         name="convert",
         settings=convert_settings,
         plan=plan_convert,
-        run=run_convert,
+        run=_run_convert,
         executor="processes",
         workers=lambda plan: plan.settings.workers,
         internal=frozenset({"policy"}),
