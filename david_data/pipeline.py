@@ -1,28 +1,35 @@
 """The pipeline: mirror parts, convert those that are verified, and (given a model)
 evaluate it on the store.
 
-Each step is its job's own engine; this module only chains them (which parts go on to
-convert, whether to evaluate) and reports all three. :func:`plan_pipeline` checks
-everything that can be checked before the mirror starts (destination, host, store, model
-and its task, evaluation output). Where the steps run is the caller's choice:
-:class:`LocalSteps` runs the engines in this process (the CLI's default), and
-``david_data/flows/pipeline.py`` runs each job's flow as a subflow.
+Each step is its job's own engine (:mod:`david_data.jobs`); this module only chains them
+(which parts go on to convert, whether to evaluate) and reports all three.
+:func:`plan_pipeline` checks everything that can be checked before the mirror starts
+(destination, store, model and its task, evaluation output) and gives each step its
+options; the step plans when it runs (the mirror's HEADs, once). Where the steps run is
+the caller's choice: :class:`LocalSteps` runs the engines in this process (the CLI's
+default), and ``david_data/flows/pipeline.py`` runs each job's flow as a subflow; both
+build the step's settings from the same options with the job's own builder.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from .convert.plan import ConvertSettings, check_convert_settings, convert_settings
+from . import jobs
+from .convert.plan import check_convert_settings, convert_settings
 from .convert.report import ConversionReport
 from .errors import ConfigError
-from .fsutil import join
-from .infer.evaluate import EvalSettings, EvaluationReport
-from .mirror import MirrorPlan, MirrorReport, MirrorSettings, plan_mirror
+from .fsutil import join, resolve, to_url
+from .infer.evaluate import EvaluationReport
+from .jobs import Job
+from .mirror import MirrorReport, MirrorSettings
+from .mirror.plan import check_destination
 from .progress import NullProgress, Progress
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,40 +55,47 @@ class PipelineSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class PipelinePlan:
-    """The checked settings of each step (convert's ``parts`` are set after the mirror)."""
+    """Each step's options, checked (convert's ``parts`` are set after the mirror)."""
 
     parts: str
     """The part selection as given ('all', '0-3,7', ...)."""
-    mirror: MirrorPlan
-    convert: ConvertSettings
-    evaluate: EvalSettings | None
+    mirror: Mapping[str, Any]
+    """Options of the mirror job (:func:`david_data.jobs.mirror`)."""
+    convert: Mapping[str, Any]
+    evaluate: Mapping[str, Any] | None
+    """Options of the evaluation (None: no model given)."""
 
     def describe(self) -> str:
-        lines = [self.mirror.render(), f"then convert the verified parts into {self.convert.store_url}"]
+        m, c = self.mirror, self.convert
+        lines = [
+            f"mirror parts {self.parts} from {m['base_url']} to {m['dest']}",
+            f"then convert the verified parts into {c['store_url']}",
+        ]
         if self.evaluate is not None:
+            e = self.evaluate
             lines.append(
-                f"then evaluate {self.evaluate.model_path} ({self.evaluate.task}) on it "
-                f"into {self.evaluate.output}"
+                f"then evaluate {e['model_path']} ({e['task']}) on it into {e['output']}"
             )
         return "\n".join(lines)
 
 
 def plan_pipeline(settings: PipelineSettings) -> PipelinePlan:
-    """Check every step's settings before anything runs; ConfigError/ModelError/... else."""
+    """Check every step's settings before anything runs (no request to the host: the
+    mirror step plans); ConfigError/ModelError/... else."""
     options = dict(settings.storage_options)
-    mirror = plan_mirror(
-        MirrorSettings.from_options(
-            dest=settings.mirror_dest,
-            parts=settings.parts,
-            base_url=settings.base_url,
-            storage_options=options,
-            jobs=settings.jobs,
-            segments=settings.segments,
-        )
+    mirror = MirrorSettings.from_options(
+        dest=settings.mirror_dest,
+        parts=settings.parts,
+        base_url=settings.base_url,
+        storage_options=options,
+        jobs=settings.jobs,
+        segments=settings.segments,
     )
+    check_destination(mirror)
+    mirror_url = to_url(*resolve(mirror.dest, options))
     convert = check_convert_settings(
         convert_settings(
-            mirror.settings.dest,
+            mirror_url,
             settings.store,
             profile=settings.profile,
             workers=settings.workers,
@@ -91,14 +105,28 @@ def plan_pipeline(settings: PipelineSettings) -> PipelinePlan:
     )
     return PipelinePlan(
         parts=str(settings.parts),
-        mirror=mirror,
-        convert=convert,
-        evaluate=_evaluation(settings, convert),
+        mirror={
+            "dest": mirror_url,
+            "parts": settings.parts,
+            "base_url": mirror.base_url,
+            "jobs": mirror.jobs,
+            "segments": mirror.segments,
+            "storage_options": options,
+        },
+        convert={
+            "source_url": convert.source_url,
+            "store_url": convert.store_url,
+            "profile": convert.profile,
+            "workers": convert.workers,
+            "storage_options": options,
+            "source_options": options,
+        },
+        evaluate=_evaluation(settings, convert.store_url),
     )
 
 
-def _evaluation(settings: PipelineSettings, convert: ConvertSettings) -> EvalSettings | None:
-    """The evaluation step's settings: the model found and loaded once, its task known."""
+def _evaluation(settings: PipelineSettings, store_url: str) -> dict[str, Any] | None:
+    """The evaluation step's options: the model found and loaded once, its task known."""
     if settings.model is None and settings.model_path is None:
         given = [
             option
@@ -121,18 +149,18 @@ def _evaluation(settings: PipelineSettings, convert: ConvertSettings) -> EvalSet
     path, task = resolve_model(settings.model, settings.model_path, settings.task)
     task = check_model(path, task, device=settings.device, threads=None)
     output = settings.evaluation_output or join(
-        convert.store_url, "_evaluations", PurePosixPath(str(path)).stem
+        store_url, "_evaluations", PurePosixPath(str(path)).stem
     )
     check_writable(output, dict(settings.storage_options))
-    return EvalSettings(
-        store=convert.store_url,
-        output=output,
-        model_path=str(path),
-        task=task,
-        query=settings.query,
-        device=settings.device,
-        storage_options=dict(settings.storage_options),
-    )
+    return {
+        "store": store_url,
+        "output": output,
+        "model_path": str(path),
+        "task": task,
+        "query": settings.query,
+        "device": settings.device,
+        "storage_options": dict(settings.storage_options),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,57 +207,35 @@ class PipelineReport:
 
 
 class Steps(Protocol):
-    """Where the pipeline's steps run: each takes its checked settings, returns its report."""
+    """Where the pipeline's steps run: each step is a job and its options; it returns the
+    job's report."""
 
-    def mirror(self, plan: PipelinePlan) -> MirrorReport: ...
-
-    def convert(self, settings: ConvertSettings) -> ConversionReport: ...
-
-    def evaluate(self, settings: EvalSettings) -> EvaluationReport: ...
+    def run(self, job: Job[Any, Any, R], options: Mapping[str, Any]) -> R: ...
 
 
 def run_pipeline(plan: PipelinePlan, steps: Steps) -> PipelineReport:
     """Mirror; convert the parts verified (fetched now or before); evaluate when a model
     was given and the conversion ran. An interrupted step ends the pipeline there."""
-    mirrored = steps.mirror(plan)
-    verified = tuple(o.name for o in mirrored.outcomes if o.status in ("ok", "intact", "skipped"))
+    mirrored = steps.run(jobs.mirror(), plan.mirror)
+    verified = [o.name for o in mirrored.outcomes if o.status in ("ok", "intact", "skipped")]
     converted = None
     if verified and not mirrored.interrupted:
-        converted = steps.convert(dataclasses.replace(plan.convert, parts=verified))
+        converted = steps.run(jobs.convert(), {**plan.convert, "parts": verified})
     evaluated = None
     if plan.evaluate is not None and converted is not None and not converted.interrupted:
-        evaluated = steps.evaluate(plan.evaluate)
+        evaluated = steps.run(jobs.evaluate(), plan.evaluate)
     return PipelineReport(mirror=mirrored, convert=converted, evaluate=evaluated)
 
 
 class LocalSteps:
-    """The steps' engines in this process: parts on threads, shards on processes, and
-    with ``dask_address`` shards and evaluation batches on that Dask cluster."""
+    """The steps' engines in this process, each on its job's executor (parts on threads,
+    shards on processes), and with ``dask_address`` the units of the jobs that can use
+    one on that Dask cluster."""
 
     def __init__(self, *, progress: Progress | None = None, dask_address: str | None = None):
         self.progress = progress or NullProgress()
         self.dask_address = dask_address
 
-    def mirror(self, plan: PipelinePlan) -> MirrorReport:
-        from .engine import make_executor
-        from .mirror import run_mirror
-
-        with make_executor("threads", plan.mirror.settings.jobs) as executor:
-            return run_mirror(plan.mirror, executor, progress=self.progress)
-
-    def convert(self, settings: ConvertSettings) -> ConversionReport:
-        from .convert.plan import plan_convert
-        from .convert.run import run_convert
-        from .engine import make_executor
-
-        plan = plan_convert(settings)
-        with make_executor("processes", settings.workers, dask_address=self.dask_address) as ex:
-            return run_convert(plan, ex, progress=self.progress)
-
-    def evaluate(self, settings: EvalSettings) -> EvaluationReport:
-        from .engine import make_executor
-        from .infer.evaluate import plan_evaluation, run_evaluation
-
-        plan = plan_evaluation(settings)
-        with make_executor("threads", 1, dask_address=self.dask_address) as ex:
-            return run_evaluation(plan, ex, progress=self.progress)
+    def run(self, job: Job[Any, Any, R], options: Mapping[str, Any]) -> R:
+        plan = job.plan(job.settings(**options))
+        return job.run_here(plan, progress=self.progress, dask_address=self.dask_address)

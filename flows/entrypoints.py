@@ -12,6 +12,7 @@ from david_data.flows.convert import convert_flow
 from david_data.flows.evaluate import evaluate_flow
 from david_data.flows.fetch import fetch_flow
 from david_data.flows.infer import infer_flow
+from david_data.flows.infer_run import infer_run_flow
 from david_data.flows.mirror import mirror_flow
 from david_data.flows.pipeline import pipeline_flow
 
@@ -22,6 +23,7 @@ __all__ = [
     "evaluate_flow",
     "fetch_flow",
     "infer_flow",
+    "infer_run_flow",
     "mirror_flow",
     "pipeline_flow",
 ]

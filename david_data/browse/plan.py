@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .._parse import parse_int
 from ..errors import ConfigError
 from ..fsutil import is_local, resolve, to_url
 from ..infer.metrics import METRIC_NAMES
@@ -48,8 +49,10 @@ class BrowseSettings:
     storage_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        # Plain values as a flow's parameters or the CLI give them: a list of runs, text numbers.
+        if self.runs is not None:
+            object.__setattr__(self, "runs", tuple(self.runs))
+        object.__setattr__(self, "workers", parse_int("--workers", self.workers, minimum=1))
         if not self.output:
             raise ConfigError("give the report folder with -o DIR")
         if self.runs is not None and len(set(self.runs)) != len(self.runs):

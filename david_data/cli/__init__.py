@@ -5,8 +5,8 @@ evaluate, pipeline) run their engine in this process by default, or as a Prefect
 run when asked (see :mod:`._run`); quick commands (verify, query, show, models) call the
 library directly and start no Prefect.
 
-Exit status: 0 success, 1 the job ran but some items failed, 2 bad usage or a fatal
-error, 130 interrupted.
+Exit status (:mod:`david_data.engine.report`): 0 success, 1 the job ran but some items
+failed, 2 bad usage or a fatal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .. import __version__
-from ..engine.report import INTERRUPTED_HINT
+from ..engine.report import EXIT_ERROR, EXIT_INTERRUPTED, INTERRUPTED_HINT
 from ..engine.signals import handle_signals, stop_requested
 from ..errors import DavidDataError, JobInterrupted
 from ..log import configure_cli_logging
@@ -29,10 +29,9 @@ from ._options import require_run_extras
 
 # Sub-command modules, in the order they appear in --help.
 COMMAND_MODULES = (
-    "synth", "mirror", "catalog", "convert", "infer", "compare", "browse", "models", "ops",
+    "synth", "mirror", "catalog", "convert", "query", "infer", "compare", "browse", "models",
+    "pipeline", "demo",
 )
-
-EXIT_OK, EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Shown under each command's --help. Keyed by the command as typed after `david-data`.
 EXAMPLES: dict[str, tuple[str, ...]] = {

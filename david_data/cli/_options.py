@@ -19,6 +19,19 @@ def add_storage_option(parser: argparse.ArgumentParser, applies_to: str) -> None
     )
 
 
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+
+
+def add_device_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--device``: where a model runs."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICES,
+        help="execution device; asking for a GPU that is not available is an error (default: auto)",
+    )
+
+
 def add_no_progress(parser: argparse.ArgumentParser) -> None:
     """``--no-progress``: plain log lines instead of live progress bars."""
     parser.add_argument(
@@ -47,7 +60,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, dask: bool) -> None:
 def require_run_extras(args: argparse.Namespace) -> None:
     """Before any work: the extra that ``--prefect`` (or a configured Prefect API) and
     ``--dask-address`` need, as one error naming it when it is not installed."""
-    from ._run import prefect_api_configured
+    from ._prefect import prefect_api_configured
 
     if getattr(args, "prefect", False):
         require("prefect", "--prefect")

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,6 +31,28 @@ from ..settings import cache_dir
 
 STARTUP_TIMEOUT_S = 180.0
 _HOME_PREFIX = "david-data-prefect-"
+
+
+def prefect_api_configured() -> bool:
+    """Whether a Prefect server is configured, read without importing Prefect (slow)."""
+    return configured_api_url() is not None
+
+
+def configured_api_url() -> tuple[str, str] | None:
+    """The configured Prefect API URL and where it was set (the variable, or the profile),
+    read without importing Prefect; None when there is none."""
+    if url := os.environ.get("PREFECT_API_URL"):
+        return url, "the environment"
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    try:
+        profiles = tomllib.loads((home / "profiles.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    if not url:
+        return None
+    return str(url), f"the Prefect profile {active!r} ({home / 'profiles.toml'})"
 
 
 def prepare_prefect() -> None:
@@ -49,8 +71,6 @@ def prepare_prefect() -> None:
 
 
 def _api_configured() -> bool:
-    from ._run import prefect_api_configured
-
     if prefect_api_configured():
         return True
     if "prefect.settings" in sys.modules:  # e.g. a test harness's temporary settings
@@ -93,6 +113,8 @@ def _sweep_stale_homes() -> None:
 
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     """Wait until the server answers; a Ctrl-C meanwhile ends the command (exit 130)."""
+    import urllib.request
+
     from ..engine import stop_requested
 
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -263,8 +285,7 @@ def _check_configured_api() -> None:
     than with Prefect's traceback once a flow run starts). Any HTTP reply counts as an
     answer: only a connection that cannot be made is refused here."""
     import urllib.error
-
-    from ._run import configured_api_url
+    import urllib.request
 
     found = configured_api_url()
     if found is None:

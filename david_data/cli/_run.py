@@ -1,10 +1,13 @@
 """How the CLI runs a job, once every argument has been validated.
 
-By default the job's engine runs in this process (no Prefect, no server). When a Prefect
-API is configured (``PREFECT_API_URL``, or an active profile that sets one) or
-``--prefect`` is given, the job runs as a flow run of ``david_data.flows.<job>`` instead
-(the ``[prefect]`` extra), so it shows in the Prefect UI; with ``--prefect`` and no API
-configured, a temporary server is started for this command and dies with it.
+A command reads its job's options (:meth:`david_data.jobs.Job.options`) from its parsed
+flags with :func:`job_options` and hands them to :func:`run_job`. By default the job
+plans and runs in this process (no Prefect, no server). When a Prefect API is configured
+(``PREFECT_API_URL``, or an active profile that sets one) or ``--prefect`` is given, the
+job runs as a flow run of ``david_data.flows.<job>`` instead (the ``[prefect]`` extra),
+so it shows in the Prefect UI; with ``--prefect`` and no API configured, a temporary
+server is started for this command and dies with it. The flow run plans (a run plans
+once): the CLI only builds the settings, which checks their plain values first.
 
 Either way the first Ctrl-C or SIGTERM stops the job cleanly (see
 :mod:`david_data.engine.signals`), the summary is printed, and the exit status is 130.
@@ -14,65 +17,84 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-import tomllib
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ..engine import JobReport, exit_code, handle_signals
 from ..engine.report import INTERRUPTED_HINT
+from ..fsutil import parse_storage_options
+from ..jobs import SECRET_OPTIONS, Job
+from ..progress import progress_for
+from ._prefect import prefect_api_configured
 
-
-def prefect_api_configured() -> bool:
-    """Whether a Prefect server is configured, read without importing Prefect (slow)."""
-    return configured_api_url() is not None
-
-
-def configured_api_url() -> tuple[str, str] | None:
-    """The configured Prefect API URL and where it was set (the variable, or the profile),
-    read without importing Prefect; None when there is none."""
-    if url := os.environ.get("PREFECT_API_URL"):
-        return url, "the environment"
-    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
-    try:
-        profiles = tomllib.loads((home / "profiles.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
-    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
-    if not url:
-        return None
-    return str(url), f"the Prefect profile {active!r} ({home / 'profiles.toml'})"
+P = TypeVar("P")
+R = TypeVar("R", bound=JobReport)
 
 
 def wants_flow_run(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "prefect", False)) or prefect_api_configured()
 
 
+def job_options(args: argparse.Namespace, names: Iterable[str], **given: Any) -> dict[str, Any]:
+    """The options ``names`` from the parsed flags of the same names (``given`` wins;
+    fsspec options from ``--storage-option``). A name with no flag is a bug that
+    ``tests/foundation/test_jobs.py`` catches: AttributeError."""
+    options: dict[str, Any] = {}
+    for name in names:
+        if name in given:
+            options[name] = given[name]
+        elif name in SECRET_OPTIONS:  # --storage-option KEY=VALUE, repeatable
+            options[name] = parse_storage_options(args.storage_option)
+        else:
+            options[name] = getattr(args, name)
+    return options
+
+
 def run_job(
     args: argparse.Namespace,
+    job: Job[Any, P, R],
+    options: dict[str, Any],
     *,
-    run_local: Callable[[], JobReport],
-    flow: str,
-    flow_params: dict[str, Any],
+    on_plan: Callable[[P], None] | None = None,
 ) -> int:
-    """Run a validated job in-process (``run_local``) or as a flow run of
-    ``david_data.flows.<flow>``'s ``<flow>_flow`` with ``flow_params``; print its summary
-    and return the exit status (0, 1 items failed, 130 interrupted)."""
+    """Run ``job`` with ``options`` in this process (``on_plan`` sees the plan first), or
+    as a flow run; print its summary and return the exit status (0, 1 items failed, 130
+    interrupted)."""
+    settings = job.settings(**options)  # the plain values, checked before anything runs
+    if wants_flow_run(args):
+        return report_and_exit(lambda: run_flow(job.name, options, args))
+    # Planned here, before the units' signal handling: a stop while planning ends the command.
+    plan = job.plan(settings)
+    if on_plan is not None:
+        on_plan(plan)
+
+    def run_here() -> JobReport:
+        with progress_for(not args.no_progress) as bars:
+            return job.run_here(plan, progress=bars, dask_address=dask_address(args))
+
+    return report_and_exit(run_here)
+
+
+def dask_address(args: argparse.Namespace) -> str | None:
+    return getattr(args, "dask_address", None)
+
+
+def report_and_exit(run: Callable[[], JobReport]) -> int:
+    """Run a validated job (``run``), print its summary and return the exit status."""
     # Keeps a stop that came while the job planned: the engine then runs no unit.
     with handle_signals(reset=False):
-        report = run_flow(flow, flow_params) if wants_flow_run(args) else run_local()
+        report = run()
     print(report.summary())
     if report.interrupted:
         print(INTERRUPTED_HINT, file=sys.stderr)
     return exit_code(report)
 
 
-def run_flow(flow: str, params: dict[str, Any]) -> JobReport:
-    """Run ``david_data.flows.<flow>.<flow>_flow(**params)`` as a flow run and return its report
-    (also when the run ended Failed because some items failed)."""
+def run_flow(flow: str, options: dict[str, Any], args: argparse.Namespace) -> JobReport:
+    """Run ``david_data.flows.<flow>.<flow>_flow`` with ``options`` (and where it runs,
+    from ``args``) as a flow run and return its report (also when the run ended Failed
+    because some items failed)."""
     from ._prefect import prepare_prefect, temporary_server
 
     prepare_prefect()
@@ -82,8 +104,14 @@ def run_flow(flow: str, params: dict[str, Any]) -> JobReport:
 
     with temporary_server(while_starting=load_flow):
         flow_fn = getattr(load_flow(), f"{flow}_flow")
-        from ..flows._executor import report_of_state
+        from ..flows._executor import flow_parameters, report_of_state
 
-        state = flow_fn(**params, return_state=True)
+        parameters = flow_parameters(
+            flow_fn,
+            options,
+            dask_address=dask_address(args),
+            progress=not getattr(args, "no_progress", False),
+        )
+        state = flow_fn(**parameters, return_state=True)
         report: JobReport = report_of_state(state)  # a flow found by name: its type is Any
         return report

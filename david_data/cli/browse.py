@@ -8,11 +8,10 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
-from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
 
 if TYPE_CHECKING:
-    from ..engine import JobReport
+    pass
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,51 +79,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_browse_command(args: argparse.Namespace) -> int:
-    from ..browse import BrowseSettings, plan_browse
+    from .. import jobs
+    from ._run import job_options, run_job
 
-    options = parse_storage_options(args.storage_option) or None
-    plan = plan_browse(
-        BrowseSettings(
-            store_url=args.store,
-            output=args.output,
-            runs=tuple(args.run) if args.run is not None else None,
-            query=args.query,
-            workers=args.workers,
-            storage_options=options,
-        )
+    job = jobs.browse()
+    options = job_options(
+        args, job.options(), store_url=args.store, runs=tuple(args.run) if args.run else None
     )
-
-    def run_local() -> JobReport:
-        from ..browse import run_browse
-        from ..engine import make_executor
-        from ..progress import progress_for
-
-        with (
-            progress_for(not args.no_progress) as progress,
-            make_executor("processes", plan.settings.workers, dask_address=args.dask_address) as ex,
-        ):
-            return run_browse(plan, ex, progress=progress)
-
-    from ._run import run_job
-
-    s = plan.settings
-    code = run_job(
-        args,
-        run_local=run_local,
-        flow="browse",
-        flow_params={
-            "store_url": s.store_url,
-            "output": s.output,
-            "runs": list(s.runs) if s.runs is not None else None,
-            "query": s.query,
-            "workers": s.workers,
-            "dask_address": args.dask_address,
-            "storage_options": options,
-        },
-    )
+    code = run_job(args, job, options)
     if not args.serve or code == 130:
         return code
-    return serve_report(s.output, args.host, args.port) or code
+    return serve_report(job.settings(**options).output, args.host, args.port) or code
 
 
 def serve_report(folder: str, host: str, port: int) -> int:

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
-from .. import settings
+from .. import jobs, settings
+from ..engine import EXIT_FAILURES, EXIT_OK
 from ..errors import ConfigError
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
 from ._options import add_no_progress, add_run_options, add_storage_option
-
-if TYPE_CHECKING:
-    from ..engine import JobReport
-
-EXIT_OK, EXIT_FAILURES = 0, 1
+from ._run import job_options, run_job
 
 _BASE_URL_HELP = (
     "where the parts are: the data host's base URL (default: $DAVID_DATA_BASE_URL or the "
@@ -128,7 +124,7 @@ def run_catalog_command(args: argparse.Namespace) -> int:
     for line in [*problems, *catalog.strays()]:
         print(f"warning: {line}", file=sys.stderr)
     if args.sql is not None:
-        from .convert import print_or_write
+        from .query import print_or_write
 
         print_or_write(catalog.query(args.sql), args.format, args.output)
     else:
@@ -141,47 +137,11 @@ def run_catalog_command(args: argparse.Namespace) -> int:
 
 
 def run_fetch_command(args: argparse.Namespace) -> int:
-    from ..fetch.plan import fetch_settings, plan_fetch
-
     if args.seed is not None and args.limit is None:
         raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
-    options = parse_storage_options(args.storage_option)
-    params = {
-        "dest": args.dest,
-        "base_url": args.base_url or settings.data_base_url(),
-        "parts": args.parts,
-        "where": args.where,
-        "ids": args.ids,
-        "limit": args.limit,
-        "seed": args.seed or 0,
-        "jobs": args.jobs,
-    }
-    fetch = fetch_settings(**params, storage_options=options)  # validates before anything runs
+    job = jobs.fetch()
+    options = job_options(args, job.options(), seed=args.seed or 0)
     if args.dry_run:
-        print(plan_fetch(fetch).describe())
+        print(job.plan(job.settings(**options)).describe())
         return EXIT_OK
-
-    def run_local() -> JobReport:
-        from ..engine import make_executor
-        from ..fetch.run import run_fetch
-        from ..progress import progress_for
-
-        plan = plan_fetch(fetch)
-        with (
-            progress_for(not args.no_progress) as progress,
-            make_executor("threads", fetch.jobs, dask_address=args.dask_address) as ex,
-        ):
-            return run_fetch(plan, ex, progress=progress)
-
-    from ._run import run_job
-
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="fetch",
-        flow_params={
-            **params,
-            "dask_address": args.dask_address,
-            "storage_options": options or None,
-        },
-    )
+    return run_job(args, job, options)

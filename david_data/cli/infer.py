@@ -8,14 +8,14 @@ import logging
 import sys
 from typing import Any
 
+from .. import jobs
 from .._extras import require
+from ..engine import EXIT_FAILURES, EXIT_OK
 from ..errors import ConfigError, NoInputsError
-from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_run_options, add_storage_option
+from ._options import add_device_option, add_no_progress, add_run_options, add_storage_option
+from ._run import job_options, run_job
 
 logger = logging.getLogger(__name__)
-EXIT_FAILURES = 1
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +31,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=("depth", "normal", "foreground", "multitask"),
         help="the task of --model-path (default: read from the model's outputs)",
     )
-    group.add_argument(
-        "--device",
-        default="auto",
-        choices=DEVICES,
-        help="execution device; asking for a GPU that is not available is an error (default: auto)",
-    )
+    add_device_option(group)
     parser.add_argument(
         "--batch-size",
         default=None,
@@ -79,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     infer.add_argument(
         "--from-store",
+        dest="store",
         metavar="STORE",
         help="run over the samples of a converted SynthHuman store instead of INPUT",
     )
@@ -174,36 +170,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     evaluate.set_defaults(func=handle_evaluate)
 
 
-def _infer_settings(args: argparse.Namespace) -> Any:
-    from ..infer.batch import InferSettings
-
-    return InferSettings(
-        output=args.output,
-        input=args.input,
-        store=args.from_store,
-        query=args.query,
-        model=args.model,
-        model_path=args.model_path,
-        task=args.task,
-        device=args.device,
-        batch_size=args.batch_size,
-        images_per_task=args.images_per_task,
-        workers=args.workers,
-        vis=args.vis,
-        storage_options=parse_storage_options(args.storage_option),
-    )
-
-
 def handle_infer(args: argparse.Namespace) -> int:
-    from ..engine import make_executor
-    from ..infer.batch import plan_inference, run_inference
-    from ..progress import progress_for
-    from ._run import run_job
-
-    if args.from_store is not None and args.output is None and args.input is not None:
+    if args.store is not None and args.output is None and args.input is not None:
         args.input, args.output = None, args.input  # 'infer --from-store STORE OUTPUT'
     if args.output is None:
-        if args.from_store is None:
+        if args.store is None:
             raise ConfigError(
                 "give an OUTPUT folder (or --from-store STORE without OUTPUT to write a run "
                 "into the store)"
@@ -215,158 +186,41 @@ def handle_infer(args: argparse.Namespace) -> int:
                 f"{flag} is for a run written into the store: drop OUTPUT "
                 f"('david-data infer --from-store STORE --model M {flag} ...'), or drop {flag}"
             )
-    settings = _infer_settings(args)
+    job = jobs.infer()
+    options = job_options(args, job.options())
     try:
-        plan = plan_inference(settings)
+        if args.dry_run:
+            print(job.plan(job.settings(**options)).describe())
+            return EXIT_OK
+        require("infer", "david-data infer")
+        return run_job(args, job, options, on_plan=_log_plan)
     except NoInputsError as exc:  # the job ran and found nothing to do: exit 1, not 2
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURES
-    if args.dry_run:
-        print(plan.describe())
-        return 0
-    require("infer", "david-data infer")
-    logger.info("%s", plan.describe().splitlines()[0])
-
-    def run_local() -> Any:
-        with (
-            progress_for(not args.no_progress) as bars,
-            make_executor("threads", settings.workers, dask_address=args.dask_address) as ex,
-        ):
-            return run_inference(plan, ex, progress=bars)
-
-    s = plan.settings
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="infer",
-        flow_params={
-            "output": s.output,
-            "input": plan.job.source.url,
-            "store": plan.job.source.store,
-            "query": s.query,
-            "model_path": s.model_path,
-            "task": s.task,
-            "device": s.device,
-            "batch_size": s.batch_size,
-            "images_per_task": s.images_per_task,
-            "workers": s.workers,
-            "vis": s.vis,
-            "dask_address": args.dask_address,
-            "storage_options": s.storage_options or None,
-        },
-    )
 
 
 def _handle_infer_into_store(args: argparse.Namespace) -> int:
     """``infer --from-store STORE`` without OUTPUT: predictions into a run of the store."""
-    from ..engine import make_executor
-    from ..infer.into_run import RunSettings, plan_run, run_into_store
-    from ..progress import progress_for
-    from ._run import run_job
-
     if args.vis:
         raise ConfigError("--vis draws panels into an OUTPUT folder; give one, or drop --vis")
-    settings = RunSettings(
-        store=args.from_store,
-        model=args.model,
-        model_path=args.model_path,
-        task=args.task,
-        run=args.run,
-        query=args.query,
-        ids=args.ids,
-        device=args.device,
-        batch_size=args.batch_size,
-        samples_per_task=args.images_per_task,
-        workers=args.workers,
-        storage_options=parse_storage_options(args.storage_option),
-    )
+    job = jobs.infer_run()
+    options = job_options(args, job.options(), samples_per_task=args.images_per_task)
     require("infer", "david-data infer")
-    plan = plan_run(settings)
     if args.dry_run:
-        print(plan.describe())
-        return 0
-    logger.info("%s", plan.describe().splitlines()[0])
-
-    def run_local() -> Any:
-        with (
-            progress_for(not args.no_progress) as bars,
-            make_executor("threads", settings.workers, dask_address=args.dask_address) as ex,
-        ):
-            return run_into_store(plan, ex, progress=bars)
-
-    s, j = plan.settings, plan.job
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="infer",
-        flow_params={
-            "output": None,
-            "store": j.store,
-            "run": j.run,
-            "query": s.query,
-            "ids": s.ids,
-            "model_path": j.model_path,
-            "task": j.task,
-            "device": s.device,
-            "batch_size": s.batch_size,
-            "images_per_task": s.samples_per_task,
-            "workers": s.workers,
-            "dask_address": args.dask_address,
-            "storage_options": s.storage_options or None,
-        },
-    )
+        print(job.plan(job.settings(**options)).describe())
+        return EXIT_OK
+    return run_job(args, job, options, on_plan=_log_plan)
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
-    from ..engine import make_executor
-    from ..infer.evaluate import EvalSettings, plan_evaluation, run_evaluation
-    from ..progress import progress_for
-    from ._run import run_job
-
-    settings = EvalSettings(
-        store=args.store,
-        output=args.output,
-        model=args.model,
-        model_path=args.model_path,
-        task=args.task,
-        query=args.query,
-        device=args.device,
-        batch_size=args.batch_size,
-        samples_per_task=args.samples_per_task,
-        storage_options=parse_storage_options(args.storage_option),
-        run=args.run,
-        into_store=not args.no_run,
-    )
     if args.no_run and args.run is not None:
         raise ConfigError("--no-run writes no run: drop --run or --no-run")
-    plan = plan_evaluation(settings)
+    job = jobs.evaluate()
+    options = job_options(args, job.options(), into_store=not args.no_run)
+    job.settings(**options)  # the plain values before the extra
     require("infer", "david-data evaluate")
+    return run_job(args, job, options, on_plan=_log_plan)
+
+
+def _log_plan(plan: Any) -> None:
     logger.info("%s", plan.describe().splitlines()[0])
-
-    def run_local() -> Any:
-        with (
-            progress_for(not args.no_progress) as bars,
-            make_executor("threads", 1, dask_address=args.dask_address) as ex,
-        ):
-            return run_evaluation(plan, ex, progress=bars)
-
-    s = plan.settings
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="evaluate",
-        flow_params={
-            "store": s.store,
-            "output": s.output,
-            "model_path": s.model_path,
-            "task": s.task,
-            "query": s.query,
-            "device": s.device,
-            "batch_size": s.batch_size,
-            "samples_per_task": s.samples_per_task,
-            "dask_address": args.dask_address,
-            "storage_options": s.storage_options or None,
-            "run": s.run,
-            "into_store": s.into_store,
-        },
-    )

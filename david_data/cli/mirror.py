@@ -8,13 +8,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ..fsutil import parse_storage_options
+from .. import jobs
+from ..engine import EXIT_ERROR, EXIT_FAILURES, EXIT_OK
 from ._options import add_no_progress, add_run_options, add_storage_option
+from ._run import job_options, run_job
 
 if TYPE_CHECKING:
-    from ..engine import JobReport
-
-EXIT_OK, EXIT_FAILURES, EXIT_ERROR = 0, 1, 2
+    from ..mirror import MirrorPlan
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -121,98 +121,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_mirror_command(args: argparse.Namespace) -> int:
-    from ..mirror import MirrorSettings, plan_mirror
+    job = jobs.mirror()
+    options = job_options(args, job.options())
+    if args.dry_run:  # planning checks DEST, the manifest and the host
+        return _print_plan(job.plan(job.settings(**options)))
+    return run_job(args, job, options)
 
-    storage_options = parse_storage_options(args.storage_option)
-    settings = MirrorSettings.from_options(
-        dest=args.dest,
-        parts=args.parts,
-        base_url=args.base_url,
-        storage_options=storage_options,
-        jobs=args.jobs,
-        segments=args.segments,
-        extract=args.extract,
-        reverify=args.reverify,
-        require_ranges=args.require_ranges,
-    )
-    plan = plan_mirror(settings)  # validates DEST, the manifest and the host
-    if args.dry_run:
-        print(plan.render())
-        if plan.free_bytes is not None and plan.disk_needed > plan.free_bytes:
-            print("NOT ENOUGH FREE SPACE: a real run would refuse to start", file=sys.stderr)
-            return EXIT_ERROR
-        errors = [p.name for p in plan.parts if p.action == "error"]
-        if errors:
-            print(f"{len(errors)} part(s) cannot be fetched: {', '.join(errors)}", file=sys.stderr)
-            return EXIT_FAILURES
-        return EXIT_OK
-    from ..mirror.plan import check_space
 
-    check_space(plan)
-    from ._run import run_job
-
-    def run_local() -> JobReport:
-        from ..engine import make_executor
-        from ..mirror import run_mirror
-        from ..progress import progress_for
-
-        with (
-            progress_for(not args.no_progress) as bars,
-            make_executor("threads", plan.settings.jobs) as executor,
-        ):
-            return run_mirror(plan, executor, progress=bars)
-
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="mirror",
-        flow_params={
-            "dest": plan.settings.dest,
-            "parts": args.parts,
-            "base_url": settings.base_url,
-            "jobs": args.jobs,
-            "segments": args.segments,
-            "extract": args.extract,
-            "reverify": args.reverify,
-            "require_ranges": args.require_ranges,
-            "storage_options": storage_options or None,
-            "progress": not args.no_progress,
-        },
-    )
+def _print_plan(plan: MirrorPlan) -> int:
+    print(plan.render())
+    if plan.free_bytes is not None and plan.disk_needed > plan.free_bytes:
+        print("NOT ENOUGH FREE SPACE: a real run would refuse to start", file=sys.stderr)
+        return EXIT_ERROR
+    errors = [p.name for p in plan.parts if p.action == "error"]
+    if errors:
+        print(f"{len(errors)} part(s) cannot be fetched: {', '.join(errors)}", file=sys.stderr)
+        return EXIT_FAILURES
+    return EXIT_OK
 
 
 def run_verify_command(args: argparse.Namespace) -> int:
-    from ..mirror import VerifySettings, plan_verify
-
-    storage_options = parse_storage_options(args.storage_option)
-    plan = plan_verify(
-        VerifySettings(
-            dest=args.dest, storage_options=storage_options, quick=args.quick, jobs=args.jobs
-        )
-    )
-
-    def run_local() -> JobReport:
-        from ..engine import make_executor
-        from ..mirror import run_verify
-        from ..progress import progress_for
-
-        with (
-            progress_for(not args.no_progress) as bars,
-            make_executor("threads", plan.settings.jobs, dask_address=args.dask_address) as ex,
-        ):
-            return run_verify(plan, ex, progress=bars)
-
-    from ._run import run_job
-
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="verify",
-        flow_params={
-            "dest": plan.settings.dest,
-            "quick": args.quick,
-            "jobs": args.jobs,
-            "dask_address": args.dask_address,
-            "storage_options": storage_options or None,
-        },
-    )
+    job = jobs.verify()
+    return run_job(args, job, job_options(args, job.options()))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from .._extras import require
+from ..engine import EXIT_FAILURES, EXIT_OK
 from ..progress import progress_for
 from ._options import add_no_progress
-
-EXIT_OK, EXIT_FAILURES = 0, 1
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Executor, make_executor, run_units
+from ..engine import Executor, run_units
 from ..errors import ConfigError, StoreError
 from ..format.consolidated import consolidate_metadata
 from ..format.layout import StoreLayout, create_store
@@ -208,5 +208,6 @@ def convert(
             seed=seed,
         )
     )
-    with make_executor("processes", plan.settings.workers) as executor:
-        return run_convert(plan, executor, progress=progress)
+    from ..jobs import convert as convert_job
+
+    return convert_job().run_here(plan, progress=progress)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Executor, make_executor, run_units
+from ..engine import Executor, run_units
 from ..engine.signals import stop_requested
 from ..errors import ConfigError, StoreError
 from ..format.codecs import ARRAYS
@@ -399,8 +399,9 @@ def verify_store(
             source_options=source_options,
         )
     )
-    with make_executor("processes", plan.settings.workers) as executor:
-        return run_verify_store(plan, executor, progress=progress)
+    from ..jobs import verify_store as verify_store_job
+
+    return verify_store_job().run_here(plan, progress=progress)
 
 
 def _to_check(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""The exit status of every command: success, some items failed (each named), bad usage or
+a fatal error (one ``error:`` line), interrupted."""
 
 
 @runtime_checkable

@@ -88,24 +88,25 @@ def fetch_settings(
     dest: str,
     *,
     base_url: str | None = None,
-    parts: str | None = None,
+    parts: str | int | None = None,
     where: str | None = None,
-    ids: str | None = None,
+    ids: str | int | None = None,
     limit: str | int | None = None,
-    seed: str | int = 0,
+    seed: str | int | None = 0,
     jobs: str | int = 8,
     storage_options: dict[str, Any] | None = None,
 ) -> FetchSettings:
-    """Settings from the plain values the CLI and the flow take (numbers may be strings)."""
+    """Settings from the plain values the CLI and the flow take (numbers may be strings;
+    ``seed`` None is 0)."""
     return FetchSettings(
         dest=dest,
         base_url=base_url or data_base_url(),
-        parts=tuple(facts.parse_parts(parts)) if parts else None,
+        parts=tuple(facts.parse_parts(str(parts))) if parts not in (None, "") else None,
         selection=Selection(
             where=where,
-            ids=ids,
+            ids=None if ids is None else str(ids),
             limit=None if limit is None else parse_int("--limit", limit),
-            seed=parse_int("--seed", seed),
+            seed=0 if seed is None else parse_int("--seed", seed),
         ),
         jobs=parse_int("--jobs", jobs),
         storage_options=dict(storage_options or {}),

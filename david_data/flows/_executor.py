@@ -1,7 +1,8 @@
 """What every flow shares: the Prefect executor, and publishing a job's report.
 
-A flow is thin: it builds the job's settings from its (plain, deployable) parameters,
-plans with the library, picks an executor here, runs the library's engine, and calls
+A flow is thin: it builds the job's settings from its (plain, deployable) parameters
+(:func:`job_settings`: its parameters are the job's options, see :mod:`david_data.jobs`),
+plans with the library, runs the library's engine on :func:`flow_executor`, and calls
 :func:`publish`. Units become Prefect tasks named after their part, shard group or
 batch (:class:`PrefectExecutor`); with ``dask_address`` they run on that Dask cluster
 instead, as plain functions (Dask workers never start a Prefect server).
@@ -22,12 +23,30 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.exceptions import TerminationSignal
 from prefect.states import Failed
+from prefect.types import SecretDict
 
 from david_data.engine import Executor, JobReport, handle_signals, make_executor, stop_requested
-from david_data.errors import JobInterrupted
+from david_data.errors import DavidDataError, JobInterrupted
+from david_data.jobs import Job, flow_arguments, options_from_flow
 
 P = ParamSpec("P")
 T = TypeVar("T")
+S = TypeVar("S")
+
+
+def job_settings(settings: Callable[..., S], parameters: dict[str, Any]) -> S:
+    """A job's settings from its flow's parameters (the flow's ``locals()``)."""
+    return settings(**options_from_flow(parameters))
+
+
+def flow_parameters(
+    flow_fn: Any, options: dict[str, Any], *, dask_address: str | None, progress: bool
+) -> dict[str, Any]:
+    """The arguments to call a job's flow (``flow_fn``) with: see :func:`flow_arguments`."""
+    accepted = inspect.signature(flow_fn.fn).parameters
+    return flow_arguments(
+        options, accepted, secret=SecretDict, dask_address=dask_address, progress=progress
+    )
 
 
 def stops_cleanly(body: Callable[P, T]) -> Callable[P, T]:
@@ -46,13 +65,23 @@ def stops_cleanly(body: Callable[P, T]) -> Callable[P, T]:
         with handle_signals(reset=False):
             try:
                 return body(*args, **kwargs)
+            except DavidDataError as exc:
+                if stop_requested():
+                    return _interrupted(exc)
+                # A refused setting or an unreachable source (found while planning): the
+                # run ends Failed with the message, no traceback; a caller (the CLI, a
+                # parent flow) gets the error itself back (report_of_state raises it).
+                return cast(T, Failed(message=str(exc), data=exc))
             except Exception as exc:
                 if not stop_requested():
                     raise
-                message = f"interrupted before any work unit ran ({exc})"
-                # A flow returning a State ends in it; to callers it stands where the
-                # report would (report_of_state raises its JobInterrupted), as in publish.
-                return cast(T, Failed(message=message, data=JobInterrupted(message)))
+                return _interrupted(exc)
+
+    def _interrupted(exc: Exception) -> T:
+        message = f"interrupted before any work unit ran ({exc})"
+        # A flow returning a State ends in it; to callers it stands where the report
+        # would (report_of_state raises its JobInterrupted), as in publish.
+        return cast(T, Failed(message=message, data=JobInterrupted(message)))
 
     # Prefect validates parameters by the signature, resolving names in the wrapper's
     # module: give it the body's, with the annotations already resolved.
@@ -60,6 +89,7 @@ def stops_cleanly(body: Callable[P, T]) -> Callable[P, T]:
     return stopping
 
 R = TypeVar("R", bound=JobReport)
+PlanT = TypeVar("PlanT")
 
 
 def _call(fn: Callable[..., Any], inner: Executor | None, args: tuple[Any, ...]) -> Any:
@@ -108,12 +138,13 @@ class PrefectExecutor:
 
 @contextlib.contextmanager
 def flow_executor(
-    kind: str, workers: int, *, dask_address: str | None = None, retries: int = 0
+    job: Job[Any, PlanT, Any], plan: PlanT, *, dask_address: str | None = None, retries: int = 0
 ) -> Iterator[Executor]:
-    """The executor a flow runs its units on: the Dask cluster at ``dask_address``, or
-    Prefect tasks (over a process pool when ``kind == 'processes'``). Signals: see
-    :func:`stops_cleanly`."""
-    with _executor(kind, workers, dask_address, retries) as ex:
+    """The executor a flow runs ``plan``'s units on: the Dask cluster at ``dask_address``,
+    or Prefect tasks (over a process pool when the job's units need processes), as many at
+    once as the job's workers. Signals: see :func:`stops_cleanly`."""
+    address = dask_address if job.dask else None
+    with _executor(job.executor, job.workers(plan), address, retries) as ex:
         yield ex
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.browse import BrowseReport, BrowseSettings, plan_browse, run_browse
+from david_data import jobs
+from david_data.browse import BrowseReport
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+BROWSE = jobs.browse()
 
 
 @flow(name="browse", log_prints=True)
@@ -24,22 +27,13 @@ def browse_flow(
     output: str,
     runs: list[str] | None = None,
     query: str | None = None,
-    workers: int = 1,
-    dask_address: str | None = None,
+    workers: str | int = 1,
     storage_options: SecretDict | None = None,
+    dask_address: str | None = None,
 ) -> BrowseReport:
     """Write the browse report of ``store_url`` into the local folder ``output`` (``runs``:
     the runs shown, all when None; ``query``: the samples, all when None)."""
-    plan = plan_browse(
-        BrowseSettings(
-            store_url=store_url,
-            output=output,
-            runs=tuple(runs) if runs is not None else None,
-            query=query,
-            workers=workers,
-            storage_options=storage_options.get_secret_value() if storage_options else None,
-        )
-    )
-    with flow_executor("processes", plan.settings.workers, dask_address=dask_address) as ex:
-        report = run_browse(plan, ex, progress=LogProgress())
+    plan = BROWSE.plan(job_settings(BROWSE.settings, locals()))
+    with flow_executor(BROWSE, plan, dask_address=dask_address) as ex:
+        report = BROWSE.run(plan, ex, progress=LogProgress())
     return publish(report, key="browse-report", description=f"browse report of {store_url}")

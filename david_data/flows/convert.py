@@ -7,12 +7,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.convert.plan import convert_settings, plan_convert
+from david_data import jobs
 from david_data.convert.report import ConversionReport
-from david_data.convert.run import run_convert
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+CONVERT = jobs.convert()
 
 
 @flow(name="convert", log_prints=True)
@@ -37,26 +38,8 @@ def convert_flow(
     base URL) into the store at ``store_url``, only the samples ``where``, ``ids`` and
     ``limit``/``seed`` select when given. Storage options (credentials) are kept secret in
     the Prefect UI."""
-    plan = plan_convert(
-        convert_settings(
-            source_url,
-            store_url,
-            parts=parts,
-            profile=profile,
-            shard_size=shard_size,
-            workers=workers,
-            retry_errors=retry_errors,
-            storage_options=storage_options.get_secret_value() if storage_options else None,
-            source_options=source_options.get_secret_value() if source_options else None,
-            where=where,
-            ids=ids,
-            limit=limit,
-            seed=seed,
-        )
-    )
+    plan = CONVERT.plan(job_settings(CONVERT.settings, locals()))
     print(plan.describe())
-    with flow_executor(
-        "processes", plan.settings.workers, dask_address=dask_address, retries=1
-    ) as ex:
-        report = run_convert(plan, ex, progress=LogProgress())
+    with flow_executor(CONVERT, plan, dask_address=dask_address, retries=1) as ex:
+        report = CONVERT.run(plan, ex, progress=LogProgress())
     return publish(report, key="convert-report", description=f"conversion into {store_url}")

@@ -7,15 +7,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.infer.evaluate import (
-    EvalSettings,
-    EvaluationReport,
-    plan_evaluation,
-    run_evaluation,
-)
+from david_data import jobs
+from david_data.infer.evaluate import EvaluationReport
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+EVALUATE = jobs.evaluate()
 
 
 @flow(name="evaluate", log_prints=True)
@@ -37,24 +35,10 @@ def evaluate_flow(
 ) -> EvaluationReport:
     """Run a model over store samples (into a run of the store unless ``into_store`` is
     false), or score run ``run``'s stored predictions, and report the model cards' metrics
-    (also written into the store per sample). Numbers may come as text (``--param batch_size=8``): the settings check and convert them."""
-    plan = plan_evaluation(
-        EvalSettings(
-            store=store,
-            output=output,
-            model=model,
-            model_path=model_path,
-            task=task,
-            query=query,
-            device=device,
-            batch_size=batch_size,  # type: ignore[arg-type]  # --param text: settings convert it
-            samples_per_task=samples_per_task,  # type: ignore[arg-type]  # --param text: settings convert it
-            storage_options=storage_options.get_secret_value() if storage_options else {},
-            run=run,
-            into_store=into_store,
-        )
-    )
+    (also written into the store per sample). Numbers may come as text
+    (``--param batch_size=8``): the settings check and convert them."""
+    plan = EVALUATE.plan(job_settings(EVALUATE.settings, locals()))
     print(plan.describe())
-    with flow_executor("threads", 1, dask_address=dask_address, retries=2) as ex:
-        report = run_evaluation(plan, ex, progress=LogProgress())
+    with flow_executor(EVALUATE, plan, dask_address=dask_address, retries=2) as ex:
+        report = EVALUATE.run(plan, ex, progress=LogProgress())
     return publish(report, key="evaluate", description=f"DAViD model evaluation into {output}")

@@ -7,12 +7,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.fetch.plan import fetch_settings, plan_fetch
+from david_data import jobs
 from david_data.fetch.report import FetchReport
-from david_data.fetch.run import run_fetch
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+FETCH = jobs.fetch()
 
 
 @flow(name="fetch", log_prints=True)
@@ -31,20 +32,8 @@ def fetch_flow(
 ) -> FetchReport:
     """Fetch the samples chosen by ``where`` / ``ids`` / ``limit`` + ``seed`` from the parts
     at ``base_url`` into ``dest``. Storage options (credentials) stay secret in the UI."""
-    plan = plan_fetch(
-        fetch_settings(
-            dest,
-            base_url=base_url,
-            parts=None if parts is None else str(parts),
-            where=where,
-            ids=None if ids is None else str(ids),
-            limit=limit,
-            seed=seed,
-            jobs=jobs,
-            storage_options=storage_options.get_secret_value() if storage_options else None,
-        )
-    )
+    plan = FETCH.plan(job_settings(FETCH.settings, locals()))
     print(plan.describe())
-    with flow_executor("threads", plan.settings.jobs, dask_address=dask_address) as ex:
-        report = run_fetch(plan, ex, progress=LogProgress())
+    with flow_executor(FETCH, plan, dask_address=dask_address) as ex:
+        report = FETCH.run(plan, ex, progress=LogProgress())
     return publish(report, key="fetch-report", description=f"fetch into {dest}")

@@ -10,10 +10,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.mirror import MirrorReport, MirrorSettings, plan_mirror, run_mirror
+from david_data import jobs
+from david_data.mirror import MirrorReport
 from david_data.progress import progress_for
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+MIRROR = jobs.mirror()
 
 
 @flow(name="mirror", log_prints=True)
@@ -34,19 +37,7 @@ def mirror_flow(
     parts already at ``dest``) from ``base_url`` to ``dest``,
     ``jobs`` parts at once. Plain parameters, so it deploys as it is; ``storage_options``
     (credentials) are kept secret in the Prefect UI."""
-    plan = plan_mirror(
-        MirrorSettings.from_options(
-            dest=dest,
-            parts=parts,
-            base_url=base_url,
-            storage_options=storage_options.get_secret_value() if storage_options else None,
-            jobs=jobs,
-            segments=segments,
-            extract=extract,
-            reverify=reverify,
-            require_ranges=require_ranges,
-        )
-    )
-    with progress_for(progress) as bars, flow_executor("threads", plan.settings.jobs) as ex:
-        report = run_mirror(plan, ex, progress=bars)
+    plan = MIRROR.plan(job_settings(MIRROR.settings, locals()))
+    with progress_for(progress) as bars, flow_executor(MIRROR, plan) as ex:
+        report = MIRROR.run(plan, ex, progress=bars)
     return publish(report, key="mirror-report", description=f"mirror of {report.dest}")

@@ -4,81 +4,37 @@ The chaining is the library's (:mod:`david_data.pipeline`); parameters mirror th
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.convert.plan import ConvertSettings
-from david_data.convert.report import ConversionReport
-from david_data.infer.evaluate import EvalSettings, EvaluationReport
-from david_data.mirror import MirrorReport
-from david_data.pipeline import (
-    PipelinePlan,
-    PipelineReport,
-    PipelineSettings,
-    plan_pipeline,
-    run_pipeline,
-)
+from david_data.jobs import Job
+from david_data.pipeline import PipelineReport, PipelineSettings, plan_pipeline, run_pipeline
 
-from ._executor import publish, report_of_state, stops_cleanly
-from .convert import convert_flow
-from .evaluate import evaluate_flow
-from .mirror import mirror_flow
+from ._executor import flow_parameters, job_settings, publish, report_of_state, stops_cleanly
 
-
-def _secret(options: dict[str, Any] | None) -> SecretDict | None:
-    return SecretDict(options) if options else None
+R = TypeVar("R")
 
 
 class SubflowSteps:
-    """Each step a subflow run of its job's flow; its report also when it ended Failed."""
+    """Each step a subflow run of its job's flow, called with the step's options (the
+    ones :class:`~david_data.pipeline.LocalSteps` builds the settings from); its report
+    also when it ended Failed."""
 
     def __init__(self, *, dask_address: str | None, progress: bool) -> None:
         self.dask_address = dask_address
         self.progress = progress
 
-    def mirror(self, plan: PipelinePlan) -> MirrorReport:
-        s = plan.mirror.settings
-        state = mirror_flow(
-            dest=s.dest,
-            parts=plan.parts,
-            base_url=s.base_url,
-            jobs=s.jobs,
-            segments=s.segments,
-            storage_options=_secret(s.storage_options),
-            progress=self.progress,
-            return_state=True,
+    def run(self, job: Job[Any, Any, R], options: Mapping[str, Any]) -> R:
+        subflow = getattr(importlib.import_module(f"{__package__}.{job.name}"), f"{job.name}_flow")
+        parameters = flow_parameters(
+            subflow, dict(options), dask_address=self.dask_address, progress=self.progress
         )
-        return report_of_state(state)
-
-    def convert(self, settings: ConvertSettings) -> ConversionReport:
-        state = convert_flow(
-            source_url=settings.source_url,
-            store_url=settings.store_url,
-            parts=list(settings.parts or ()),
-            profile=settings.profile,
-            workers=settings.workers,
-            dask_address=self.dask_address,
-            storage_options=_secret(settings.storage_options),
-            source_options=_secret(settings.source_options),
-            return_state=True,
-        )
-        return report_of_state(state)
-
-    def evaluate(self, settings: EvalSettings) -> EvaluationReport:
-        state = evaluate_flow(
-            store=settings.store,
-            output=settings.output,
-            model_path=settings.model_path,
-            task=settings.task,
-            query=settings.query,
-            device=settings.device,
-            dask_address=self.dask_address,
-            storage_options=_secret(settings.storage_options),
-            return_state=True,
-        )
-        return report_of_state(state)
+        report: R = report_of_state(subflow(**parameters, return_state=True))
+        return report
 
 
 @flow(name="pipeline", log_prints=True)
@@ -104,25 +60,7 @@ def pipeline_flow(
 ) -> PipelineReport:
     """Mirror ``parts`` to ``mirror_dest``, convert the verified ones into ``store``, and
     evaluate the model (``model`` or ``model_path``) on the store when one is given."""
-    plan = plan_pipeline(
-        PipelineSettings(
-            mirror_dest=mirror_dest,
-            store=store,
-            parts=parts,
-            base_url=base_url,
-            jobs=jobs,
-            segments=segments,
-            workers=workers,
-            profile=profile,
-            model=model,
-            model_path=model_path,
-            task=task,
-            query=query,
-            evaluation_output=evaluation_output,
-            device=device,
-            storage_options=storage_options.get_secret_value() if storage_options else {},
-        )
-    )
+    plan = plan_pipeline(job_settings(PipelineSettings, locals()))
     print(plan.describe())
     report = run_pipeline(plan, SubflowSteps(dask_address=dask_address, progress=progress))
     return publish(report, key="pipeline", description="mirror → convert → evaluate")

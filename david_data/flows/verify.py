@@ -11,10 +11,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.mirror import VerifyReport, VerifySettings, plan_verify, run_verify
+from david_data import jobs
+from david_data.mirror import VerifyReport
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+VERIFY = jobs.verify()
 
 
 @flow(name="verify", log_prints=True)
@@ -28,14 +31,7 @@ def verify_flow(
 ) -> VerifyReport:
     """Re-check the mirror at ``dest`` against its manifest, ``jobs`` parts at once;
     ``storage_options`` (credentials) are kept secret in the Prefect UI."""
-    plan = plan_verify(
-        VerifySettings(
-            dest=dest,
-            storage_options=storage_options.get_secret_value() if storage_options else {},
-            quick=quick,
-            jobs=jobs,
-        )
-    )
-    with flow_executor("threads", plan.settings.jobs, dask_address=dask_address) as ex:
-        report = run_verify(plan, ex, progress=LogProgress())
+    plan = VERIFY.plan(job_settings(VERIFY.settings, locals()))
+    with flow_executor(VERIFY, plan, dask_address=dask_address) as ex:
+        report = VERIFY.run(plan, ex, progress=LogProgress())
     return publish(report, key="verify-report", description=f"verify of {report.dest}")

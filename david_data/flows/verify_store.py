@@ -11,15 +11,13 @@ from __future__ import annotations
 from prefect import flow
 from prefect.types import SecretDict
 
-from david_data.convert.verify_store import (
-    VerifyStoreReport,
-    VerifyStoreSettings,
-    plan_verify_store,
-    run_verify_store,
-)
+from david_data import jobs
+from david_data.convert.verify_store import VerifyStoreReport
 from david_data.progress import LogProgress
 
-from ._executor import flow_executor, publish, stops_cleanly
+from ._executor import flow_executor, job_settings, publish, stops_cleanly
+
+VERIFY_STORE = jobs.verify_store()
 
 
 @flow(name="verify-store", log_prints=True)
@@ -36,19 +34,7 @@ def verify_store_flow(
 ) -> VerifyStoreReport:
     """Compare the store at ``store_url`` with ``source_url`` (``sample`` random samples,
     all when None). Storage options (credentials) are kept secret in the Prefect UI."""
-    plan = plan_verify_store(
-        VerifyStoreSettings(
-            store_url=store_url,
-            source_url=source_url,
-            sample=sample,
-            seed=seed,
-            workers=workers,
-            storage_options=storage_options.get_secret_value() if storage_options else None,
-            source_options=source_options.get_secret_value() if source_options else None,
-        )
-    )
-    with flow_executor(
-        "processes", plan.settings.workers, dask_address=dask_address, retries=1
-    ) as ex:
-        report = run_verify_store(plan, ex, progress=LogProgress())
+    plan = VERIFY_STORE.plan(job_settings(VERIFY_STORE.settings, locals()))
+    with flow_executor(VERIFY_STORE, plan, dask_address=dask_address, retries=1) as ex:
+        report = VERIFY_STORE.run(plan, ex, progress=LogProgress())
     return publish(report, key="verify-store-report", description=f"verify of {store_url}")

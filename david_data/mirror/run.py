@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 from .._sizes import human_bytes
-from ..engine import Executor, make_executor, run_units
+from ..engine import Executor, run_units
 from ..errors import DavidDataError
 from ..fsutil import is_local, resolve
 from ..progress import NullProgress, Progress, TaskHandle
@@ -211,5 +211,6 @@ def mirror(
     """Plan and run a whole mirror on ``settings.jobs`` threads of this process (the
     Python API; the CLI does the same with progress bars and signal handling)."""
     plan = plan_mirror(settings)
-    with make_executor("threads", plan.settings.jobs) as executor:
-        return run_mirror(plan, executor, progress=progress)
+    from ..jobs import mirror as mirror_job
+
+    return mirror_job().run_here(plan, progress=progress)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import facts
-from ..engine import Executor, make_executor, run_units
+from ..engine import Executor, run_units
 from ..errors import ConfigError, JobInterrupted, LockedError
 from ..fsutil import STAGING_SUFFIX, is_local, join, resolve, to_url
 from ..progress import NullProgress, Progress
@@ -429,8 +429,9 @@ def verify_mirror(
             record=record,
         )
     )
-    with make_executor("threads", plan.settings.jobs) as executor:
-        return run_verify(plan, executor, progress=progress)
+    from ..jobs import verify as verify_job
+
+    return verify_job().run_here(plan, progress=progress)
 
 
 def _record(fs: Any, path: str, found: dict[str, str]) -> str:

@@ -33,3 +33,21 @@ def test_a_failed_part_ends_the_flow_run_failed(
     assert state.is_completed()
     assert [o.status for o in report_of_state(state).outcomes] == ["ok"]
     assert same_bytes(served / PARTS[2], tmp_path / "good" / PARTS[2])
+
+
+def test_a_flow_run_started_by_the_cli_plans_once(
+    prefect_harness: None, tmp_path: Path, served: Path, host: LocalHost
+) -> None:
+    """Issue 16: with ``--prefect`` the flow run plans and the CLI only checks the
+    settings, so the host sees the requests of one plan, as for a run in this process
+    (the CLI used to plan too: every HEAD twice)."""
+    from david_data.cli import main
+
+    command = ["mirror", "--parts", "0,2", "--base-url", host.base_url, "--no-progress"]
+    assert main([*command, str(tmp_path / "here")]) == 0
+    here = [len(host.stats.requests_for(p, "HEAD")) for p in (PARTS[0], PARTS[2])]
+    host.reset_stats()
+    assert main([*command, str(tmp_path / "flow"), "--prefect"]) == 0
+    as_flow_run = [len(host.stats.requests_for(p, "HEAD")) for p in (PARTS[0], PARTS[2])]
+    assert as_flow_run == here and min(here) >= 1
+    assert same_bytes(served / PARTS[2], tmp_path / "flow" / PARTS[2])

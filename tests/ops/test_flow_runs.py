@@ -23,7 +23,7 @@ from ops_helpers import (
 )
 from prefect import flow
 
-from david_data.cli._run import run_job
+from david_data.cli._run import report_and_exit, run_flow
 from david_data.flows._executor import publish
 from david_data.synth.host import Fault, LocalHost
 
@@ -60,18 +60,11 @@ def tiny_flow_module(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(("failures", "code"), [(0, 0), (2, 1)])
-def test_run_job_returns_the_report_of_a_failed_flow_run(
+def test_a_flow_run_returns_its_report_also_when_it_failed(
     prefect_harness, tiny_flow_module, capsys, failures, code
 ):
-    def never() -> TinyReport:
-        raise AssertionError("a flow run was asked for")
-
-    result = run_job(
-        argparse.Namespace(prefect=True),
-        run_local=never,
-        flow="tinyjob",
-        flow_params={"failures": failures},
-    )
+    args = argparse.Namespace(prefect=True, no_progress=True)
+    result = report_and_exit(lambda: run_flow("tinyjob", {"failures": failures}, args))
     assert result == code
     assert f"tiny job: {failures} item(s) failed" in capsys.readouterr().out
 

@@ -213,14 +213,14 @@ def test_the_flows_infer_into_a_run_and_evaluate_it(
 ) -> None:
     from david_data.flows._executor import report_of_state
     from david_data.flows.evaluate import evaluate_flow
-    from david_data.flows.infer import infer_flow
+    from david_data.flows.infer_run import infer_run_flow
 
-    state = infer_flow(
+    state = infer_run_flow(
         store=str(run_store),
         model_path=str(run_models["a"]),
         run="a",
         ids="2-7",
-        images_per_task="4",
+        samples_per_task="4",
         return_state=True,
     )
     report = report_of_state(state)

@@ -1,81 +1,21 @@
-"""``david-data pipeline`` (mirror → convert → evaluate in one command) and ``david-data
-demo`` (the whole chain on an embedded, offline default)."""
+"""``david-data demo``: the whole chain (mirror → convert → query → infer → evaluate →
+pictures) on an embedded, offline SynthHuman-like host, in this process."""
 
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .._extras import require
 from ..demo import DEMO_PARTS, DEMO_SAMPLES_PER_PART
+from ..engine import EXIT_FAILURES, EXIT_OK
 from ..errors import ConfigError
 from ..facts import SAMPLES_PER_PART
-from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_run_options, add_storage_option
-
-if TYPE_CHECKING:
-    from ..engine import JobReport
-
-EXIT_OK, EXIT_FAILURES = 0, 1
+from ._options import add_no_progress
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    pipeline = subparsers.add_parser(
-        "pipeline",
-        help="mirror, then convert, then (optionally) evaluate, in one command",
-        description=(
-            "Mirror the selected parts to DEST_MIRROR, convert the verified ones into STORE, and, "
-            "when a model is given, evaluate it on the store. Every option is checked before "
-            "the mirror starts. Runs in this process (no Prefect) unless --prefect or a "
-            "configured Prefect server asks for a flow run (one run, three subflows)."
-        ),
-    )
-    pipeline.add_argument("mirror_dest", metavar="DEST_MIRROR", help="mirror folder or fsspec URL")
-    pipeline.add_argument("store", metavar="STORE", help="store folder or fsspec URL")
-    pipeline.add_argument(
-        "--parts", default="all", help="'all', 'sample' or e.g. '0-3,7' (default: all)"
-    )
-    pipeline.add_argument(
-        "--base-url", help="where the parts are served (default: the official host)"
-    )
-    pipeline.add_argument(
-        "--jobs", type=int, default=4, help="parts downloaded at once (default: 4)"
-    )
-    pipeline.add_argument(
-        "--segments", type=int, default=4, help="connections per part (default: 4)"
-    )
-    pipeline.add_argument(
-        "--workers", type=int, default=2, help="conversion processes (default: 2)"
-    )
-    pipeline.add_argument(
-        "--profile",
-        choices=("fast", "compact"),
-        default=None,
-        help="store codecs of a new store (default: fast; an existing store keeps its own)",
-    )
-    pipeline.add_argument(
-        "--model",
-        help="released model to evaluate, e.g. depth-base (fetch it first: david-data models fetch NAME)",
-    )
-    pipeline.add_argument("--model-path", help="any ONNX file to evaluate instead of --model")
-    pipeline.add_argument(
-        "--task",
-        choices=("depth", "normal", "foreground", "multitask"),
-        help="task of --model-path (default: read from the model's outputs)",
-    )
-    pipeline.add_argument(
-        "--query", help="evaluate only the samples this SQL selects from table 'samples'"
-    )
-    pipeline.add_argument(
-        "--evaluation-output", help="where the metrics go (default: STORE/_evaluations/MODEL)"
-    )
-    add_no_progress(pipeline)
-    add_storage_option(pipeline, "the mirror and the store")
-    add_run_options(pipeline, dask=True)
-    pipeline.set_defaults(func=run_pipeline_command)
-
     demo = subparsers.add_parser(
         "demo",
         help="run the whole chain offline on a local SynthHuman-like host, with pictures",
@@ -101,73 +41,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_no_progress(demo)
     demo.set_defaults(func=run_demo_command)
-
-
-def run_pipeline_command(args: argparse.Namespace) -> int:
-    from ..pipeline import PipelineSettings, plan_pipeline
-    from ._run import run_job
-
-    options = parse_storage_options(args.storage_option)
-    plan = plan_pipeline(
-        PipelineSettings(
-            mirror_dest=args.mirror_dest,
-            store=args.store,
-            parts=args.parts,
-            base_url=args.base_url,
-            jobs=args.jobs,
-            segments=args.segments,
-            workers=args.workers,
-            profile=args.profile,
-            model=args.model,
-            model_path=args.model_path,
-            task=args.task,
-            query=args.query,
-            evaluation_output=args.evaluation_output,
-            storage_options=options,
-        )
-    )
-    if plan.evaluate:
-        require("infer", "david-data pipeline with a model")
-    if args.dask_address:
-        check_dask_cluster(args.dask_address)
-
-    def run_local() -> JobReport:
-        from ..pipeline import LocalSteps, run_pipeline
-        from ..progress import progress_for
-
-        with progress_for(not args.no_progress) as bars:
-            return run_pipeline(plan, LocalSteps(progress=bars, dask_address=args.dask_address))
-
-    evaluate = plan.evaluate
-    return run_job(
-        args,
-        run_local=run_local,
-        flow="pipeline",
-        flow_params={
-            "mirror_dest": plan.mirror.settings.dest,
-            "store": plan.convert.store_url,
-            "parts": plan.parts,
-            "base_url": plan.mirror.settings.base_url,
-            "jobs": plan.mirror.settings.jobs,
-            "segments": plan.mirror.settings.segments,
-            "workers": plan.convert.workers,
-            "profile": args.profile,
-            "model_path": evaluate.model_path if evaluate else None,
-            "task": evaluate.task if evaluate else None,
-            "query": evaluate.query if evaluate else None,
-            "evaluation_output": evaluate.output if evaluate else None,
-            "dask_address": args.dask_address,
-            "storage_options": options or None,
-            "progress": not args.no_progress,
-        },
-    )
-
-
-def check_dask_cluster(address: str) -> None:
-    """ConfigError now, before the mirror, when the cluster cannot be reached."""
-    from ..engine import DaskExecutor
-
-    DaskExecutor(address).close()
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
@@ -243,8 +116,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
         print(format_table(store.query(joined)))
 
     print("\n[4/6] infer: the stand-in model over every image of the store (batched, in this process)")
-    from ..engine import make_executor
-    from ..infer.batch import InferSettings, plan_inference, run_inference
+    from ..infer.plan import InferSettings
+    from ..jobs import infer
 
     settings = InferSettings(
         output=str(work / "predictions"),
@@ -255,8 +128,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
         workers=2,
         vis=True,
     )
-    with progress_for(not args.no_progress) as bars, make_executor("threads", 2) as executor:
-        inferred = run_inference(plan_inference(settings), executor, progress=bars)
+    with progress_for(not args.no_progress) as bars:
+        inferred = infer().run_here(infer().plan(settings), progress=bars)
     print(inferred.summary())
 
     print("\n[5/6] pictures")
