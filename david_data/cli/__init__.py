@@ -231,16 +231,13 @@ def run() -> NoReturn:
     pyarrow's (and DuckDB's) pools can abort the process at interpreter teardown with
     "terminate called without an active exception" (apache/arrow#34314): measured here, 4
     of 80 ``convert --dry-run`` runs exited 134 after printing a complete, correct summary.
-    So once :func:`main` has returned, the remaining threads are joined, the exit hooks run
-    and the output is flushed as at a normal exit, and the process then ends with
-    ``os._exit``. Call :func:`main` instead to stay in the interpreter."""
+    So once :func:`main` has returned (its jobs are over: what threads remain are idle
+    pools), the exit hooks run and the output is flushed as at a normal exit, and the
+    process then ends with ``os._exit``. Call :func:`main` instead to stay in the
+    interpreter."""
     import os
-    import threading
 
     code = main()
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed pipe: nothing left to flush into
