@@ -49,9 +49,24 @@ def _default(builder: Any, name: str) -> Any:
     return None if default is factory else default  # a flow leaves a dict out as None
 
 
+COMMAND_OF = {"infer_run": "infer"}
+"""Jobs that share another job's command: ``infer --from-store STORE`` without OUTPUT runs
+``infer_run``, so the ``infer`` command's flags are the options of both."""
+FLAG_OF = {
+    ("infer_run", "samples_per_task"): "images_per_task",
+    ("evaluate", "into_store"): "no_run",
+    ("browse", "store_url"): "store",
+    ("browse", "runs"): "run",
+}
+"""The options a command reads from a flag of another name (the handler passes them)."""
+COMMAND_ONLY = {"browse": {"serve", "host", "port"}}
+"""Flags of a command that are not options of its job (what it does after the job)."""
+
+
 def test_every_job_has_an_entry_point_to_check() -> None:
     assert {e[0] for e in ENTRY_POINTS} == {
-        "mirror", "verify", "fetch", "convert", "verify_store", "infer", "evaluate", "pipeline",
+        "mirror", "verify", "fetch", "convert", "verify_store", "infer", "infer_run", "evaluate",
+        "browse", "pipeline",
     }  # fmt: skip
 
 
@@ -65,18 +80,28 @@ def test_a_flow_takes_exactly_its_jobs_options_with_their_defaults(
         assert parameters[option].default == _default(builder, option), option
 
 
-@pytest.mark.parametrize(("name", "builder", "options", "run"), ENTRY_POINTS, ids=[e[0] for e in ENTRY_POINTS])
-def test_a_command_has_exactly_its_jobs_options_as_flags(
-    name: str, builder: Any, options: tuple[str, ...], run: tuple[str, ...]
-) -> None:
-    parser = _subparser(name.replace("_", "-"))
+def _flags(name: str, options: tuple[str, ...]) -> set[str]:
+    return {FLAG_OF.get((name, o), o) for o in options if o not in STORAGE_OPTIONS}
+
+
+COMMANDS = sorted({COMMAND_OF.get(e[0], e[0]) for e in ENTRY_POINTS})
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_command_has_exactly_its_jobs_options_as_flags(command: str) -> None:
+    served = [e for e in ENTRY_POINTS if COMMAND_OF.get(e[0], e[0]) == command]
+    parser = _subparser(command.replace("_", "-"))
     dests = {a.dest for a in parser._actions}
-    assert dests - CLI_ONLY == set(options) - set(STORAGE_OPTIONS)
-    assert ("storage_option" in dests) == bool(set(options) & set(STORAGE_OPTIONS))
-    assert ("dask_address" in dests) == ("dask_address" in run)
+    wanted = set().union(*(_flags(e[0], e[2]) for e in served))
+    assert dests - CLI_ONLY - COMMAND_ONLY.get(command, set()) == wanted
+    secret = any(set(e[2]) & set(STORAGE_OPTIONS) for e in served)
+    assert ("storage_option" in dests) == secret
+    assert ("dask_address" in dests) == any("dask_address" in e[3] for e in served)
     # Every option is read from its flag, by name (no hand-written mapping to drift).
     args = argparse.Namespace(**{d: f"<{d}>" for d in dests} | {"storage_option": ["k=v"]})
-    read = job_options(args, options)
-    for option in options:
-        expected = {"k": "v"} if option in STORAGE_OPTIONS else f"<{option}>"
-        assert read[option] == expected
+    for name, _, options, _ in served:
+        renamed = {o for o in options if (name, o) in FLAG_OF}
+        read = job_options(args, [o for o in options if o not in renamed])
+        for option in read:
+            expected = {"k": "v"} if option in STORAGE_OPTIONS else f"<{option}>"
+            assert read[option] == expected
