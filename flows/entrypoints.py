@@ -15,6 +15,7 @@ from david_data.flows.infer import infer_flow
 from david_data.flows.infer_run import infer_run_flow
 from david_data.flows.mirror import mirror_flow
 from david_data.flows.pipeline import pipeline_flow
+from david_data.flows.query import query_flow
 
 __all__ = [
     "compare_flow",
@@ -26,4 +27,5 @@ __all__ = [
     "infer_run_flow",
     "mirror_flow",
     "pipeline_flow",
+    "query_flow",
 ]

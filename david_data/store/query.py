@@ -212,3 +212,13 @@ def format_table(table: pa.Table) -> str:
     console = Console(width=max(80, 14 * len(table.column_names)), record=True, file=io.StringIO())
     console.print(out)
     return console.export_text() + f"({table.num_rows} rows)\n"
+
+
+def plain_records(table: pa.Table, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` rows as records of JSON values (numbers, text, None; anything
+    else, such as a date or a list, as its text), e.g. for a Prefect table artifact."""
+    plain = (int, float, str, type(None))
+    return [
+        {k: v if isinstance(v, plain) else str(v) for k, v in row.items()}
+        for row in table.slice(0, limit).to_pylist()
+    ]

@@ -48,3 +48,26 @@ def test_flow_with_an_unknown_run_fails_naming_the_runs(
     state = compare_flow(store=compare_store, run_a="good", run_b="nope", return_state=True)
     assert state.is_failed()
     assert "runs there: good, noisy" in str(state.result(raise_on_failure=False))
+
+
+def test_the_query_flow_joins_samples_with_metrics(
+    compare_store: str, tmp_path: Path, prefect_harness: None
+) -> None:
+    import pyarrow.parquet as pq
+    from prefect.artifacts import Artifact
+
+    from david_data.flows.query import query_flow
+    from david_data.store import open_store
+
+    sql = (
+        "SELECT s.scenario, m.run, count(*) AS n, avg(m.depth_absrel) AS absrel "
+        "FROM samples s JOIN metrics m USING (sample_id) GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    out = tmp_path / "joined.parquet"
+    state = query_flow(store=compare_store, sql=sql, output=str(out), return_state=True)
+    assert state.is_completed(), state
+    expected = open_store(compare_store).query(sql)
+    assert state.result() == expected.to_pylist() and expected.num_rows >= 3
+    assert pq.read_table(out).equals(expected)
+    artifact = Artifact.get("query")
+    assert artifact is not None and "face" in str(artifact.data)  # type: ignore[union-attr]  # sync call
