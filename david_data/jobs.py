@@ -166,13 +166,14 @@ def flow_arguments(
 @functools.cache
 def mirror() -> Job[MirrorSettings, MirrorPlan, MirrorReport]:
     from .mirror import MirrorSettings, plan_mirror, run_mirror
+    from .mirror.run import EXECUTOR
 
     return Job(
         name="mirror",
         settings=MirrorSettings.from_options,
         plan=plan_mirror,
         run=run_mirror,
-        executor="threads",
+        executor=EXECUTOR,
         workers=lambda plan: plan.settings.jobs,
         dask=False,
         live_progress=True,
@@ -182,13 +183,14 @@ def mirror() -> Job[MirrorSettings, MirrorPlan, MirrorReport]:
 @functools.cache
 def verify() -> Job[VerifySettings, VerifyPlan, VerifyReport]:
     from .mirror import VerifySettings, plan_verify, run_verify
+    from .mirror.verify import EXECUTOR
 
     return Job(
         name="verify",
         settings=VerifySettings,
         plan=plan_verify,
         run=run_verify,
-        executor="threads",
+        executor=EXECUTOR,
         workers=lambda plan: plan.settings.jobs,
         internal=frozenset({"record"}),
     )
@@ -222,13 +224,14 @@ def _run_convert(
 @functools.cache
 def convert() -> Job[ConvertSettings, ConvertPlan, ConversionReport]:
     from .convert.plan import convert_settings, plan_convert
+    from .convert.units import EXECUTOR
 
     return Job(
         name="convert",
         settings=convert_settings,
         plan=plan_convert,
         run=_run_convert,
-        executor="processes",
+        executor=EXECUTOR,
         workers=lambda plan: plan.settings.workers,
         internal=frozenset({"policy"}),
     )
@@ -236,14 +239,19 @@ def convert() -> Job[ConvertSettings, ConvertPlan, ConversionReport]:
 
 @functools.cache
 def verify_store() -> Job[VerifyStoreSettings, VerifyStorePlan, StoreVerifyReport]:
-    from .convert.verify_store import VerifyStoreSettings, plan_verify_store, run_verify_store
+    from .convert.verify_store import (
+        EXECUTOR,
+        VerifyStoreSettings,
+        plan_verify_store,
+        run_verify_store,
+    )
 
     return Job(
         name="verify_store",
         settings=VerifyStoreSettings,
         plan=plan_verify_store,
         run=run_verify_store,
-        executor="processes",
+        executor=EXECUTOR,
         workers=lambda plan: plan.settings.workers,
     )
 

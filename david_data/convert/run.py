@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Executor, run_units
+from ..engine import Executor, make_executor, run_units
 from ..errors import ConfigError, StoreError
 from ..format.consolidated import consolidate_metadata
 from ..format.layout import StoreLayout, create_store
@@ -27,7 +27,7 @@ from ..progress import NullProgress, Progress
 from .plan import ConvertPlan, convert_settings, plan_convert
 from .report import ConversionReport
 from .sparse import record_selection, selection_entry
-from .units import GroupResult, ShardGroup, ShardResult
+from .units import EXECUTOR, GroupResult, ShardGroup, ShardResult
 from .write import convert_group, unseen_paths
 
 logger = logging.getLogger(__name__)
@@ -208,6 +208,5 @@ def convert(
             seed=seed,
         )
     )
-    from ..jobs import convert as convert_job
-
-    return convert_job().run_here(plan, progress=progress)
+    with make_executor(EXECUTOR, plan.settings.workers) as executor:
+        return run_convert(plan, executor, progress=progress or NullProgress())

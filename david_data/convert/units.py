@@ -4,9 +4,13 @@ process pools and Dask workers). The unit itself is :func:`.write.convert_group`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..sources.parts import PartRef, RawFiles, SampleMembers
+
+EXECUTOR: Literal["threads", "processes"] = "processes"
+"""Where this machine runs the units (CPU-bound: decoding and encoding pixels);
+:mod:`david_data.jobs` reads it."""
 
 
 @dataclass(frozen=True, kw_only=True)

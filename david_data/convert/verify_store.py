@@ -40,11 +40,11 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from ..engine import Executor, run_units
+from ..engine import Executor, make_executor, run_units
 from ..engine.signals import stop_requested
 from ..errors import ConfigError, StoreError
 from ..format.codecs import ARRAYS
@@ -63,6 +63,10 @@ from .decode import decode_sample
 from .metadata import sample_row
 from .sparse import selections
 from .write import unseen_paths
+
+EXECUTOR: Literal["threads", "processes"] = "processes"
+"""Where this machine runs the units (CPU-bound: decoding the source again and
+comparing); :mod:`david_data.jobs` reads it."""
 
 logger = logging.getLogger(__name__)
 
@@ -399,9 +403,8 @@ def verify_store(
             source_options=source_options,
         )
     )
-    from ..jobs import verify_store as verify_store_job
-
-    return verify_store_job().run_here(plan, progress=progress)
+    with make_executor(EXECUTOR, plan.settings.workers) as executor:
+        return run_verify_store(plan, executor, progress=progress or NullProgress())
 
 
 def _to_check(

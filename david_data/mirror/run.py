@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 from .._sizes import human_bytes
-from ..engine import Executor, run_units
+from ..engine import Executor, make_executor, run_units
 from ..errors import DavidDataError
 from ..fsutil import is_local, resolve
 from ..progress import NullProgress, Progress, TaskHandle
@@ -26,6 +27,10 @@ from .lock import LOCK_NAME, hold_lock
 from .part import PartOutcome, mirror_part
 from .plan import MirrorPlan, MirrorSettings, PartPlan, check_space, plan_mirror
 from .promote import scratch_dir_for
+
+EXECUTOR: Literal["threads", "processes"] = "threads"
+"""Where this machine runs the units (I/O-bound: each part is a download, one thread
+each); :mod:`david_data.jobs` reads it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,6 +216,5 @@ def mirror(
     """Plan and run a whole mirror on ``settings.jobs`` threads of this process (the
     Python API; the CLI does the same with progress bars and signal handling)."""
     plan = plan_mirror(settings)
-    from ..jobs import mirror as mirror_job
-
-    return mirror_job().run_here(plan, progress=progress)
+    with make_executor(EXECUTOR, plan.settings.jobs) as executor:
+        return run_mirror(plan, executor, progress=progress)

@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import facts
-from ..engine import Executor, run_units
+from ..engine import Executor, make_executor, run_units
 from ..errors import ConfigError, JobInterrupted, LockedError
 from ..fsutil import STAGING_SUFFIX, is_local, join, resolve, to_url
 from ..progress import NullProgress, Progress
@@ -46,6 +46,10 @@ from .promote import scratch_dir_for
 from .zipcheck import check_zip
 
 logger = logging.getLogger(__name__)
+
+EXECUTOR: Literal["threads", "processes"] = "threads"
+"""Where this machine runs the units (I/O-bound: hashing releases the GIL, reads wait on
+storage); :mod:`david_data.jobs` reads it."""
 
 _PARTIAL_SUFFIXES = (".part", ".state", ".tmp", STAGING_SUFFIX, ".lock")
 OUT_OF_PROCESS_GRACE = 2.0
@@ -429,9 +433,8 @@ def verify_mirror(
             record=record,
         )
     )
-    from ..jobs import verify as verify_job
-
-    return verify_job().run_here(plan, progress=progress)
+    with make_executor(EXECUTOR, plan.settings.jobs) as executor:
+        return run_verify(plan, executor, progress=progress)
 
 
 def _record(fs: Any, path: str, found: dict[str, str]) -> str:
