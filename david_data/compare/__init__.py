@@ -9,24 +9,25 @@ for are compared.
 
 from __future__ import annotations
 
-from .compare import (
-    HEADLINE_METRICS,
-    HIGHER_IS_BETTER,
-    METRIC_UNITS,
-    Comparison,
-    ComparisonRow,
-    MetricPairs,
-    compare_runs,
-    default_metrics,
-)
-from .plots import DEFAULT_WORST, write_comparison
-from .stats import (
-    DEFAULT_CONFIDENCE,
-    DEFAULT_RESAMPLES,
-    PairedInterval,
-    paired_bootstrap,
-    stratified_bootstrap,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the real types for type checkers; at run time, loaded on first use
+    from .compare import (
+        HIGHER_IS_BETTER,
+        METRIC_UNITS,
+        Comparison,
+        ComparisonRow,
+        MetricPairs,
+        compare_runs,
+        default_metrics,
+    )
+    from .defaults import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_WORST, HEADLINE_METRICS
+    from .plots import write_comparison
+    from .stats import PairedInterval, paired_bootstrap, stratified_bootstrap
+else:
+    from .. import _lazy
+
+    __getattr__, __dir__ = _lazy.lazy_exports(__name__)
 
 __all__ = [
     "DEFAULT_CONFIDENCE",

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..facts import SCENARIOS, scenario_range
 from ..infer.metrics import METRIC_NAMES, OVERALL
 from ..store import SynthHumanStore, open_store
+from .defaults import HEADLINE_METRICS
 from .stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -43,12 +44,6 @@ __all__ = [
     "default_metrics",
 ]
 
-HEADLINE_METRICS = {
-    "depth": "depth_absrel",
-    "normal": "normal_mean_deg",
-    "foreground": "foreground_sad",
-}
-"""The metric compared by default for each task both runs predicted (the model cards' lead)."""
 HIGHER_IS_BETTER = frozenset(m for m in METRIC_NAMES if "_within_" in m)
 """Metrics where larger is better (shares of pixels under an angle); lower wins elsewhere."""
 METRIC_UNITS = {

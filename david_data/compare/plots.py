@@ -46,6 +46,7 @@ from ..vis import (
     foreground_over,
 )
 from .compare import METRIC_UNITS, Comparison, MetricPairs, task_of
+from .defaults import DEFAULT_WORST
 
 __all__ = [
     "bars_picture",
@@ -55,7 +56,6 @@ __all__ = [
     "write_comparison",
 ]
 
-DEFAULT_WORST = 4
 A_COLOR = (235, 160, 70)
 """BGR of run A in the charts (blue)."""
 B_COLOR = (40, 150, 255)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .defaults import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
+
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_RESAMPLES",
@@ -25,8 +27,6 @@ __all__ = [
     "stratified_bootstrap",
 ]
 
-DEFAULT_RESAMPLES = 2000
-DEFAULT_CONFIDENCE = 0.95
 _BLOCK = 1 << 22
 """Most indices drawn at once (16 MiB of int32)."""
 

@@ -147,7 +147,7 @@ def test_only_shared_tasks_are_compared_and_metrics_must_be_shared(compare_store
             "has no run 'nope' (runs there: good, noisy, normals, partial, unscored)",
         ),
         (["good", "unscored"], "run unscored has no metrics"),
-        (["good", "noisy", "--metric", "depth_bogus"], "invalid choice: 'depth_bogus'"),
+        (["good", "noisy", "--metric", "depth_bogus"], "unknown metric(s) depth_bogus; choose among"),
         (["good", "noisy", "--confidence", "95"], "--confidence must lie between 0 and 1"),
         (["good", "noisy", "--resamples", "0"], "--resamples must be at least 1"),
     ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from mypy import api
 ROOT = Path(__file__).resolve().parents[2]
 LAZY_PACKAGES = [
     "david_data",
+    "david_data.compare",
     "david_data.catalog",
     "david_data.convert",
     "david_data.format",
@@ -83,8 +85,9 @@ def _type_checking_imports(package: str) -> dict[str, str]:
     for node in ast.parse(init.read_text()).body:
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
             for imp in node.body:
-                assert isinstance(imp, ast.ImportFrom) and imp.level == 1, ast.unparse(imp)
-                found |= {a.name: f"{package}.{imp.module}" for a in imp.names}
+                assert isinstance(imp, ast.ImportFrom) and imp.level >= 1, ast.unparse(imp)
+                home = importlib.util.resolve_name("." * imp.level + str(imp.module), package)
+                found |= {a.name: home for a in imp.names}
     return found
 
 
