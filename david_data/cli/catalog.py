@@ -11,7 +11,7 @@ from ..engine import EXIT_FAILURES, EXIT_OK
 from ..errors import ConfigError
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_run_options, add_storage_option
+from ._options import add_format_options, add_job_options, add_storage_option
 from ._run import job_options, run_job
 
 _BASE_URL_HELP = (
@@ -45,17 +45,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="'all', 'sample' or e.g. '0-3,7' (default: all parts; a mirror's own parts)",
     )
-    catalog.add_argument(
-        "--format",
-        choices=("table", "csv", "json", "parquet"),
-        default="table",
-        help="output format of a query (default: table)",
-    )
-    catalog.add_argument(
-        "-o",
-        "--output",
-        default=None,
-        help="write a query's result to this file (parquet needs it)",
+    add_format_options(
+        catalog,
+        format_help="output format of a query (default: table)",
+        output_help="write a query's result to this file (parquet needs it)",
     )
     add_storage_option(catalog, "a mirror given as --base-url")
     catalog.set_defaults(func=run_catalog_command)
@@ -102,9 +95,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print samples, bytes to fetch and bytes present per scenario, and exit",
     )
-    add_no_progress(fetch)
-    add_storage_option(fetch, "DEST (and a mirror given as --base-url)")
-    add_run_options(fetch, dask=True)
+    add_job_options(fetch, "DEST (and a mirror given as --base-url)", dask=True)
     fetch.set_defaults(func=run_fetch_command)
 
 

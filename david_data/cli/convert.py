@@ -10,7 +10,7 @@ import os
 from .. import jobs
 from ..engine import EXIT_OK
 from ..errors import ConfigError
-from ._options import add_no_progress, add_run_options, add_storage_option
+from ._options import add_job_options
 from ._run import job_options, run_job
 
 
@@ -101,9 +101,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print the plan (shards to write, already committed, written again) and exit",
     )
-    add_no_progress(convert)
-    add_storage_option(convert, "STORE and SRC")
-    add_run_options(convert, dask=True)
+    add_job_options(convert, "STORE and SRC", dask=True)
     convert.set_defaults(func=run_convert_command)
 
     verify = subparsers.add_parser(
@@ -140,9 +138,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=max(1, min(4, os.cpu_count() or 1)),
         help="processes checking samples (default: CPUs, at most 4; ignored with --dask-address)",
     )
-    add_no_progress(verify)
-    add_storage_option(verify, "STORE and SRC")
-    add_run_options(verify, dask=True)
+    add_job_options(verify, "STORE and SRC", dask=True)
     verify.set_defaults(func=run_verify_store_command)
 
 
