@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
 from ._options import add_format_options, add_job_options, add_storage_option
-from ._run import job_options, run_job
+from ._run import drawn_seed, job_options, plan_or_run
 
 _BASE_URL_HELP = (
     "where the parts are: the data host's base URL (default: $DAVID_DATA_BASE_URL or the "
@@ -128,11 +128,5 @@ def run_catalog_command(args: argparse.Namespace) -> int:
 
 
 def run_fetch_command(args: argparse.Namespace) -> int:
-    if args.seed is not None and args.limit is None:
-        raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
     job = jobs.fetch()
-    options = job_options(args, job.options(), seed=args.seed or 0)
-    if args.dry_run:
-        print(job.plan(job.settings(**options)).describe())
-        return EXIT_OK
-    return run_job(args, job, options)
+    return plan_or_run(args, job, job_options(args, job.options(), seed=drawn_seed(args)))

@@ -8,10 +8,8 @@ import argparse
 import os
 
 from .. import jobs
-from ..engine import EXIT_OK
-from ..errors import ConfigError
 from ._options import add_job_options
-from ._run import job_options, run_job
+from ._run import drawn_seed, job_options, plan_or_run, run_job
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -143,14 +141,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_convert_command(args: argparse.Namespace) -> int:
-    if args.seed is not None and args.limit is None:
-        raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
     job = jobs.convert()
-    options = job_options(args, job.options(), seed=args.seed or 0)
-    if args.dry_run:
-        print(job.plan(job.settings(**options)).describe())
-        return EXIT_OK
-    return run_job(args, job, options)
+    return plan_or_run(args, job, job_options(args, job.options(), seed=drawn_seed(args)))
 
 
 def run_verify_store_command(args: argparse.Namespace) -> int:
