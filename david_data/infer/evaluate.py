@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from .. import facts
 from .._parse import parse_int
 from ..engine import Executor, run_units, stop_requested
-from ..engine.report import INTERRUPTED_HINT
+from ..engine.report import INTERRUPTED_HINT, first_lines
 from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, join, resolve, to_url
 from ..progress import NullProgress, Progress
@@ -248,9 +248,12 @@ class EvaluationReport:
             lines.append(f"metrics of run {e.run}: table 'metrics' of 'david-data query {e.store}'")
         if self.interrupted:
             lines.append("interrupted: no tables written")
-        lines += [f"FAILED sample {i}: {reason}" for i, reason in e.failures[:50]]
-        if len(e.failures) > 50:
-            lines.append(f"... {len(e.failures) - 50} more failure(s) in summary.json")
+        lines += first_lines(
+            e.failures,
+            50,
+            lambda f: f"FAILED sample {f[0]}: {f[1]}",
+            "... {} more failure(s) in summary.json",
+        )
         return "\n".join(lines)
 
     def markdown(self) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 
 from .._parse import parse_int
 from ..engine import Executor, run_units, stop_requested
-from ..engine.report import INTERRUPTED_HINT
+from ..engine.report import INTERRUPTED_HINT, first_lines
 from ..errors import ConfigError
 from ..fsutil import resolve, to_url
 from ..progress import NullProgress, Progress
@@ -195,9 +195,9 @@ class RunReport:
             f"{self.already} already there, {len(self.failures)} failed{left} "
             f"in {self.seconds:.1f} s"
         ]
-        lines += [f"FAILED sample {i}: {reason}" for i, reason in self.failures[:50]]
-        if len(self.failures) > 50:
-            lines.append(f"... {len(self.failures) - 50} more failure(s)")
+        lines += first_lines(
+            self.failures, 50, lambda f: f"FAILED sample {f[0]}: {f[1]}", "... {} more failure(s)"
+        )
         return "\n".join(lines)
 
     def markdown(self) -> str:
