@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import io
 import json
 import logging
@@ -36,8 +35,9 @@ import pyarrow.parquet as pq
 
 from .. import facts
 from .._parse import parse_int
-from ..engine import Executor, run_units, stop_requested
+from ..engine import Executor, stop_requested
 from ..engine.report import INTERRUPTED_HINT, first_lines
+from ..engine.run import run_units_by_sample
 from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, join, resolve, to_url
 from ..progress import NullProgress, Progress
@@ -612,23 +612,14 @@ def run_evaluation(
         check_workers(executor, job.model_path, job.model_sha256, [job.store], job.storage_options)
     logger.info("%s on %s", plan.describe().splitlines()[0], executor.description)
     bar = (progress or NullProgress()).task("evaluate", total=plan.samples, unit="samples")
-
-    def on_result(unit: EvalUnit, batch: EvalBatch) -> None:
-        if not executor.in_process:
-            bar.advance(len(batch.rows) + len(batch.failures))
-
-    fn: Callable[[EvalUnit], EvalBatch] = (
-        functools.partial(evaluate_batch, on_sample=lambda _: bar.advance(1))
-        if executor.in_process
-        else evaluate_batch
-    )
-    outcome = run_units(
+    outcome = run_units_by_sample(
         executor,
-        fn,
+        evaluate_batch,
         plan.units,
+        bar=bar,
+        samples=lambda b: len(b.rows) + len(b.failures),
         label=lambda u: u.label,
         on_error=_failed_unit,
-        on_result=on_result,
     )
     left = sum(len(u.sample_ids) for u in outcome.not_run) + sum(b.not_run for b in outcome.results)
     evaluation = combine(job, plan.settings.query, outcome.results, time.perf_counter() - start)

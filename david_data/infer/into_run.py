@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import mmap
 import os
@@ -37,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._parse import parse_int
-from ..engine import Executor, run_units, stop_requested
+from ..engine import Executor, stop_requested
 from ..engine.report import INTERRUPTED_HINT, first_lines
+from ..engine.run import run_units_by_sample
 from ..errors import ConfigError
 from ..fsutil import resolve, to_url
 from ..progress import NullProgress, Progress
@@ -477,23 +477,14 @@ def run_into_store(
         check_workers(executor, job.model_path, job.model_sha256, [job.store], job.storage_options)
         logger.info("%s on %s", plan.describe().splitlines()[0], executor.description)
         bar = (progress or NullProgress()).task("infer", total=plan.todo, unit="samples")
-
-        def on_result(unit: ShardsUnit, result: ShardsResult) -> None:
-            if not executor.in_process:
-                bar.advance(result.written + len(result.failures))
-
-        fn: Callable[[ShardsUnit], ShardsResult] = (
-            functools.partial(predict_shards, on_sample=lambda _: bar.advance(1))
-            if executor.in_process
-            else predict_shards
-        )
-        outcome = run_units(
+        outcome = run_units_by_sample(
             executor,
-            fn,
+            predict_shards,
             plan.units,
+            bar=bar,
+            samples=lambda r: r.written + len(r.failures),
             label=lambda u: u.label,
             on_error=_failed_unit,
-            on_result=on_result,
         )
         results = outcome.results
         interrupted = outcome.interrupted
