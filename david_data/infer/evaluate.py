@@ -41,7 +41,7 @@ from ..engine.run import run_units_by_sample
 from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, join, resolve, to_url
 from ..progress import NullProgress, Progress
-from ._checks import check_model, check_workers, check_writable, model_sha256
+from ._checks import check_workers, check_writable, checked_model, model_sha256
 from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key, store_sample_ids
 from .into_run import RunPlan, run_into_store
@@ -306,8 +306,7 @@ def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
         )
     output = to_url(*resolve(settings.output, options))
     check_writable(output, options)
-    task = check_model(path, task, device=settings.device, threads=None)
-    model_path = to_url(*resolve(path))
+    model_path, task = checked_model(path, task, device=settings.device, threads=None)
     resolved = dataclasses.replace(
         settings,
         store=store,

@@ -42,7 +42,7 @@ from ..engine.run import run_units_by_sample
 from ..errors import ConfigError
 from ..fsutil import resolve, to_url
 from ..progress import NullProgress, Progress
-from ._checks import check_model, check_workers, check_writable, model_sha256
+from ._checks import check_workers, check_writable, checked_model, model_sha256
 from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key
 from .plan import TASK_KINDS, default_batch_size
@@ -260,8 +260,7 @@ def plan_run(settings: RunSettings) -> RunPlan:
             f"cannot write a run into store {store_url} ({exc}); infer into an OUTPUT folder "
             "instead, or evaluate with --no-run (it only reads the store)"
         ) from exc
-    task = check_model(path, task, device=settings.device, threads=None)
-    model_path = to_url(*resolve(path))
+    model_path, task = checked_model(path, task, device=settings.device, threads=None)
     sha = model_sha256(model_path)
     model_name = settings.model or os.path.basename(model_path)
     name = settings.run or default_run_name(model_name, sha)
