@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
@@ -45,4 +45,12 @@ def first_lines(
     lines = [line(item) for item in items[:most]]
     if len(items) > most:
         lines.append(more.format(len(items) - most))
+    return lines
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table: ``header``, its rule, a line per row. Cells are written
+    as they are: a caller escapes ``|`` in free text."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines

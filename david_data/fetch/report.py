@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._sizes import human_bytes
-from ..engine.report import INTERRUPTED_HINT, first_lines
+from ..engine.report import INTERRUPTED_HINT, first_lines, markdown_table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +67,7 @@ class FetchReport:
             head += f"\nRead again after a member failed: {', '.join(self.rechecked)}.\n"
         if not self.failures:
             return head
-        rows = ["| member | reason |", "| --- | --- |"]
-        rows += [f"| {n} | {r.replace('|', '/')} |" for n, r in self.failures]
+        rows = markdown_table(
+            ("member", "reason"), [(n, r.replace("|", "/")) for n, r in self.failures]
+        )
         return head + "\n" + "\n".join(rows) + "\n"
