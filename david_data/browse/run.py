@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Executor, make_executor, run_units
+from ..engine.report import first_lines, markdown_table
 from ..engine.signals import stop_requested
 from ..errors import ConfigError
 from ..progress import NullProgress, Progress
@@ -76,9 +77,7 @@ class BrowseReport:
             f"browse: {self.samples} samples{runs}; {self.drawn} pictures drawn, "
             f"{self.kept} kept from an earlier run, {len(self.failed)} sample(s) without pictures"
         ]
-        lines += [f"  sample {sid}: {why}" for sid, why in self.failed[:50]]
-        if len(self.failed) > 50:
-            lines.append(f"  ... and {len(self.failed) - 50} more")
+        lines += first_lines(self.failed, 50, lambda f: f"  sample {f[0]}: {f[1]}")
         if self.interrupted:
             lines.append("interrupted: the page was not written; rerun the same command")
         else:
@@ -86,12 +85,26 @@ class BrowseReport:
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        rows = [
-            "| samples | runs | pictures drawn | kept | samples without pictures | interrupted |",
-            "| --- | --- | --- | --- | --- | --- |",
-            f"| {self.samples} | {', '.join(self.runs) or '-'} | {self.drawn} | {self.kept} "
-            f"| {len(self.failed)} | {'yes' if self.interrupted else 'no'} |",
-        ]
+        rows = markdown_table(
+            (
+                "samples",
+                "runs",
+                "pictures drawn",
+                "kept",
+                "samples without pictures",
+                "interrupted",
+            ),
+            [
+                (
+                    self.samples,
+                    ", ".join(self.runs) or "-",
+                    self.drawn,
+                    self.kept,
+                    len(self.failed),
+                    "yes" if self.interrupted else "no",
+                )
+            ],
+        )
         rows += [f"- sample {sid}: {why.replace('|', '/')}" for sid, why in self.failed[:200]]
         return f"# Browse report\n\n`{self.index}`\n\n" + "\n".join(rows) + "\n"
 

@@ -71,3 +71,26 @@ def require_run_extras(args: argparse.Namespace) -> None:
         )
     if getattr(args, "dask_address", None):
         require("dask", "--dask-address")
+
+
+def add_job_options(parser: argparse.ArgumentParser, storage_for: str, *, dask: bool) -> None:
+    """The options every job command ends with, in this order: ``--no-progress``,
+    ``--storage-option`` (for ``storage_for``), ``--prefect`` and, with ``dask``,
+    ``--dask-address``."""
+    add_no_progress(parser)
+    add_storage_option(parser, storage_for)
+    add_run_options(parser, dask=dask)
+
+
+def add_format_options(
+    parser: argparse.ArgumentParser, *, format_help: str, output_help: str
+) -> None:
+    """``--format`` (table, csv, json or parquet; default table) and ``-o/--output`` (a file)
+    of a command that prints a query's result."""
+    parser.add_argument(
+        "--format",
+        choices=("table", "csv", "json", "parquet"),
+        default="table",
+        help=format_help,
+    )
+    parser.add_argument("-o", "--output", default=None, help=output_help)

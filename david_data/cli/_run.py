@@ -19,10 +19,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from ..engine import JobReport, exit_code, handle_signals
+from ..engine import EXIT_OK, JobReport, exit_code, handle_signals
 from ..engine.report import INTERRUPTED_HINT
+from ..errors import ConfigError
 from ..fsutil import parse_storage_options
 from ..jobs import SECRET_OPTIONS, Job
 from ..progress import progress_for
@@ -74,6 +75,34 @@ def run_job(
             return job.run_here(plan, progress=bars, dask_address=dask_address(args))
 
     return report_and_exit(run_here)
+
+
+class _Described(Protocol):
+    def describe(self) -> str: ...
+
+
+D = TypeVar("D", bound=_Described)
+
+
+def plan_or_run(
+    args: argparse.Namespace,
+    job: Job[Any, D, Any],
+    options: dict[str, Any],
+    *,
+    on_plan: Callable[[D], None] | None = None,
+) -> int:
+    """With ``--dry-run``: print ``job``'s plan and return 0; else :func:`run_job`."""
+    if args.dry_run:
+        print(job.plan(job.settings(**options)).describe())
+        return EXIT_OK
+    return run_job(args, job, options, on_plan=on_plan)
+
+
+def drawn_seed(args: argparse.Namespace) -> int:
+    """``--seed`` (0 when not given), which only applies with ``--limit``."""
+    if args.seed is not None and args.limit is None:
+        raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
+    return int(args.seed or 0)
 
 
 def dask_address(args: argparse.Namespace) -> str | None:

@@ -8,7 +8,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
-from ._options import add_no_progress, add_run_options, add_storage_option
+from ._options import add_job_options
 
 if TYPE_CHECKING:
     pass
@@ -72,9 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=8000,
         help="port --serve listens on (default 8000; 0: any free one)",
     )
-    add_no_progress(parser)
-    add_storage_option(parser, "STORE")
-    add_run_options(parser, dask=True)
+    add_job_options(parser, "STORE", dask=True)
     parser.set_defaults(func=run_browse_command)
 
 

@@ -11,8 +11,8 @@ from ..engine import EXIT_FAILURES, EXIT_OK
 from ..errors import ConfigError
 from ..facts import parse_parts
 from ..fsutil import parse_storage_options
-from ._options import add_no_progress, add_run_options, add_storage_option
-from ._run import job_options, run_job
+from ._options import add_format_options, add_job_options, add_storage_option
+from ._run import drawn_seed, job_options, plan_or_run
 
 _BASE_URL_HELP = (
     "where the parts are: the data host's base URL (default: $DAVID_DATA_BASE_URL or the "
@@ -45,17 +45,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="'all', 'sample' or e.g. '0-3,7' (default: all parts; a mirror's own parts)",
     )
-    catalog.add_argument(
-        "--format",
-        choices=("table", "csv", "json", "parquet"),
-        default="table",
-        help="output format of a query (default: table)",
-    )
-    catalog.add_argument(
-        "-o",
-        "--output",
-        default=None,
-        help="write a query's result to this file (parquet needs it)",
+    add_format_options(
+        catalog,
+        format_help="output format of a query (default: table)",
+        output_help="write a query's result to this file (parquet needs it)",
     )
     add_storage_option(catalog, "a mirror given as --base-url")
     catalog.set_defaults(func=run_catalog_command)
@@ -102,9 +95,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print samples, bytes to fetch and bytes present per scenario, and exit",
     )
-    add_no_progress(fetch)
-    add_storage_option(fetch, "DEST (and a mirror given as --base-url)")
-    add_run_options(fetch, dask=True)
+    add_job_options(fetch, "DEST (and a mirror given as --base-url)", dask=True)
     fetch.set_defaults(func=run_fetch_command)
 
 
@@ -137,11 +128,5 @@ def run_catalog_command(args: argparse.Namespace) -> int:
 
 
 def run_fetch_command(args: argparse.Namespace) -> int:
-    if args.seed is not None and args.limit is None:
-        raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
     job = jobs.fetch()
-    options = job_options(args, job.options(), seed=args.seed or 0)
-    if args.dry_run:
-        print(job.plan(job.settings(**options)).describe())
-        return EXIT_OK
-    return run_job(args, job, options)
+    return plan_or_run(args, job, job_options(args, job.options(), seed=drawn_seed(args)))

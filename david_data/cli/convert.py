@@ -8,10 +8,8 @@ import argparse
 import os
 
 from .. import jobs
-from ..engine import EXIT_OK
-from ..errors import ConfigError
-from ._options import add_no_progress, add_run_options, add_storage_option
-from ._run import job_options, run_job
+from ._options import add_job_options
+from ._run import drawn_seed, job_options, plan_or_run, run_job
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,9 +99,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print the plan (shards to write, already committed, written again) and exit",
     )
-    add_no_progress(convert)
-    add_storage_option(convert, "STORE and SRC")
-    add_run_options(convert, dask=True)
+    add_job_options(convert, "STORE and SRC", dask=True)
     convert.set_defaults(func=run_convert_command)
 
     verify = subparsers.add_parser(
@@ -140,21 +136,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=max(1, min(4, os.cpu_count() or 1)),
         help="processes checking samples (default: CPUs, at most 4; ignored with --dask-address)",
     )
-    add_no_progress(verify)
-    add_storage_option(verify, "STORE and SRC")
-    add_run_options(verify, dask=True)
+    add_job_options(verify, "STORE and SRC", dask=True)
     verify.set_defaults(func=run_verify_store_command)
 
 
 def run_convert_command(args: argparse.Namespace) -> int:
-    if args.seed is not None and args.limit is None:
-        raise ConfigError("--seed only applies with --limit N (which samples are drawn)")
     job = jobs.convert()
-    options = job_options(args, job.options(), seed=args.seed or 0)
-    if args.dry_run:
-        print(job.plan(job.settings(**options)).describe())
-        return EXIT_OK
-    return run_job(args, job, options)
+    return plan_or_run(args, job, job_options(args, job.options(), seed=drawn_seed(args)))
 
 
 def run_verify_store_command(args: argparse.Namespace) -> int:

@@ -10,10 +10,10 @@ from typing import Any
 
 from .. import jobs
 from .._extras import require
-from ..engine import EXIT_FAILURES, EXIT_OK
+from ..engine import EXIT_FAILURES
 from ..errors import ConfigError, NoInputsError
 from ._options import add_device_option, add_no_progress, add_run_options, add_storage_option
-from ._run import job_options, run_job
+from ._run import job_options, plan_or_run, run_job
 
 logger = logging.getLogger(__name__)
 
@@ -189,11 +189,9 @@ def handle_infer(args: argparse.Namespace) -> int:
     job = jobs.infer()
     options = job_options(args, job.options())
     try:
-        if args.dry_run:
-            print(job.plan(job.settings(**options)).describe())
-            return EXIT_OK
-        require("infer", "david-data infer")
-        return run_job(args, job, options, on_plan=_log_plan)
+        if not args.dry_run:
+            require("infer", "david-data infer")
+        return plan_or_run(args, job, options, on_plan=_log_plan)
     except NoInputsError as exc:  # the job ran and found nothing to do: exit 1, not 2
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURES
@@ -206,10 +204,7 @@ def _handle_infer_into_store(args: argparse.Namespace) -> int:
     job = jobs.infer_run()
     options = job_options(args, job.options(), samples_per_task=args.images_per_task)
     require("infer", "david-data infer")
-    if args.dry_run:
-        print(job.plan(job.settings(**options)).describe())
-        return EXIT_OK
-    return run_job(args, job, options, on_plan=_log_plan)
+    return plan_or_run(args, job, options, on_plan=_log_plan)
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:

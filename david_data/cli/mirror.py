@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import jobs
 from ..engine import EXIT_ERROR, EXIT_FAILURES, EXIT_OK
-from ._options import add_no_progress, add_run_options, add_storage_option
+from ._options import add_job_options
 from ._run import job_options, run_job
 
 if TYPE_CHECKING:
@@ -81,9 +81,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print the plan (parts, bytes to fetch, already present, disk needed) and exit",
     )
-    add_no_progress(mirror)
-    add_storage_option(mirror, "DEST")
-    add_run_options(mirror, dask=False)
+    add_job_options(mirror, "DEST", dask=False)
     mirror.set_defaults(func=run_mirror_command)
 
     verify = subparsers.add_parser(
@@ -114,9 +112,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=4,
         help="parts checked at once (default: 4; ignored with --dask-address)",
     )
-    add_no_progress(verify)
-    add_storage_option(verify, "DEST")
-    add_run_options(verify, dask=True)
+    add_job_options(verify, "DEST", dask=True)
     verify.set_defaults(func=run_verify_command)
 
 

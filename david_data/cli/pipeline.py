@@ -7,7 +7,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from .._extras import require
-from ._options import add_device_option, add_no_progress, add_run_options, add_storage_option
+from ._options import add_device_option, add_job_options
 from ._run import job_options, report_and_exit, run_flow, wants_flow_run
 
 if TYPE_CHECKING:
@@ -65,9 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--evaluation-output", help="where the metrics go (default: STORE/_evaluations/MODEL)"
     )
     add_device_option(pipeline)
-    add_no_progress(pipeline)
-    add_storage_option(pipeline, "the mirror and the store")
-    add_run_options(pipeline, dask=True)
+    add_job_options(pipeline, "the mirror and the store", dask=True)
     pipeline.set_defaults(func=run_pipeline_command)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from ..engine import EXIT_OK
 from ..errors import ConfigError
 from ..fsutil import parse_storage_options
-from ._options import add_storage_option
+from ._options import add_format_options, add_storage_option
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,17 +30,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     query.add_argument(
         "sql", metavar="SQL", help='e.g. "SELECT scenario, count(*) FROM samples GROUP BY 1"'
     )
-    query.add_argument(
-        "--format",
-        choices=("table", "csv", "json", "parquet"),
-        default="table",
-        help="output format (default: table)",
-    )
-    query.add_argument(
-        "-o",
-        "--output",
-        default=None,
-        help="write to this file instead of stdout (required for parquet)",
+    add_format_options(
+        query,
+        format_help="output format (default: table)",
+        output_help="write to this file instead of stdout (required for parquet)",
     )
     add_storage_option(query, "STORE")
     query.set_defaults(func=run_query_command)

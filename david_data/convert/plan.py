@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import facts
 from .._parse import parse_int
+from ..engine.report import first_lines
 from ..errors import (
     ConfigError,
     DownloadError,
@@ -254,9 +255,7 @@ class ConvertPlan:
         again = [j for j in self.jobs if j.reason]
         if again:
             lines.append(f"shards written again: {len(again)}")
-            lines += [f"  shard {j.shard}: {j.reason}" for j in again[:_SHOWN]]
-            if len(again) > _SHOWN:
-                lines.append(f"  ... and {len(again) - _SHOWN} more")
+            lines += first_lines(again, _SHOWN, lambda j: f"  shard {j.shard}: {j.reason}")
         return "\n".join(lines)
 
 

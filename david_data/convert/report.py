@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..engine.report import first_lines
+
 _SHOWN = 20
 
 
@@ -60,12 +62,12 @@ class ConversionReport:
         if self.rewritten:
             lines.append(f"  {len(self.rewritten)} committed shard(s) written again:")
             lines += [f"    shard {s}: {r}" for s, r in self.rewritten[:_SHOWN]]
-        for sid, part, reason in self.sample_failures[:_SHOWN]:
-            lines.append(f"  sample {sid} ({part}): {reason}")
-        if len(self.sample_failures) > _SHOWN:
-            lines.append(
-                f"  ... and {len(self.sample_failures) - _SHOWN} more: query them with status = 'error'"
-            )
+        lines += first_lines(
+            self.sample_failures,
+            _SHOWN,
+            lambda f: f"  sample {f[0]} ({f[1]}): {f[2]}",
+            "  ... and {} more: query them with status = 'error'",
+        )
         return "\n".join(lines)
 
     def markdown(self) -> str:

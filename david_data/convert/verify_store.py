@@ -45,6 +45,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..engine import Executor, make_executor, run_units
+from ..engine.report import first_lines, markdown_table
 from ..engine.signals import stop_requested
 from ..errors import ConfigError, StoreError
 from ..format.codecs import ARRAYS
@@ -202,29 +203,30 @@ class VerifyStoreReport:
         lines += [f"  {line}" for line in self._unchecked_lines()]
         if any(why != INTERRUPTED for _, why in self.unchecked):
             lines.append("  (give --against a source holding those samples to check them)")
-        lines += [
-            f"  sample {sid}: {what}: {detail}" for sid, what, detail in self.differences[:50]
-        ]
-        if len(self.differences) > 50:
-            lines.append(f"  ... and {len(self.differences) - 50} more")
+        lines += first_lines(self.differences, 50, lambda d: f"  sample {d[0]}: {d[1]}: {d[2]}")
         if self.interrupted:
             lines.append("interrupted: rerun the same command to check every sample")
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        rows = [
-            "| samples checked | differences | not checked | interrupted |",
-            "| --- | --- | --- | --- |",
-            f"| {self.checked} | {len(self.differences)} | {len(self.unchecked)} "
-            f"| {'yes' if self.interrupted else 'no'} |",
-        ]
+        rows = markdown_table(
+            ("samples checked", "differences", "not checked", "interrupted"),
+            [
+                (
+                    self.checked,
+                    len(self.differences),
+                    len(self.unchecked),
+                    "yes" if self.interrupted else "no",
+                )
+            ],
+        )
         rows += ["", *[f"- {line}" for line in self._unchecked_lines()]]
         if self.differences:
-            rows += ["", "| sample | field | difference |", "| --- | --- | --- |"]
-            rows += [
-                f"| {sid} | {what} | {detail.replace('|', '/')} |"
-                for sid, what, detail in self.differences[:200]
-            ]
+            rows.append("")
+            rows += markdown_table(
+                ("sample", "field", "difference"),
+                [(s, what, detail.replace("|", "/")) for s, what, detail in self.differences[:200]],
+            )
         return (
             f"# Verify store `{self.store_url}`\n\nAgainst `{self.source_url}`.\n\n"
             + "\n".join(rows)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 """The exit status of every command: success, some items failed (each named), bad usage or
@@ -32,3 +35,22 @@ def exit_code(report: JobReport) -> int:
 
 
 INTERRUPTED_HINT = "interrupted; rerun the same command to resume"
+
+
+def first_lines(
+    items: Sequence[T], most: int, line: Callable[[T], str], more: str = "  ... and {} more"
+) -> list[str]:
+    """``line`` of each of the first ``most`` items, then ``more`` with the number left out
+    (when any are): how a summary names what failed without flooding the terminal."""
+    lines = [line(item) for item in items[:most]]
+    if len(items) > most:
+        lines.append(more.format(len(items) - most))
+    return lines
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table: ``header``, its rule, a line per row. Cells are written
+    as they are: a caller escapes ``|`` in free text."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines

@@ -11,19 +11,25 @@ result with ``on_error`` (the job records it and goes on), and on a stop request
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .executors import Executor
 from .signals import stop_requested, units_running
+
+if TYPE_CHECKING:
+    from ..progress import TaskHandle
 
 logger = logging.getLogger(__name__)
 
 U = TypeVar("U")
 R = TypeVar("R")
+U_in = TypeVar("U_in", contravariant=True)
+R_out = TypeVar("R_out", covariant=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,3 +105,32 @@ def run_units(
         not_run=not_run,
         interrupted=interrupted,
     )
+
+
+class SampleWork(Protocol[U_in, R_out]):
+    """A work unit function that can report each sample it finishes (in this process)."""
+
+    def __call__(self, unit: U_in, on_sample: Callable[[Any], None] | None = None) -> R_out: ...
+
+
+def run_units_by_sample(
+    executor: Executor,
+    fn: SampleWork[U, R],
+    units: Sequence[U],
+    *,
+    bar: TaskHandle,
+    samples: Callable[[R], int],
+    label: Callable[[U], str],
+    on_error: Callable[[U, BaseException], R],
+) -> RunOutcome[U, R]:
+    """:func:`run_units` with ``bar`` counting samples: in this process ``fn`` advances it
+    as each sample finishes; elsewhere each unit's result advances it by ``samples(result)``."""
+
+    def on_result(unit: U, result: R) -> None:
+        if not executor.in_process:
+            bar.advance(samples(result))
+
+    work: Callable[[U], R] = (
+        functools.partial(fn, on_sample=lambda _: bar.advance(1)) if executor.in_process else fn
+    )
+    return run_units(executor, work, units, label=label, on_error=on_error, on_result=on_result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._sizes import human_bytes
-from ..engine.report import INTERRUPTED_HINT
+from ..engine.report import INTERRUPTED_HINT, first_lines, markdown_table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,10 +47,7 @@ class FetchReport:
             lines.append(
                 f"  a member failed verification, catalog read again: {', '.join(self.rechecked)}"
             )
-        for name, reason in self.failures[:20]:
-            lines.append(f"  FAILED {name}: {reason}")
-        if len(self.failures) > 20:
-            lines.append(f"  ... and {len(self.failures) - 20} more")
+        lines += first_lines(self.failures, 20, lambda f: f"  FAILED {f[0]}: {f[1]}")
         if self.failures:
             lines.append("rerun the same command to try the failed members again")
         if self.interrupted:
@@ -70,6 +67,7 @@ class FetchReport:
             head += f"\nRead again after a member failed: {', '.join(self.rechecked)}.\n"
         if not self.failures:
             return head
-        rows = ["| member | reason |", "| --- | --- |"]
-        rows += [f"| {n} | {r.replace('|', '/')} |" for n, r in self.failures]
+        rows = markdown_table(
+            ("member", "reason"), [(n, r.replace("|", "/")) for n, r in self.failures]
+        )
         return head + "\n" + "\n".join(rows) + "\n"

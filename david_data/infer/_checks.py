@@ -50,6 +50,15 @@ def check_model(path: str, task: str | None, *, device: str, threads: int | None
     return load_model(path, task, device=device, threads=threads).task
 
 
+def checked_model(
+    path: str, task: str | None, *, device: str, threads: int | None
+) -> tuple[str, str]:
+    """:func:`check_model`, then the model file as an absolute URL: ``(url, task)``, what a
+    plan hands its units."""
+    task = check_model(path, task, device=device, threads=threads)
+    return to_url(*resolve(path)), task
+
+
 def check_writable(url: str, storage_options: dict[str, Any]) -> None:
     """ConfigError unless ``url`` (a folder, created later if missing) can be written."""
     fs, root = resolve(url, storage_options)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import io
 import json
 import logging
@@ -36,12 +35,13 @@ import pyarrow.parquet as pq
 
 from .. import facts
 from .._parse import parse_int
-from ..engine import Executor, run_units, stop_requested
-from ..engine.report import INTERRUPTED_HINT
+from ..engine import Executor, stop_requested
+from ..engine.report import INTERRUPTED_HINT, first_lines
+from ..engine.run import run_units_by_sample
 from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, join, resolve, to_url
 from ..progress import NullProgress, Progress
-from ._checks import check_model, check_workers, check_writable, model_sha256
+from ._checks import check_workers, check_writable, checked_model, model_sha256
 from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key, store_sample_ids
 from .into_run import RunPlan, run_into_store
@@ -248,9 +248,12 @@ class EvaluationReport:
             lines.append(f"metrics of run {e.run}: table 'metrics' of 'david-data query {e.store}'")
         if self.interrupted:
             lines.append("interrupted: no tables written")
-        lines += [f"FAILED sample {i}: {reason}" for i, reason in e.failures[:50]]
-        if len(e.failures) > 50:
-            lines.append(f"... {len(e.failures) - 50} more failure(s) in summary.json")
+        lines += first_lines(
+            e.failures,
+            50,
+            lambda f: f"FAILED sample {f[0]}: {f[1]}",
+            "... {} more failure(s) in summary.json",
+        )
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -303,8 +306,7 @@ def plan_evaluation(settings: EvalSettings) -> EvaluationPlan:
         )
     output = to_url(*resolve(settings.output, options))
     check_writable(output, options)
-    task = check_model(path, task, device=settings.device, threads=None)
-    model_path = to_url(*resolve(path))
+    model_path, task = checked_model(path, task, device=settings.device, threads=None)
     resolved = dataclasses.replace(
         settings,
         store=store,
@@ -609,23 +611,14 @@ def run_evaluation(
         check_workers(executor, job.model_path, job.model_sha256, [job.store], job.storage_options)
     logger.info("%s on %s", plan.describe().splitlines()[0], executor.description)
     bar = (progress or NullProgress()).task("evaluate", total=plan.samples, unit="samples")
-
-    def on_result(unit: EvalUnit, batch: EvalBatch) -> None:
-        if not executor.in_process:
-            bar.advance(len(batch.rows) + len(batch.failures))
-
-    fn: Callable[[EvalUnit], EvalBatch] = (
-        functools.partial(evaluate_batch, on_sample=lambda _: bar.advance(1))
-        if executor.in_process
-        else evaluate_batch
-    )
-    outcome = run_units(
+    outcome = run_units_by_sample(
         executor,
-        fn,
+        evaluate_batch,
         plan.units,
+        bar=bar,
+        samples=lambda b: len(b.rows) + len(b.failures),
         label=lambda u: u.label,
         on_error=_failed_unit,
-        on_result=on_result,
     )
     left = sum(len(u.sample_ids) for u in outcome.not_run) + sum(b.not_run for b in outcome.results)
     evaluation = combine(job, plan.settings.query, outcome.results, time.perf_counter() - start)

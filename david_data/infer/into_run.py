@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import mmap
 import os
@@ -37,12 +36,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._parse import parse_int
-from ..engine import Executor, run_units, stop_requested
-from ..engine.report import INTERRUPTED_HINT
+from ..engine import Executor, stop_requested
+from ..engine.report import INTERRUPTED_HINT, first_lines
+from ..engine.run import run_units_by_sample
 from ..errors import ConfigError
 from ..fsutil import resolve, to_url
 from ..progress import NullProgress, Progress
-from ._checks import check_model, check_workers, check_writable, model_sha256
+from ._checks import check_workers, check_writable, checked_model, model_sha256
 from ._pipeline import ModelPipeline
 from .inputs import _open_store, _options_key
 from .plan import TASK_KINDS, default_batch_size
@@ -195,9 +195,9 @@ class RunReport:
             f"{self.already} already there, {len(self.failures)} failed{left} "
             f"in {self.seconds:.1f} s"
         ]
-        lines += [f"FAILED sample {i}: {reason}" for i, reason in self.failures[:50]]
-        if len(self.failures) > 50:
-            lines.append(f"... {len(self.failures) - 50} more failure(s)")
+        lines += first_lines(
+            self.failures, 50, lambda f: f"FAILED sample {f[0]}: {f[1]}", "... {} more failure(s)"
+        )
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -260,8 +260,7 @@ def plan_run(settings: RunSettings) -> RunPlan:
             f"cannot write a run into store {store_url} ({exc}); infer into an OUTPUT folder "
             "instead, or evaluate with --no-run (it only reads the store)"
         ) from exc
-    task = check_model(path, task, device=settings.device, threads=None)
-    model_path = to_url(*resolve(path))
+    model_path, task = checked_model(path, task, device=settings.device, threads=None)
     sha = model_sha256(model_path)
     model_name = settings.model or os.path.basename(model_path)
     name = settings.run or default_run_name(model_name, sha)
@@ -477,23 +476,14 @@ def run_into_store(
         check_workers(executor, job.model_path, job.model_sha256, [job.store], job.storage_options)
         logger.info("%s on %s", plan.describe().splitlines()[0], executor.description)
         bar = (progress or NullProgress()).task("infer", total=plan.todo, unit="samples")
-
-        def on_result(unit: ShardsUnit, result: ShardsResult) -> None:
-            if not executor.in_process:
-                bar.advance(result.written + len(result.failures))
-
-        fn: Callable[[ShardsUnit], ShardsResult] = (
-            functools.partial(predict_shards, on_sample=lambda _: bar.advance(1))
-            if executor.in_process
-            else predict_shards
-        )
-        outcome = run_units(
+        outcome = run_units_by_sample(
             executor,
-            fn,
+            predict_shards,
             plan.units,
+            bar=bar,
+            samples=lambda r: r.written + len(r.failures),
             label=lambda u: u.label,
             on_error=_failed_unit,
-            on_result=on_result,
         )
         results = outcome.results
         interrupted = outcome.interrupted

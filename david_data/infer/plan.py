@@ -21,7 +21,7 @@ from .._parse import parse_int
 from ..errors import ConfigError
 from ..facts import MODEL_TASKS
 from ..fsutil import resolve, to_url
-from ._checks import check_model, check_writable, model_sha256
+from ._checks import check_writable, checked_model, model_sha256
 from .inputs import InputItem, InputSource, list_inputs
 from .outputs import output_stem
 from .results import STATUS_FAILED, ResultRow, check_done, new_run_id, orphans_text
@@ -201,12 +201,14 @@ def plan_inference(settings: InferSettings, *, run_id: str | None = None) -> Inf
     path, task = resolve_model(settings.model, settings.model_path, settings.task)
     output = to_url(*resolve(settings.output, settings.storage_options))
     check_writable(output, settings.storage_options)
-    task = check_model(path, task, device=settings.device, threads=settings.model_threads)
+    model_path, task = checked_model(
+        path, task, device=settings.device, threads=settings.model_threads
+    )
     resolved = dataclasses.replace(
         settings,
         output=output,
         model=None,
-        model_path=to_url(*resolve(path)),
+        model_path=model_path,
         task=task,
         batch_size=settings.batch_size or default_batch_size(settings.device),
     )

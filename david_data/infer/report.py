@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..engine.report import INTERRUPTED_HINT
+from ..engine.report import INTERRUPTED_HINT, first_lines, markdown_table
 from ..fsutil import resolve, to_url
 from .results import STATUS_OK, ResultRow, orphans_text, write_run_results
 
@@ -63,9 +63,12 @@ class InferenceReport:
             lines.append(orphans_text(self.orphaned))
         if self.results_path:
             lines.append(f"results table: {self.results_path}")
-        lines += [f"FAILED {name}: {reason}" for name, reason in self.failures[:50]]
-        if len(self.failures) > 50:
-            lines.append(f"... {len(self.failures) - 50} more failure(s) in the results table")
+        lines += first_lines(
+            self.failures,
+            50,
+            lambda f: f"FAILED {f[0]}: {f[1]}",
+            "... {} more failure(s) in the results table",
+        )
         return "\n".join(lines)
 
     def markdown(self) -> str:
@@ -91,10 +94,11 @@ class InferenceReport:
         if self.interrupted:
             lines += ["", INTERRUPTED_HINT]
         if self.failures:
-            lines += ["", "## Failures", "", "| input | reason |", "| --- | --- |"]
-            lines += [
-                f"| {name} | {reason.replace('|', '/')} |" for name, reason in self.failures[:100]
-            ]
+            lines += ["", "## Failures", ""]
+            lines += markdown_table(
+                ("input", "reason"),
+                [(name, reason.replace("|", "/")) for name, reason in self.failures[:100]],
+            )
             if len(self.failures) > 100:
                 lines.append(f"| ... | {len(self.failures) - 100} more in the results table |")
         return "\n".join(lines)

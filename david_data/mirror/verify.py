@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from .. import facts
 from ..engine import Executor, make_executor, run_units
+from ..engine.report import first_lines, markdown_table
 from ..errors import ConfigError, JobInterrupted, LockedError
 from ..fsutil import STAGING_SUFFIX, is_local, join, resolve, to_url
 from ..progress import NullProgress, Progress
@@ -198,9 +199,7 @@ class VerifyReport:
             if verdict.status == "good" or verdict in stopped:
                 continue
             lines.append(f"  {verdict.status.upper()} {verdict.name}")
-            lines.extend(f"    {problem}" for problem in verdict.problems[:20])
-            if len(verdict.problems) > 20:
-                lines.append(f"    ... and {len(verdict.problems) - 20} more")
+            lines += first_lines(verdict.problems, 20, "    {}".format, "    ... and {} more")
         if stopped:
             lines.append("  UNCHECKED (interrupted): " + ", ".join(v.name for v in stopped))
         if self.coverage is not None:
@@ -222,10 +221,13 @@ class VerifyReport:
         return self.render()
 
     def markdown(self) -> str:
-        rows = ["| file | status | problems |", "| --- | --- | --- |"]
-        for v in self.files:
-            shown = "; ".join(v.problems[:5]).replace("|", "/").replace("\n", " ")
-            rows.append(f"| {v.name} | {v.status} | {shown} |")
+        rows = markdown_table(
+            ("file", "status", "problems"),
+            [
+                (v.name, v.status, "; ".join(v.problems[:5]).replace("|", "/").replace("\n", " "))
+                for v in self.files
+            ],
+        )
         summary = "\n".join(f"    {line}" for line in self.render().splitlines())
         return f"# Verify of `{self.dest}`\n\n{summary}\n\n" + "\n".join(rows) + "\n"
 

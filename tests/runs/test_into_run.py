@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from runs_helpers import StopAfter
 
-from david_data.engine import make_executor, request_stop, reset_stop
+from david_data.engine import make_executor, reset_stop
 from david_data.errors import StoreError
 from david_data.infer.into_run import RunSettings, plan_run, run_into_store
 from david_data.store import open_store
@@ -64,27 +65,6 @@ def test_infer_into_a_run_holds_the_models_outputs_and_a_rerun_does_nothing(
     again, report = _run(settings)
     assert again.units == () and report.written == 0 and report.already == 6
     assert _run_bytes(run_store, name) == before
-
-
-class StopAfter:
-    """Progress that asks for a stop once ``n`` samples were done."""
-
-    def __init__(self, n: int) -> None:
-        self.n, self.seen = n, 0
-
-    def task(self, description: str, total: float | None = None, unit: str = "") -> Any:
-        return self
-
-    def advance(self, amount: float = 1) -> None:
-        self.seen += int(amount)
-        if self.seen >= self.n:
-            request_stop()
-
-    def update(self, **_: Any) -> None:
-        pass
-
-    def finish(self, status: str = "done") -> None:
-        self.status = status
 
 
 def test_a_stopped_run_resumes_to_the_same_bytes_as_an_uninterrupted_one(

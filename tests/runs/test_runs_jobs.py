@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from runs_helpers import StopAfter
 
-from david_data.engine import make_executor, request_stop, reset_stop
+from david_data.engine import make_executor, reset_stop
 from david_data.infer.evaluate import EvalSettings, plan_evaluation, run_evaluation
 from david_data.infer.into_run import RunSettings, plan_run, run_into_store
 from david_data.infer.metrics import METRIC_NAMES
@@ -132,25 +133,6 @@ def test_evaluate_with_a_model_writes_the_run_and_scores_as_the_direct_path(
     assert report.evaluation.rows == direct.evaluation.rows  # stored predictions score the same
     assert report.evaluation.summary_rows() == direct.evaluation.summary_rows()
     assert [r["sample_id"] for r in _metrics(run_store, run.name)] == list(range(10))
-
-
-class StopAfter:
-    def __init__(self, n: int) -> None:
-        self.n, self.seen = n, 0
-
-    def task(self, description: str, total: float | None = None, unit: str = "") -> Any:
-        return self
-
-    def advance(self, amount: float = 1) -> None:
-        self.seen += int(amount)
-        if self.seen >= self.n:
-            request_stop()
-
-    def update(self, **_: Any) -> None:
-        pass
-
-    def finish(self, status: str = "done") -> None:
-        pass
 
 
 def test_a_stopped_evaluate_resumes_to_the_same_metrics(
