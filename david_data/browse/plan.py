@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..fsutil import is_local, resolve, to_url
 from ..infer.metrics import METRIC_NAMES
 from ..store import open_store
+from ..store.output import refuse_store
 from ..store.query import ids_of
 
 UNIT_SAMPLES = 32
@@ -131,6 +132,7 @@ def plan_browse(settings: BrowseSettings) -> BrowsePlan:
         raise ConfigError(
             f"-o {settings.output} is a file; give a folder (it is created if missing)"
         )
+    refuse_store(fs, out, "-o")
     store = open_store(settings.store_url, settings.storage_options)
     settings = replace(settings, store_url=to_url(store.layout.fs, store.layout.root), output=out)
     infos = [store.run(name) for name in settings.runs] if settings.runs is not None else store.runs

@@ -126,7 +126,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
 def _check_output_folder(url: str, options: dict[str, str] | None) -> None:
     from ..fsutil import resolve, to_url
+    from ..store.output import refuse_store
 
     fs, path = resolve(url, options)
+    refuse_store(fs, path, "-o")
     if fs.exists(path) and not fs.isdir(path):
         raise ConfigError(f"-o {to_url(fs, path)} is a file; give a folder, e.g. -o compare/")
