@@ -27,7 +27,7 @@ DESCRIPTION = (
     "or alpha units).",
 )
 EXAMPLES = (
-    "david-data compare ./store depth-base-1a2b3c4d depth-large-5e6f7a8b",
+    "david-data compare /data/synthhuman-store depth-base-1a2b3c4d depth-large-5e6f7a8b",
     "david-data compare ./store base large -o compare/            # + CSV, charts, worst samples",
     "david-data compare ./store base large --metric depth_rmse --metric depth_absrel --worst 8",
     "david-data compare az://data/store base large --resamples 10000 --seed 1",
