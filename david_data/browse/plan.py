@@ -144,6 +144,11 @@ def plan_browse(settings: BrowseSettings) -> BrowsePlan:
     if settings.query is not None:
         ids = np.unique(ids_of(store.query(settings.query)))
         ids = ids[np.isin(ids, store.sample_ids)]
+        if not ids.size:
+            raise ConfigError(
+                f"no samples of {settings.store_url} selected by --query {settings.query!r}; "
+                "check it with 'david-data query STORE SQL'"
+            )
     table = _metadata(store.metadata, ids)
     columns = [
         Column(key=name, kind=_kind(table.schema.field(name).type)) for name in table.column_names
