@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..fsutil import is_local, resolve, to_url
 from ..infer.metrics import METRIC_NAMES
 from ..store import open_store
+from ..store.output import refuse_store
 from ..store.query import ids_of
 
 UNIT_SAMPLES = 32
@@ -131,6 +132,7 @@ def plan_browse(settings: BrowseSettings) -> BrowsePlan:
         raise ConfigError(
             f"-o {settings.output} is a file; give a folder (it is created if missing)"
         )
+    refuse_store(fs, out, "-o")
     store = open_store(settings.store_url, settings.storage_options)
     settings = replace(settings, store_url=to_url(store.layout.fs, store.layout.root), output=out)
     infos = [store.run(name) for name in settings.runs] if settings.runs is not None else store.runs
@@ -142,6 +144,11 @@ def plan_browse(settings: BrowseSettings) -> BrowsePlan:
     if settings.query is not None:
         ids = np.unique(ids_of(store.query(settings.query)))
         ids = ids[np.isin(ids, store.sample_ids)]
+        if not ids.size:
+            raise ConfigError(
+                f"no samples of {settings.store_url} selected by --query {settings.query!r}; "
+                "check it with 'david-data query STORE SQL'"
+            )
     table = _metadata(store.metadata, ids)
     columns = [
         Column(key=name, kind=_kind(table.schema.field(name).type)) for name in table.column_names

@@ -73,6 +73,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "query": (
         "david-data query /data/synthhuman-store \"SELECT scenario, count(*) FROM samples GROUP BY 1\"",
         "david-data query ./store \"SELECT sample_id, fx FROM samples WHERE fov_x_deg > 40\" --format csv -o wide.csv",
+        "david-data query ./store \"SELECT s.scenario, avg(m.depth_absrel) FROM samples s JOIN metrics m USING (sample_id) WHERE m.run = 'base' GROUP BY 1\"",
     ),
     "show": (
         "david-data show /data/synthhuman-store --id 123 -o sample.png",
@@ -83,10 +84,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "david-data infer ./photos ./predictions --model depth-base --batch-size 4",
         "david-data infer \"az://photos/**/*.jpg\" az://predictions --model-path depth.onnx --task depth",
         "david-data infer --from-store ./store ./pred --query \"scenario = 'face'\" --model multitask-large",
+        "david-data infer --from-store ./store --model-path m.onnx --run base --ids 0-99   # no OUTPUT: into run 'base' of the store",
         "david-data infer ./photos ./predictions --model depth-base --dask-address tcp://scheduler:8786",
     ),
     "evaluate": (
         "david-data evaluate /data/synthhuman-store --model depth-base -o eval/",
+        "david-data evaluate ./store --run base -o eval/            # score the stored predictions of run 'base'",
         "david-data evaluate ./store --model-path m.onnx --task depth --query \"scenario = 'upper_body'\"",
     ),
     "models": (

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     EXAMPLES["browse"] = (
         "david-data browse ./store -o report/            # then open report/index.html",
-        "david-data browse ./store --run stand-in --query \"SELECT sample_id FROM samples WHERE scenario = 'face'\" -o faces/",
+        "david-data browse ./store --run base --query \"SELECT sample_id FROM samples WHERE scenario = 'face'\" -o faces/",
     )
     parser = subparsers.add_parser(
         "browse",

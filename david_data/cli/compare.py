@@ -31,7 +31,7 @@ DESCRIPTION = (
     "or alpha units).",
 )
 EXAMPLES = (
-    "david-data compare ./store depth-base-1a2b3c4d depth-large-5e6f7a8b",
+    "david-data compare /data/synthhuman-store depth-base-1a2b3c4d depth-large-5e6f7a8b",
     "david-data compare ./store base large -o compare/            # + CSV, charts, worst samples",
     "david-data compare ./store base large --metric depth_rmse --metric depth_absrel --worst 8",
     "david-data compare az://data/store base large --resamples 10000 --seed 1",
@@ -130,7 +130,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
 def _check_output_folder(url: str, options: dict[str, str] | None) -> None:
     from ..fsutil import resolve, to_url
+    from ..store.output import refuse_store
 
     fs, path = resolve(url, options)
+    refuse_store(fs, path, "-o")
     if fs.exists(path) and not fs.isdir(path):
         raise ConfigError(f"-o {to_url(fs, path)} is a file; give a folder, e.g. -o compare/")

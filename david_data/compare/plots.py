@@ -433,8 +433,10 @@ def write_comparison(
 
     from ..fsutil import atomic_write_bytes
     from ..store import SynthHumanStore, open_store
+    from ..store.output import refuse_store
 
     fs, root = resolve(output, storage_options)
+    refuse_store(fs, root, "output")
     fs.makedirs(root, exist_ok=True)
     written: list[str] = []
 

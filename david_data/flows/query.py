@@ -33,15 +33,15 @@ def query_flow(
 
     from david_data.store.query import format_table, plain_records
 
-    if output:
-        check_output_file(output, example="result.parquet")
     options = storage_options.get_secret_value() if storage_options else None
+    if output:
+        check_output_file(output, options, example="result.parquet")
     table = open_store(store, options).query(sql)
     print(format_table(table.slice(0, 50)))
     if output:
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
-        print(f"wrote {table.num_rows} rows to {write_output(output, buffer.getvalue())}")
+        print(f"wrote {table.num_rows} rows to {write_output(output, buffer.getvalue(), options)}")
     rows = plain_records(table, ARTIFACT_ROWS)
     create_table_artifact(key="query", table=rows, description=f"{table.num_rows} rows of: {sql}")
     return rows

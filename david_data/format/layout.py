@@ -254,6 +254,38 @@ def _read_attributes(url: str, storage_options: dict[str, Any] | None) -> dict[s
     return (meta.get("attributes") or {}).get(ATTR_KEY)
 
 
+STORE_ENTRIES = frozenset(
+    (*ARRAYS, "zarr.json", METADATA_DIR, CONSOLIDATED_NAME, PARTS_DIR, "runs")
+)
+"""The names a store keeps at its root: nothing else may write there."""
+
+
+def store_owning(fs: AbstractFileSystem, path: str) -> str | None:
+    """The root of the store when ``path`` is a store's root or lies in one of its own
+    entries (:data:`STORE_ENTRIES`), else None (other folders inside a store, such as the
+    pipeline's ``_evaluations``, are free)."""
+    path = path.rstrip("/")
+    parts = path.split("/")
+    for depth in range(len(parts), 0, -1):
+        folder = "/".join(parts[:depth]) or "/"
+        try:
+            attrs = _read_attributes_at(fs, folder)
+        except StoreError:
+            attrs = None
+        if attrs is not None:
+            inside = parts[depth:]
+            return folder if not inside or inside[0] in STORE_ENTRIES else None
+    return None
+
+
+def _read_attributes_at(fs: AbstractFileSystem, root: str) -> dict[str, Any] | None:
+    try:
+        meta = _read_json(fs, join(root, "zarr.json"))
+    except (OSError, ValueError):
+        return None
+    return None if meta is None else (meta.get("attributes") or {}).get(ATTR_KEY)
+
+
 def open_layout(url: str, storage_options: dict[str, Any] | None = None) -> StoreLayout:
     """Read a store's attributes and array metadata (no zarr import needed to read)."""
     fs, root = resolve(url, storage_options)

@@ -59,9 +59,15 @@ def checked_model(
     return to_url(*resolve(path)), task
 
 
-def check_writable(url: str, storage_options: dict[str, Any]) -> None:
-    """ConfigError unless ``url`` (a folder, created later if missing) can be written."""
+def check_writable(url: str, storage_options: dict[str, Any], *, store: bool = False) -> None:
+    """ConfigError unless ``url`` (a folder, created later if missing) can be written;
+    unless ``store`` (the store a run goes into), also when it is a store or one of its
+    own folders, which outputs would damage."""
+    from ..store.output import refuse_store
+
     fs, root = resolve(url, storage_options)
+    if not store:
+        refuse_store(fs, root, "output")
     if fs.isfile(root):
         raise ConfigError(
             f"output {to_url(fs, root)} is a file; give a folder (missing or empty) for the outputs"

@@ -360,7 +360,7 @@ def _plan_stored(settings: EvalSettings) -> EvaluationPlan:
         )
     output = to_url(*resolve(settings.output, options))
     check_writable(output, options)
-    check_writable(store_url, options)
+    check_writable(store_url, options, store=True)
     task = "multitask" if len(info.tasks) > 1 else info.tasks[0]
     resolved = dataclasses.replace(
         settings, store=store_url, output=output, task=task, batch_size=settings.batch_size or 1

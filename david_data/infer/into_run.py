@@ -254,7 +254,7 @@ def plan_run(settings: RunSettings) -> RunPlan:
             + "; check the selection (try it with 'david-data query STORE')"
         )
     try:
-        check_writable(store_url, options)
+        check_writable(store_url, options, store=True)
     except ConfigError as exc:
         raise ConfigError(
             f"cannot write a run into store {store_url} ({exc}); infer into an OUTPUT folder "

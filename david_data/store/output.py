@@ -11,6 +11,8 @@ import os
 import uuid
 from typing import Any
 
+from fsspec import AbstractFileSystem
+
 from ..errors import ConfigError
 from ..fsutil import atomic_write_bytes, is_local, join, resolve, to_url
 
@@ -22,6 +24,7 @@ def check_output_file(
     suggests when ``url`` is a folder); return its URL for messages."""
     fs, path = resolve(url, storage_options)
     shown = to_url(fs, path)
+    refuse_store(fs, path, "-o")
     if fs.isdir(path):
         raise ConfigError(
             f"-o {shown} is a folder; give a file name, e.g. -o {join(shown, example)}"
@@ -40,6 +43,20 @@ def check_output_file(
         except OSError as exc:
             raise _unwritable(shown, exc) from exc
     return shown
+
+
+def refuse_store(fs: AbstractFileSystem, path: str, flag: str) -> None:
+    """ConfigError when ``path`` is a store's root or lies in its own entries (an output
+    written there would overwrite or litter the store); ``flag`` names it in the message."""
+    from ..format.layout import store_owning
+
+    root = store_owning(fs, path)
+    if root is not None:
+        what = "is the store" if root == path.rstrip("/") else "lies inside the store"
+        raise ConfigError(
+            f"{flag} {to_url(fs, path)} {what} {to_url(fs, root)}; writing there would "
+            "damage it: give a path outside the store"
+        )
 
 
 def write_output(url: str, data: bytes, storage_options: dict[str, Any] | None = None) -> str:

@@ -54,7 +54,7 @@ from ..format.layout import (
 )
 from ..format.reader import ShardReader
 from ..format.shard import EMPTY, WRITTEN, shard_buffers
-from ..fsutil import atomic_write_bytes, is_local, join
+from ..fsutil import atomic_write_bytes, is_local, join, to_url
 
 __all__ = [
     "FIELDS",
@@ -249,7 +249,7 @@ def unknown_run(store: StoreLayout, name: str) -> StoreError:
     names = [r.name for r in list_runs(store)]
     there = f"runs there: {', '.join(names)}" if names else "it has no runs yet"
     return StoreError(
-        f"store {store.url} has no run {name!r} ({there}); write one with "
+        f"store {to_url(store.fs, store.root)} has no run {name!r} ({there}); write one with "
         "'david-data infer --from-store STORE --model M'",
         path=join(_runs_root(store), name),
     )

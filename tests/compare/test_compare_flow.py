@@ -60,7 +60,7 @@ def test_the_query_flow_joins_samples_with_metrics(
     from david_data.store import open_store
 
     sql = (
-        "SELECT s.scenario, m.run, count(*) AS n, avg(m.depth_absrel) AS absrel "
+        "SELECT s.scenario, m.run, count(*) AS n, round(avg(m.depth_absrel), 9) AS absrel "
         "FROM samples s JOIN metrics m USING (sample_id) GROUP BY 1, 2 ORDER BY 1, 2"
     )
     out = tmp_path / "joined.parquet"
