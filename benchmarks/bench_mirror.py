@@ -111,7 +111,11 @@ sys.exit(1 if report.failed or report.interrupted else 0)
 BREAKDOWN = """
 import collections, hashlib, resource, sys, threading, time
 from david_data.mirror import MirrorSettings, mirror
-from david_data.mirror import part, segmented, transfer, zipcheck
+from david_data.mirror import part, transfer, zipcheck
+try:
+    from david_data.mirror import segmented
+except ImportError:  # revisions before the rename (mirror/fetch.py)
+    from david_data.mirror import fetch as segmented
 spent, lock = collections.Counter(), threading.Lock()
 def timed(owner, name, label):
     original = getattr(owner, name)
