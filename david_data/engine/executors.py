@@ -18,7 +18,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import logging
-import multiprocessing
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -80,6 +79,8 @@ class ProcessExecutor:
         if self.in_process:
             self._pool: cf.Executor = cf.ThreadPoolExecutor(1, thread_name_prefix="david-data")
         else:
+            import multiprocessing  # not at the top: the thread executors never need it
+
             self._pool = cf.ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -74,7 +73,8 @@ def reset_stop() -> None:
 
 def kill_children() -> None:
     """Terminate this process's worker processes (process pools, spawned helpers)."""
-    for child in multiprocessing.active_children():
+    multiprocessing = sys.modules.get("multiprocessing")  # not imported: no children
+    for child in multiprocessing.active_children() if multiprocessing else ():
         with contextlib.suppress(Exception):
             child.kill()
 

@@ -41,7 +41,6 @@ import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -241,6 +240,8 @@ class _Route:
 
 def proxy_for(scheme: str, host: str) -> urllib.parse.SplitResult | None:
     """The proxy the environment names for ``scheme://host`` (None: go direct)."""
+    import urllib.request  # not at the top: ~20 ms of imports (email, ...)
+
     proxies = urllib.request.getproxies_environment()
     url = proxies.get(scheme)
     if not url or urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]  # not in typeshed
