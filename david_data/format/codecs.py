@@ -231,17 +231,25 @@ def _compact_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
     return chosen
 
 
+FAST_LZ4HC_LEVEL = 4
+"""The ``fast`` profile's LZ4-HC level (the module docstring says why 4)."""
+
+
 def fast_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
     """The ``fast`` profile's codecs (see the module docstring), before the checksum."""
-    zstd: ChunkCodec = ZstdBytes(level=1)
+
+    def lz4hc(typesize: int, shuffle: str) -> BloscBytes:
+        return BloscBytes(
+            cname="lz4hc", clevel=FAST_LZ4HC_LEVEL, typesize=typesize, shuffle=shuffle
+        )
+
     chosen: dict[str, ChunkCodec] = {
-        "rgb": BloscBytes(cname="lz4", clevel=9, typesize=1, shuffle="noshuffle"),
-        "alpha": zstd,
-        "intrinsics": zstd,
+        "rgb": lz4hc(1, "noshuffle"),
+        "alpha": lz4hc(1, "noshuffle"),
+        "intrinsics": lz4hc(8, "noshuffle"),  # 72 bytes: blosc stores them as they are
     }
     for name in ("depth", "normal"):
-        size = np.dtype(dtypes[name]).itemsize
-        chosen[name] = BloscBytes(cname="lz4", clevel=9, typesize=size, shuffle="shuffle")
+        chosen[name] = lz4hc(np.dtype(dtypes[name]).itemsize, "shuffle")
     return chosen
 
 
