@@ -15,9 +15,10 @@ machine class (its codec table prints size, encode and decode per array):
   costs ~0.7 ms of CPU a sample (~0.35 ms of it decoding), ~11x less than decoding its
   PNG/EXR. Alpha and intrinsics left
   zstd-1, whose per-call context cost more than LZ4-HC decoding them (alpha is 3.2 KB a
-  sample instead of 1.7). The price is conversion CPU: encoding takes ~17 ms a sample
-  (LZ4 level 9: ~3 ms), so a conversion unit costs ~26 ms of CPU a sample instead of ~12
-  (~3.5x decoding the PNG/EXR instead of ~1.6x). ``benchmarks/bench_convert.py`` measures
+  sample instead of 1.7): that saves ~0.13 ms of a random read's ~0.9, LZ4-HC's smaller
+  chunks ~0.04 ms. The price is conversion CPU: encoding takes ~17 ms a sample (LZ4
+  level 9: ~3 ms), so a conversion unit costs ~28 ms of CPU a sample instead of ~12
+  (~3.5x decoding the PNG/EXR instead of ~1.5x). ``benchmarks/bench_convert.py`` measures
   all of it beside the profile before and level 3. Shuffling the normals by whole pixels
   (typesize 6) saves ~4 % more but more than halves their decoding speed (blosc has no
   SIMD unshuffle for 6 bytes); blosc's own ``blosclz`` and larger blocks gain nothing. Stores
