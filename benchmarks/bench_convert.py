@@ -6,8 +6,9 @@ Every figure is a median, compared with a baseline measured in the same run; whe
 earlier code path no longer exists, "before" is the figure recorded in
 ``benchmarks/baselines.json`` (with its date and machine) and says so. Issue 17's store
 goals (size, random reads, compact reads, conversion CPU) are measured in interleaved
-rounds, before (the ``fast`` codecs of issue 15) and after in the same run, as medians
-with their range and the load average beside them. CPU times are ``time.process_time`` (all
+rounds, before (the ``fast`` codecs this issue replaces: Blosc-LZ4 level 9, zstd-1) and
+after in the same run, as medians with their range and the load average beside each
+round. CPU times are ``time.process_time`` (all
 threads of this process) or a child's rusage: on a shared machine they move far less
 than wall times, which are printed too.
 
@@ -143,7 +144,7 @@ def codec_table(samples: list[Sample]) -> None:
         shuffles = ("noshuffle",) if size == 1 else ("noshuffle", "shuffle")
         options: list[ChunkCodec] = [ZstdBytes(level=v) for v in (3, 1, -1, -5)]
         options += [blosc("lz4", v, s, size) for v in (1, 5, 9) for s in shuffles]
-        options += [blosc("lz4hc", v, shuffles[-1], size) for v in (1, 3)]
+        options += [blosc("lz4hc", v, shuffles[-1], size) for v in (1, 3, 4, 5)]
         options += [blosc("zstd", 1, s, size) for s in shuffles]
         if name == "normal":  # shuffled by whole pixels: each channel's bytes together
             options += [blosc(c, v, "shuffle", 3 * size) for c, v in (("lz4", 9), ("zstd", 1))]
@@ -199,44 +200,34 @@ def legacy_codecs() -> dict[str, ChunkCodec]:
 
 
 def fast_before_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
-    """The ``fast`` profile of issues 10-15, before issue 17 (stores written then keep
-    it): Blosc-LZ4 level 1 for rgb, level 5 after a byte shuffle for depth/normal."""
+    """The ``fast`` profile before issue 17's goal 5 (stores written then keep it):
+    Blosc-LZ4 level 9 for rgb, and after a byte shuffle for depth/normal; zstd-1 for
+    alpha and intrinsics."""
     chosen: dict[str, ChunkCodec] = {
-        "rgb": BloscBytes(cname="lz4", clevel=1, typesize=1, shuffle="noshuffle"),
+        "rgb": BloscBytes(cname="lz4", clevel=9, typesize=1, shuffle="noshuffle"),
         "alpha": ZstdBytes(level=1),
         "intrinsics": ZstdBytes(level=1),
     }
     for name in ("depth", "normal"):
         size = np.dtype(dtypes[name]).itemsize
-        chosen[name] = BloscBytes(cname="lz4", clevel=5, typesize=size, shuffle="shuffle")
+        chosen[name] = BloscBytes(cname="lz4", clevel=9, typesize=size, shuffle="shuffle")
     return chosen
 
 
-def pixel_shuffle_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
-    """A candidate for a smaller ``fast``: today's, with the normals shuffled by whole
-    pixels (typesize 3 x 2 bytes: each channel's high bytes side by side)."""
-    size = np.dtype(dtypes["normal"]).itemsize
-    normal = BloscBytes(cname="lz4", clevel=9, typesize=3 * size, shuffle="shuffle")
-    return {**fast_codecs(dtypes), "normal": normal}
-
-
-def lz4hc_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
-    """A candidate for a smaller ``fast``: LZ4-HC (slower to encode, as fast to decode)."""
-    chosen = dict(fast_codecs(dtypes))
-    for name, level in (("rgb", 3), ("depth", 3), ("normal", 1)):
-        old = chosen[name]
-        assert isinstance(old, BloscBytes)
-        chosen[name] = dataclasses.replace(old, cname="lz4hc", clevel=level)
-    return chosen
+def lz4hc3_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
+    """The cheaper neighbour of today's ``fast``: LZ4-HC level 3 instead of 4."""
+    return {
+        name: dataclasses.replace(codec, clevel=3) if isinstance(codec, BloscBytes) else codec
+        for name, codec in fast_codecs(dtypes).items()
+    }
 
 
 OTHER_FAST: dict[str, tuple[str, Callable[[dict[str, np.dtype]], dict[str, ChunkCodec]]]] = {
-    "fastbefore": ("fast before (lz4-1/5)", fast_before_codecs),
-    "pixelshuffle": ("candidate: normal by pixel", pixel_shuffle_codecs),
-    "lz4hc": ("candidate: LZ4-HC", lz4hc_codecs),
+    "fastbefore": ("fast before (lz4-9, zstd-1)", fast_before_codecs),
+    "lz4hc3": ("candidate: LZ4-HC level 3", lz4hc3_codecs),
 }
-"""``fast`` codecs written and read beside today's: the profile before, and two
-smaller candidates (what a smaller store costs)."""
+"""``fast`` codecs written and read beside today's: the profile before, and the
+cheaper level (what the chosen level's margin under 1.3x costs)."""
 
 
 def checksummed(codecs: dict[str, ChunkCodec]) -> dict[str, ChunkCodec]:
@@ -403,7 +394,7 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
         key: [u / f for u, f in zip(cpu, floor_cpu, strict=True)] for key, cpu in other_cpu.items()
     }
     print(
-        f"  convert unit, new store (fast: lz4-9 + shuffle): {new * 1e3:6.2f} ms CPU/sample "
+        f"  convert unit, new store (fast: LZ4-HC 4)      : {new * 1e3:6.2f} ms CPU/sample "
         f"= {span(after_ratio)}x decode"
     )
     for key, (label, _) in OTHER_FAST.items():
@@ -419,7 +410,13 @@ def conversion(src: Path, work: Path, ids: list[int], shard: int, reps: int, qui
         f"  whole engine run of {len(files)} samples, new store : {engine * 1e3:6.2f} ms CPU/sample "
         f"= {engine / floor:4.2f}x decode (per-run costs spread over few samples)"
     )
+    for r, round_load in enumerate(loads):
+        print(
+            f"    round {r + 1}: load {round_load:4.1f}; convert unit CPU/sample fast before "
+            f"{other_cpu['fastbefore'][r] * 1e3:6.2f} ms -> fast {unit_cpu[r] * 1e3:6.2f} ms"
+        )
     results["convert"] = (after_ratio, other_ratio["fastbefore"], old / floor, floor, new, loads)
+    results["convert_cpu"] = (unit_cpu, other_cpu["fastbefore"], loads)
     results["convert_other"] = other_ratio
 
     stages = stage_table(samples, work, shard)
@@ -537,6 +534,16 @@ def random_reads(src: Path, work: Path, fast: Path, ids: list[int], shard: int, 
         print(
             f"  {label:38s}: {med(wall[label]):7.1f} samples/s wall = "
             f"{span(ratio(wall, label))}x raw decode; CPU: {span(ratio(cpu, label))}x"
+        )
+    before, after = (
+        ratio(wall, f"store {OTHER_FAST['fastbefore'][0]}"),
+        ratio(wall, "store fast, warm index"),
+    )
+    for r, round_load in enumerate(loads):
+        print(
+            f"    round {r + 1}: load {round_load:4.1f}; wall / raw decode: fast before "
+            f"{before[r]:5.2f}x -> fast {after[r]:5.2f}x, compact "
+            f"{ratio(wall, 'store compact, warm')[r]:4.2f}x"
         )
     results["reads"] = {
         key: (ratio(wall, label), ratio(cpu, label))
@@ -819,7 +826,7 @@ def issue_table() -> None:
         rows.append(
             (
                 "convert unit CPU/sample / decode",
-                f"{span(before)}x fast before (lz4-1/5), zstd-1 store {old:.2f}x (same run); "
+                f"{span(before)}x fast before (lz4-9), zstd-1 store {old:.2f}x (same run); "
                 f"{BEFORE['convert']}",
                 f"{span(after)}x ({cpu * 1e3:.1f} / {floor * 1e3:.1f} ms)",
                 f"<= {GOALS['convert']}x",
@@ -827,7 +834,7 @@ def issue_table() -> None:
             )
         )
     if "size" in results:
-        after, before = results["size"]["fast"], results["size"]["fast before (lz4-1/5)"]
+        after, before = results["size"]["fast"], results["size"]["fast before (lz4-9, zstd-1)"]
         rows.append(
             (
                 "fast store bytes / source zip",
@@ -840,6 +847,17 @@ def issue_table() -> None:
         notes.append(
             "sizes: synthetic depth/normal are analytic and compress better than real ones; "
             "rgb (real crops) is realistic. Both stores carry each chunk's CRC-32C."
+        )
+    if "convert_cpu" in results:
+        after, before, loads = results["convert_cpu"]
+        rows.append(
+            (
+                "fast convert unit CPU/sample",
+                f"{span([b * 1e3 for b in before], '.1f')} ms fast before (same run)",
+                f"{span([a * 1e3 for a in after], '.1f')} ms (load {span(loads, '.1f')})",
+                "measured (goal 5 includes it)",
+                "-",
+            )
         )
     if "reads" in results:
         reads, loads = results["reads"], results["reads_load"]
@@ -913,7 +931,7 @@ def issue_table() -> None:
                 )
             )
     if "size" in results and "reads" in results and "convert_other" in results:
-        for key in ("pixelshuffle", "lz4hc"):
+        for key in ("lz4hc3",):
             label = OTHER_FAST[key][0]
             notes.append(
                 f"{label}: {span(results['size'][label], '.3f')}x the zips, random reads "

@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--profile",
         choices=("fast", "compact"),
         default=None,
-        help="codecs of a new store: 'fast' (Blosc-LZ4/zstd, fastest reads, portable, default) or "
+        help="codecs of a new store: 'fast' (Blosc-LZ4-HC, fastest reads, portable, default) or "
         "'compact' (lossless image codecs, ~1.5-2x smaller, slow random reads: an archive, needs "
         "david_data to read); fixed once the store exists",
     )

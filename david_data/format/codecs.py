@@ -7,16 +7,22 @@ stays standard Zarr v3. Choices come from ``benchmarks/bench_convert.py`` on thi
 machine class (its codec table prints size, encode and decode per array):
 
 - ``fast`` (default): codecs of the Zarr v3 spec only (zarr-python, tensorstore and any
-  Zarr v3 reader open it). Blosc-LZ4 at level 9 for rgb, and for depth/normal after a byte
-  shuffle (the float halves' high bytes compress, the noise-like low bytes do not);
-  zstd-1 for alpha and intrinsics. LZ4's level costs encode time only (level 9 takes
-  blosc's larger blocks: 1.40x the source zip on synthetic data where levels 1/5 gave
-  1.51x, decoding as fast). Encoding costs ~3 ms a sample, decoding ~0.5 ms, ~10-20x
-  cheaper than PNG/EXR. A smaller fast store costs reads or conversion (both measured
-  beside this profile by ``benchmarks/bench_convert.py``): shuffling the normals by whole
-  pixels (typesize 6) saves ~4 % of the bytes and ~30 % of the random-read rate; LZ4-HC
-  saves ~7 % (1.30x the zip) for ~9 ms more CPU a sample converted (~1.7x the conversion
-  CPU). Stores written before keep their codecs (``zarr.json``).
+  Zarr v3 reader open it). Blosc-LZ4-HC at level 4 (:data:`FAST_LZ4HC_LEVEL`) for every
+  array: rgb and alpha as they are, depth/normal after a byte shuffle (the float halves'
+  high bytes compress, the noise-like low bytes do not). LZ4-HC spends encoding time to
+  find longer matches and decodes as fast as LZ4: 1.27x the source zip on synthetic data
+  (level 3: 1.28x; Blosc-LZ4 level 9 before: 1.40x, levels 1/5: 1.51x), and a random read
+  costs ~0.7 ms of CPU a sample (~0.35 ms of it decoding), ~11x less than decoding its
+  PNG/EXR. Alpha and intrinsics left
+  zstd-1, whose per-call context cost more than LZ4-HC decoding them (alpha is 3.2 KB a
+  sample instead of 1.7): that saves ~0.13 ms of a random read's ~0.9, LZ4-HC's smaller
+  chunks ~0.04 ms. The price is conversion CPU: encoding takes ~17 ms a sample (LZ4
+  level 9: ~3 ms), so a conversion unit costs ~28 ms of CPU a sample instead of ~12
+  (~3.5x decoding the PNG/EXR instead of ~1.5x). ``benchmarks/bench_convert.py`` measures
+  all of it beside the profile before and level 3. Shuffling the normals by whole pixels
+  (typesize 6) saves ~4 % more but more than halves their decoding speed (blosc has no
+  SIMD unshuffle for 6 bytes); blosc's own ``blosclz`` and larger blocks gain nothing. Stores
+  written before keep their codecs (``zarr.json``).
 - ``compact``: lossless image codecs: WebP lossless (method 0) for rgb, JPEG-LS for alpha
   and for the 16-bit views of float16 depth/normal; float32 depth/normal use blosc-zstd
   with byte shuffle (JPEG-LS on the noise-like low halves of float32 gains nothing).
@@ -231,17 +237,25 @@ def _compact_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
     return chosen
 
 
+FAST_LZ4HC_LEVEL = 4
+"""The ``fast`` profile's LZ4-HC level (the module docstring says why 4)."""
+
+
 def fast_codecs(dtypes: dict[str, np.dtype]) -> dict[str, ChunkCodec]:
     """The ``fast`` profile's codecs (see the module docstring), before the checksum."""
-    zstd: ChunkCodec = ZstdBytes(level=1)
+
+    def lz4hc(typesize: int, shuffle: str) -> BloscBytes:
+        return BloscBytes(
+            cname="lz4hc", clevel=FAST_LZ4HC_LEVEL, typesize=typesize, shuffle=shuffle
+        )
+
     chosen: dict[str, ChunkCodec] = {
-        "rgb": BloscBytes(cname="lz4", clevel=9, typesize=1, shuffle="noshuffle"),
-        "alpha": zstd,
-        "intrinsics": zstd,
+        "rgb": lz4hc(1, "noshuffle"),
+        "alpha": lz4hc(1, "noshuffle"),
+        "intrinsics": lz4hc(8, "noshuffle"),  # 72 bytes: blosc stores them as they are
     }
     for name in ("depth", "normal"):
-        size = np.dtype(dtypes[name]).itemsize
-        chosen[name] = BloscBytes(cname="lz4", clevel=9, typesize=size, shuffle="shuffle")
+        chosen[name] = lz4hc(np.dtype(dtypes[name]).itemsize, "shuffle")
     return chosen
 
 

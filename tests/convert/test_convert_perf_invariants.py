@@ -242,11 +242,26 @@ def test_reused_sql_connections_answer_the_same_and_stay_locked() -> None:
     sql.close()
 
 
-def test_a_fast_store_of_issue_15_keeps_its_codecs_when_converted_into(
-    mirror: Mirror, store: Path, tmp_path: Path
+EARLIER_FAST = {
+    # issue 15: Blosc-LZ4 levels 1 (rgb) and 5 (depth/normal, shuffled), zstd-1 for the rest
+    "issue-15": {
+        "rgb": (1, 1, "noshuffle"),
+        "depth": (5, 4, "shuffle"),
+        "normal": (5, 4, "shuffle"),
+    },
+    # issue 17 before its goal 5: Blosc-LZ4 level 9, zstd-1 for alpha and intrinsics
+    "lz4-9": {"rgb": (9, 1, "noshuffle"), "depth": (9, 4, "shuffle"), "normal": (9, 4, "shuffle")},
+}
+"""``fast`` profiles of earlier releases: (level, typesize, shuffle) of each Blosc-LZ4
+array (float32 depth/normal, as the mirror's part 40 has them)."""
+
+
+@pytest.mark.parametrize("earlier", list(EARLIER_FAST))
+def test_a_fast_store_of_an_earlier_release_keeps_its_codecs_when_converted_into(
+    mirror: Mirror, store: Path, tmp_path: Path, earlier: str
 ) -> None:
-    """A ``fast`` store written before issue 17 (Blosc-LZ4 levels 1 and 5, checksummed)
-    gets new shards in its own codecs, not in the profile's codecs of today."""
+    """A ``fast`` store written with earlier codecs (checksummed) gets new shards in its
+    own codecs, as its ``zarr.json`` declares them, not in the profile's codecs of today."""
     import zarr
 
     part = "SynthHuman_0040.zip"
@@ -254,7 +269,7 @@ def test_a_fast_store_of_issue_15_keeps_its_codecs_when_converted_into(
     shutil.copy(mirror.path / part, tmp_path / "mirror" / part)
     old = tmp_path / "old.zarr"
     dtypes = open_layout(str(store)).dtypes
-    lz4 = {"rgb": (1, 1, "noshuffle"), "depth": (5, 4, "shuffle"), "normal": (5, 4, "shuffle")}
+    lz4 = EARLIER_FAST[earlier]
     codecs: dict[str, ChunkCodec] = {
         name: Checksummed(
             inner=BloscBytes(
@@ -267,7 +282,7 @@ def test_a_fast_store_of_issue_15_keeps_its_codecs_when_converted_into(
     }
     create_store(str(old), profile="fast", shard_size=SHARD, dtypes=dtypes, source="x")
     group = zarr.open_group(str(old), mode="a")
-    for name in SAMPLE_SHAPES:  # the arrays as issue 15's conversion declared them
+    for name in SAMPLE_SHAPES:  # the arrays as that release's conversion declared them
         array = group[name]
         assert isinstance(array, zarr.Array)
         shape, dtype, dims = array.shape, array.dtype, array.metadata.dimension_names  # type: ignore[union-attr]
@@ -292,10 +307,11 @@ def test_a_fast_store_of_issue_15_keeps_its_codecs_when_converted_into(
     for name in SAMPLE_SHAPES:
         assert got[name].tobytes() == want[name].tobytes(), name
     # the chunk bytes are those of the store's own codecs, not of today's profile
-    rgb = want["rgb"][0]
-    shard = Path(layout.shard_path("rgb", ids[0] // SHARD)).read_bytes()
-    assert codecs["rgb"].encode(rgb) in shard
-    assert profile_codecs("fast", dtypes)["rgb"].encode(rgb) not in shard
+    for name in ("rgb", "alpha", "normal"):
+        array = want[name][0]
+        shard = Path(layout.shard_path(name, ids[0] // SHARD)).read_bytes()
+        assert codecs[name].encode(array) in shard, name
+        assert profile_codecs("fast", dtypes)[name].encode(array) not in shard, name
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32])

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from store_helpers import ALL_IDS, END, SHARD
 
+from david_data.convert.decode import decode_sample
 from david_data.errors import StoreError
-from david_data.format.codecs import ARRAYS
+from david_data.format.codecs import ARRAYS, FAST_LZ4HC_LEVEL
 from david_data.format.layout import open_layout
 from david_data.format.shard import (
     WRITTEN,
@@ -21,6 +22,7 @@ from david_data.format.shard import (
     encode_shard,
     parse_index_format,
 )
+from david_data.sources import open_source
 from david_data.store import open_store
 
 CHUNKS = [b"first", None, b"", b"fourth chunk"]
@@ -109,22 +111,34 @@ def test_arrays_come_back_writable(store: Path) -> None:
     assert s.sample(98041)["depth"][0, 0] == before
 
 
-def test_zarr_python_and_tensorstore_read_a_fast_store_bit_exact(store: Path) -> None:
+def test_zarr_python_and_tensorstore_read_a_fast_store_bit_exact(mirror: Path, store: Path) -> None:
+    """A new ``fast`` store declares Blosc-LZ4-HC then CRC-32C for every array (codecs of
+    the Zarr v3 spec), and zarr-python and tensorstore read from it the source files'
+    arrays, bit for bit."""
     import tensorstore as ts
     import zarr
 
     s = open_store(str(store))
     want = s.read_batch(ALL_IDS)
+    source = open_source(str(mirror))
+    decoded = [decode_sample(i, source.read_sample(i)).arrays() for i in ALL_IDS]
     group = zarr.open_group(str(store), mode="r")
     for name in ARRAYS:
+        meta = json.loads((store / name / "zarr.json").read_text())
+        inner = meta["codecs"][0]["configuration"]["codecs"]
+        assert [c["name"] for c in inner] == ["bytes", "blosc", "crc32c"], name
+        blosc = inner[1]["configuration"]
+        assert (blosc["cname"], blosc["clevel"]) == ("lz4hc", FAST_LZ4HC_LEVEL), name
         array = ts.open(
             {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(store / name)}},
             read=True,
         ).result()
         via_ts = np.stack([array[i].read().result() for i in ALL_IDS])
         via_zarr = np.stack([group[name][i] for i in ALL_IDS])
-        assert via_ts.dtype == want[name].dtype and via_ts.tobytes() == want[name].tobytes(), name
-        assert via_zarr.tobytes() == want[name].tobytes(), name
+        source_bytes = np.stack([d[name] for d in decoded]).tobytes()
+        assert via_ts.dtype == want[name].dtype and via_ts.tobytes() == source_bytes, name
+        assert via_zarr.tobytes() == source_bytes, name
+        assert want[name].tobytes() == source_bytes, name
         assert not array[1000].read().result().any()  # a sample not converted reads as 0
 
 
