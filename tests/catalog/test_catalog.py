@@ -87,6 +87,30 @@ def test_catalog_takes_a_handful_of_requests_then_only_heads(host: LocalHost, se
     assert ids.column(0).to_pylist() == [0, 1]
 
 
+def test_either_cache_form_serves_the_other(host: LocalHost, served: Path) -> None:
+    # A fetch caches plain columns (JSON), SQL a Parquet table: each reads the other's
+    # file when its own is missing (HEADs only), to the same members; storing a fresh
+    # reading in one form removes the other, which may hold an older reading.
+    from david_data.catalog.cache import cache_folder
+
+    source = open_catalog_source(host.base_url)
+    fresh = load_catalog(source, NAMES, policy=FAST, refresh=NAMES, table=False)
+    folder = cache_folder(source.base)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.json" for n in NAMES)
+    for table_first in (True, False):
+        host.reset_stats()
+        cached = load_catalog(source, NAMES, policy=FAST, table=table_first)
+        assert [r.method for r in host.stats.requests] == ["HEAD"] * len(NAMES)
+        assert cached.members.equals(fresh.members)
+        assert all(p.same_members(q) for p, q in zip(cached.parts, fresh.parts, strict=True))
+    load_catalog(source, NAMES, policy=FAST, refresh=NAMES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.parquet" for n in NAMES)
+    host.reset_stats()
+    from_table = load_catalog(source, NAMES, policy=FAST, table=False)
+    assert [r.method for r in host.stats.requests] == ["HEAD"] * len(NAMES)
+    assert [p.column("crc32") for p in from_table.parts] == [p.column("crc32") for p in fresh.parts]
+
+
 def test_a_large_central_directory_is_read_in_one_confirmed_request(tmp_path: Path) -> None:
     # 2,400 tiny members: a central directory of ~100 KB, beyond the first 64 KiB read.
     name = "SynthHuman_0001.zip"
