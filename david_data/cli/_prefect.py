@@ -11,12 +11,10 @@ outlive a killed CLI for good.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -166,6 +164,8 @@ def _database_template() -> Path | None:
     """Where an empty, migrated database of the installed Prefect version is kept between
     commands: a server started on a copy skips its ~7 s of migrations."""
     try:
+        import importlib.metadata  # here: every job run imports this module, few use it
+
         version = importlib.metadata.version("prefect")
     except importlib.metadata.PackageNotFoundError:
         return None
@@ -190,6 +190,8 @@ def _save_template(database: Path, template: Path | None) -> None:
     if template is None:
         return
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+    import sqlite3
+
     try:
         template.parent.mkdir(parents=True, exist_ok=True)
         with (
