@@ -116,11 +116,21 @@ def _load_columns(
             unparsed is None
             or list(columns) != list(COLUMNS)
             or not all(isinstance(v, list) and len(v) == rows for v in columns.values())
+            or not all(_typed(columns[name], kind) for name, kind in COLUMNS.items())
         ):
             return None
     except (OSError, KeyError, TypeError, ValueError):
         return None
     return columns, unparsed
+
+
+def _typed(values: list[Any], kind: str) -> bool:
+    """True when every value has the column's type (checked at C speed: joining fails
+    on anything but strings, a sum of integers is an integer)."""
+    try:
+        return isinstance("".join(values), str) if kind == "string" else type(sum(values)) is int
+    except TypeError:
+        return False
 
 
 def store_cached(source: str, catalog: PartCatalog, *, table: bool = True) -> None:

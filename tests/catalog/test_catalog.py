@@ -111,6 +111,39 @@ def test_either_cache_form_serves_the_other(host: LocalHost, served: Path) -> No
     assert [p.column("crc32") for p in from_table.parts] == [p.column("crc32") for p in fresh.parts]
 
 
+@pytest.mark.parametrize(
+    "damage", ["truncated", "a string offset", "a float crc32", "a column short", "other url"]
+)
+def test_a_damaged_columns_cache_file_is_read_again(
+    host: LocalHost, served: Path, damage: str
+) -> None:
+    from david_data.catalog.cache import cache_folder
+
+    source = open_catalog_source(host.base_url)
+    first = load_catalog(source, NAMES[:1], policy=FAST, table=False)
+    path = cache_folder(source.base) / f"{NAMES[0]}.json"
+    raw = path.read_bytes()
+    body = json.loads(raw)
+    columns = body["columns"]
+    if damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    else:
+        if damage == "a string offset":
+            columns["offset"][0] = "12"
+        elif damage == "a float crc32":
+            columns["crc32"][-1] = 1.5
+        elif damage == "a column short":
+            columns["size"].pop()
+        else:
+            body["url"] = "http://elsewhere/part.zip"
+        path.write_text(json.dumps(body))
+    host.reset_stats()
+    again = load_catalog(source, NAMES[:1], policy=FAST, table=False)
+    assert "GET" in [r.method for r in host.stats.requests]  # not taken from the cache
+    assert again.parts[0].same_members(first.parts[0])
+    assert json.loads(path.read_bytes()) == json.loads(raw)  # and cached again
+
+
 def test_a_large_central_directory_is_read_in_one_confirmed_request(tmp_path: Path) -> None:
     # 2,400 tiny members: a central directory of ~100 KB, beyond the first 64 KiB read.
     name = "SynthHuman_0001.zip"
