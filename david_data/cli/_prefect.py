@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,8 +42,14 @@ def configured_api_url() -> tuple[str, str] | None:
         return url, "the environment"
     home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
     try:
-        profiles = tomllib.loads((home / "profiles.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+        text = (home / "profiles.toml").read_text()
+    except OSError:
+        return None
+    import tomllib  # here: most runs have no profiles file to parse
+
+    try:
+        profiles = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
         return None
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
     url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import logging
-import multiprocessing
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -82,7 +81,7 @@ class ProcessExecutor:
         else:
             self._pool = cf.ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=_spawn_context(),
                 initializer=ignore_interrupts_in_worker,
             )
 
@@ -218,3 +217,10 @@ def make_executor(
         clean = not stop_requested()
     finally:
         executor.close(wait=clean)
+
+
+def _spawn_context() -> Any:
+    """The spawn start method's context (multiprocessing loads only for processes)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("spawn")

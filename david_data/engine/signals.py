@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import sys
@@ -74,6 +73,9 @@ def reset_stop() -> None:
 
 def kill_children() -> None:
     """Terminate this process's worker processes (process pools, spawned helpers)."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:  # never imported: no process was started through it
+        return
     for child in multiprocessing.active_children():
         with contextlib.suppress(Exception):
             child.kill()
