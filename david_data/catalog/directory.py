@@ -1,4 +1,5 @@
-"""One part's catalog: its zip central directory read with a few ranged reads, as a table.
+"""One part's catalog: its zip central directory read with a few ranged reads, as plain
+columns (an Arrow table made from them on first use: a fetch by ids loads no pyarrow).
 
 Over HTTP a part costs a HEAD, then two rounds of ranged GETs: the last KiB (the end
 records; more when a long zip comment hides them), then the central directory. The bytes
@@ -16,7 +17,7 @@ confirmed reading becomes a :class:`PartCatalog` (and so reaches the cache).
 Entries whose name is not a sample file (and is not a folder) are kept by name in
 :attr:`PartCatalog.unparsed`: they are reported, never dropped silently.
 
-Table columns, one row per sample member (other entries are left out):
+Columns, one row per sample member (other entries are left out):
 ``sample_id``, ``part``, ``member`` (its name in the zip), ``kind`` (rgb, alpha, depth,
 normal, cam), ``offset`` (of the local header), ``end_offset`` (the next record's offset,
 or the central directory's: the member's local header, data and any data descriptor
