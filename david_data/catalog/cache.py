@@ -104,9 +104,7 @@ def _load_table(path: Path, url: str, version: PartVersion) -> tuple[Any, tuple[
     return table.replace_schema_metadata(), unparsed
 
 
-def _load_columns(
-    path: Path, url: str, version: PartVersion
-) -> tuple[Any, tuple[str, ...]] | None:
+def _load_columns(path: Path, url: str, version: PartVersion) -> tuple[Any, tuple[str, ...]] | None:
     try:
         body = json.loads(path.read_bytes())
         unparsed = _meta_matches(body, url, version)

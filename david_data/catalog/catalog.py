@@ -235,9 +235,7 @@ def load_catalog(
 
     def one(name: str) -> PartCatalog | DavidDataError:
         try:
-            return load_part(
-                source, name, policy=policy, use_cache=name not in again, table=table
-            )
+            return load_part(source, name, policy=policy, use_cache=name not in again, table=table)
         except DavidDataError as exc:
             if isinstance(exc, JobInterrupted) or getattr(exc, "first_contact", False):
                 raise  # stopped, or the host was never reached: one error for the command

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # pyarrow and numpy load only for SQL, --limit and a table re
     import pyarrow as pa
 
 logger = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Selection:
     """How samples are picked (all None: every sample of the catalogued parts)."""
