@@ -7,8 +7,9 @@ Layout (``CACHE`` is :func:`david_data.settings.cache_dir`)::
 
 A part is cached in the form its reader asked for: the Parquet table when the catalog is
 loaded for SQL (``david-data catalog``, ``--where``: reading 60 tables back is quick),
-the columns as JSON when it is loaded for a fetch by ids (written and read without
-pyarrow, which costs a small fetch more than all its requests). Either form serves a
+the columns as JSON when it is loaded for a fetch by ids over a few parts (written and
+read without pyarrow, which costs a small fetch more than all its requests; see
+:data:`david_data.fetch.plan.COLUMNS_PARTS`). Either form serves a
 reader of the other when its own is missing; storing one form removes the other.
 
 Each file records the part's URL, size and version (ETag or modification time) and the

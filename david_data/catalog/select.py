@@ -39,6 +39,11 @@ class Selection:
             raise ConfigError("--where is empty; give an SQL condition, e.g. \"scenario = 'face'\"")
 
     @property
+    def ids_alone(self) -> bool:
+        """Chosen by ids alone (with or without ``--limit``): no SQL needed."""
+        return self.where is None and bool(self.ids)
+
+    @property
     def empty(self) -> bool:
         return self.where is None and self.ids is None and self.limit is None
 
@@ -78,7 +83,7 @@ def select_samples(catalog: Catalog, selection: Selection) -> pa.Table:
     samples, by id. A sample listed by two parts is taken from the first."""
     import pyarrow as pa
 
-    rows = _select_ids(catalog, selection.ids or "") if _ids_alone(selection) else None
+    rows = _select_ids(catalog, selection.ids or "") if selection.ids_alone else None
     if rows is not None:
         rows = _limited(rows, selection)
         return pa.table(
@@ -101,7 +106,7 @@ def select_samples(catalog: Catalog, selection: Selection) -> pa.Table:
 def select_by_part(catalog: Catalog, selection: Selection) -> dict[str, list[int]]:
     """The ids :func:`select_samples` chooses, by part; ids alone are chosen without
     DuckDB, pyarrow or numpy (a fetch by ids loads none of them)."""
-    rows = _select_ids(catalog, selection.ids or "") if _ids_alone(selection) else None
+    rows = _select_ids(catalog, selection.ids or "") if selection.ids_alone else None
     out: dict[str, list[int]] = {}
     if rows is not None:
         for row in _limited(rows, selection):
@@ -113,10 +118,6 @@ def select_by_part(catalog: Catalog, selection: Selection) -> dict[str, list[int
     ):
         out.setdefault(part, []).append(sid)
     return out
-
-
-def _ids_alone(selection: Selection) -> bool:
-    return selection.where is None and bool(selection.ids)
 
 
 def _drawn(rows: int, selection: Selection) -> list[int] | None:

@@ -48,6 +48,11 @@ except ImportError:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 KiB, MiB = 1 << 10, 1 << 20
+COLUMNS_PARTS = 8
+"""Most parts a fetch by ids alone catalogues as plain columns (cached as JSON, no
+pyarrow to import); more parts, or a selection that needs SQL, as tables (Parquet).
+Measured on real-size parts (25,000 members): a warm part's JSON loads in ~16 ms, its
+Parquet in ~4 ms, and importing pyarrow costs ~90 ms: columns win up to about 8 parts."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +170,9 @@ class FetchPlan:
     dest_url: str
     samples: tuple[SampleWork, ...]
     units: tuple[FetchUnit, ...]
+    tables: bool = True
+    """The parts were catalogued as tables (else as plain columns): parts read again
+    during the run are catalogued the same way."""
 
     @property
     def files_dir(self) -> str:
@@ -234,7 +242,8 @@ def plan_fetch(settings: FetchSettings) -> FetchPlan:
     refuse_zarr_folder(fs, root, "DEST")
     source = open_catalog_source(settings.base_url, settings.storage_options)
     parts = _parts(settings, source)
-    catalog = load_catalog(source, parts, policy=settings.policy, table=False)
+    tables = not settings.selection.ids_alone or len(parts) > COLUMNS_PARTS
+    catalog = load_catalog(source, parts, policy=settings.policy, table=tables)
     if catalog.errors:
         reasons = "; ".join(f"{name}: {why}" for name, why in catalog.errors)
         raise DownloadError(
@@ -272,6 +281,7 @@ def plan_fetch(settings: FetchSettings) -> FetchPlan:
         units=make_units(
             settings, source, catalog, plan_samples, join(dest_url, facts.EXTRACT_FOLDER)
         ),
+        tables=tables,
     )
 
 

@@ -197,7 +197,9 @@ class _Fold:
         settings, source = self.plan.settings, self.plan.source
         again: list[SampleWork] = []
         for name in sorted(parts):
-            fresh = load_part(source, name, policy=settings.policy, use_cache=False, table=False)
+            fresh = load_part(
+                source, name, policy=settings.policy, use_cache=False, table=self.plan.tables
+            )
             self.catalog = replace_part(self.catalog, fresh)
             ids = [sid for sid, s in self.samples.items() if s.part == name]
             again += self._take(fresh, ids)
@@ -226,7 +228,7 @@ class _Fold:
             old = self.catalog.part(name)
             try:
                 fresh = load_part(
-                    source, name, policy=settings.policy, use_cache=False, table=False
+                    source, name, policy=settings.policy, use_cache=False, table=self.plan.tables
                 )
             except DavidDataError as exc:
                 logger.warning("cannot read the directory of %s again: %s", name, exc)

@@ -309,3 +309,28 @@ def test_fetch_by_ids_loads_only_what_it_needs(
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "[]", run
         assert sample_ids_in(dest / "SynthHuman") == {0, 1, 2, 98040}
+
+
+def test_a_fetch_caches_columns_for_ids_and_tables_for_sql(
+    host: LocalHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ids alone over a few parts: plain columns (JSON, no pyarrow); a condition, or more
+    # parts than COLUMNS_PARTS: Parquet tables, which load quicker when there are many.
+    from david_data.catalog.cache import cache_folder
+    from david_data.fetch import plan
+
+    folder = cache_folder(open_catalog_source(host.base_url).base)
+
+    def cached(*args: str) -> set[str]:
+        """The forms a cold fetch (empty cache) caches."""
+        for path in folder.glob("*"):
+            path.unlink()
+        dest = tmp_path / str(len(list(tmp_path.iterdir())))
+        command = ["fetch", str(dest), "--base-url", host.base_url, *args, "--no-progress"]
+        assert main(command) == 0
+        return {p.suffix for p in folder.iterdir()}
+
+    assert cached("--ids", "0-1,98040") == {".json"}
+    assert cached("--parts", "0,19", "--where", "sample_id IN (1, 98041)") == {".parquet"}
+    monkeypatch.setattr(plan, "COLUMNS_PARTS", 1)
+    assert cached("--ids", "0-1,98040") == {".parquet"}
