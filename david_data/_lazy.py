@@ -51,7 +51,10 @@ def _type_checking_imports(package: str) -> dict[str, str]:
     top-level ``if TYPE_CHECKING:`` block of ``package``'s ``__init__``."""
     spec = sys.modules[package].__spec__
     loader = spec.loader if spec is not None else None
-    source = get_source(package) if (get_source := getattr(loader, "get_source", None)) else None
+    # A loader with get_source (importlib.abc.InspectLoader, not imported: it costs
+    # every command importlib.resources)
+    get_source = getattr(loader, "get_source", None)
+    source = get_source(package) if get_source is not None else None
     if source is None:
         raise ImportError(f"cannot read the source of {package}, which names its exports")
     tree = ast.parse(source)

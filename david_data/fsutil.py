@@ -9,22 +9,26 @@ Atomicity: locally a temp file beside the target is renamed into place; on objec
 stores a single upload of bytes is atomic, and streamed writes go to a staging key
 that is promoted (copied) only once complete, so no partial object ever appears
 under a final name.
+
+fsspec is imported on first use: a job whose paths are all local (``fetch`` into a local
+DEST) opens them with :func:`open_folder`, which gives a :class:`LocalFiles` (the few
+calls it makes, on ``os``) and loads no fsspec.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any
-
-import fsspec
-from fsspec import AbstractFileSystem
-from fsspec.implementations.local import LocalFileSystem
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ._extras import require
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 STAGING_SUFFIX = ".staging"
 AZURE_PROTOCOLS = frozenset({"az", "abfs", "abfss", "adl"})
@@ -35,6 +39,8 @@ def resolve(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Ab
     """Return the filesystem and the path inside it for a local path or fsspec URL."""
     if not url:
         raise ConfigError("an empty path or URL was given")
+    import fsspec
+
     if fsspec.core.split_protocol(url)[0] in AZURE_PROTOCOLS:
         require("azure", f"{url!r}")
     try:
@@ -44,8 +50,82 @@ def resolve(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Ab
     return fs, path.rstrip("/") if path not in ("/", "") else path
 
 
-def is_local(fs: AbstractFileSystem) -> bool:
+class Files(Protocol):
+    """The calls a job makes on a folder: an fsspec filesystem has them, and so has
+    :class:`LocalFiles`."""
+
+    def isfile(self, path: str) -> bool: ...
+    def ls(self, path: str, detail: bool = ...) -> Any: ...
+    def cat_file(self, path: str) -> Any: ...
+    def makedirs(self, path: str, exist_ok: bool = ...) -> None: ...
+    def rm_file(self, path: str) -> None: ...
+    def pipe_file(self, path: str, value: bytes) -> None: ...
+
+
+class LocalFiles:
+    """The local disk, with the fsspec calls of :class:`Files` (same arguments, same
+    answers as fsspec's ``LocalFileSystem`` for them) made on ``os``: no fsspec to load."""
+
+    def isfile(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def ls(self, path: str, detail: bool = True) -> list[Any]:
+        with os.scandir(path) as entries:  # FileNotFoundError as fsspec's
+            found = sorted(entries, key=lambda e: e.name)
+        if not detail:
+            return [e.path for e in found]
+        return [
+            {
+                "name": e.path,
+                "size": e.stat().st_size,
+                "type": "directory" if e.is_dir() else "file" if e.is_file() else "other",
+            }
+            for e in found
+        ]
+
+    def cat_file(self, path: str) -> bytes:
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        os.makedirs(path, exist_ok=exist_ok)
+
+    def rm_file(self, path: str) -> None:
+        os.remove(path)
+
+    def pipe_file(self, path: str, value: bytes) -> None:
+        with _local_atomic(path) as handle:
+            handle.write(value)
+
+
+def _plain_path(url: str) -> str | None:
+    """The local path ``url`` names without fsspec (no protocol, or ``file://``), else None."""
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    elif "::" in url or "://" in url:
+        return None
+    return os.path.abspath(os.path.expanduser(url))
+
+
+def open_folder(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Files, str]:
+    """:func:`resolve` for jobs that only make the :class:`Files` calls: a local path
+    (with no storage options) gives :class:`LocalFiles` and loads no fsspec."""
+    if not url:
+        raise ConfigError("an empty path or URL was given")
+    local = None if storage_options else _plain_path(url)
+    if local is None:
+        return resolve(url, storage_options)
+    return LocalFiles(), local.rstrip("/") if local != "/" else local
+
+
+def is_local(fs: Files | AbstractFileSystem) -> bool:
     """True when ``fs`` is the local disk."""
+    if isinstance(fs, LocalFiles):
+        return True
+    if "fsspec" not in sys.modules:  # no fsspec filesystem can exist yet
+        return False
+    from fsspec.implementations.local import LocalFileSystem
+
     return isinstance(fs, LocalFileSystem)
 
 
@@ -55,12 +135,15 @@ def join(base: str, *names: str) -> str:
     return "/".join(parts)
 
 
-def to_url(fs: AbstractFileSystem, path: str) -> str:
+def to_url(fs: Files | AbstractFileSystem, path: str) -> str:
     """The URL of ``path`` in ``fs``, suitable for logs and for reopening."""
-    return path if is_local(fs) else fs.unstrip_protocol(path)
+    if is_local(fs):
+        return path
+    url: str = fs.unstrip_protocol(path)  # type: ignore[union-attr]  # fsspec's, not Files'
+    return url
 
 
-def refuse_zarr_folder(fs: AbstractFileSystem, root: str, what: str) -> None:
+def refuse_zarr_folder(fs: Files | AbstractFileSystem, root: str, what: str) -> None:
     """A folder of raw SynthHuman files (a mirror, a fetch, synthetic parts) is never a Zarr
     store: ConfigError when ``root`` holds a ``zarr.json`` (``what`` names the option)."""
     try:
@@ -104,7 +187,7 @@ def _local_atomic(path: str) -> Iterator[IO[bytes]]:
         raise
 
 
-def atomic_write_bytes(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+def atomic_write_bytes(fs: Files | AbstractFileSystem, path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or all of it."""
     if is_local(fs):
         with _local_atomic(path) as handle:

@@ -24,19 +24,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from .. import facts
 from ..errors import ConfigError, DavidDataError, JobInterrupted
 from ..fsutil import join, resolve, to_url
 from ..net.http import is_http
 from ..net.retry import RetryPolicy
 from .cache import load_cached, store_cached
-from .directory import SCHEMA, PartCatalog, read_part
+from .directory import COLUMNS, PartCatalog, read_part, schema
 from .remote import stat_part
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +119,9 @@ class Catalog:
     def members(self) -> pa.Table:
         """Every member of every catalogued part, by part then offset."""
         if not self.parts:
-            return SCHEMA.empty_table()
+            return schema().empty_table()
+        import pyarrow as pa
+
         return pa.concat_tables([p.table for p in self.parts])
 
     def part(self, name: str) -> PartCatalog:
@@ -173,6 +174,7 @@ def connect(members: pa.Table) -> duckdb.DuckDBPyConnection:
 def run_sql(connection: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     """Run ``sql``; a DuckDB error becomes a :class:`ConfigError` naming the tables."""
     import duckdb
+    import pyarrow as pa
 
     from ..store.query import interruptible
 
@@ -185,28 +187,34 @@ def run_sql(connection: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     except duckdb.Error as exc:
         raise ConfigError(
             f"catalog query failed: {exc}\nTables: samples (sample_id, part, scenario, bytes, "
-            f"members, complete) and members ({', '.join(SCHEMA.names)})"
+            f"members, complete) and members ({', '.join(COLUMNS)})"
         ) from exc
 
 
 def load_part(
-    source: CatalogSource, name: str, *, policy: RetryPolicy, use_cache: bool = True
+    source: CatalogSource,
+    name: str,
+    *,
+    policy: RetryPolicy,
+    use_cache: bool = True,
+    table: bool = True,
 ) -> PartCatalog:
-    """One part's catalog: from the cache when its version is unchanged, else read."""
+    """One part's catalog: from the cache when its version is unchanged, else read.
+    ``table`` False: for a fetch by ids, cached as plain columns (see :mod:`.cache`)."""
     url = source.part_url(name)
     version = stat_part(url, policy=policy, storage_options=source.storage_options)
     if use_cache:
-        cached = load_cached(source.base, name, url, version)
+        cached = load_cached(source.base, name, url, version, table=table)
         if cached is not None:
             return cached
     catalog = read_part(name, url, version, policy=policy, storage_options=source.storage_options)
     logger.info(
         "catalogued %s: %d members (%d ranged reads)",
         name,
-        catalog.table.num_rows,
+        catalog.num_rows,
         catalog.requests,
     )
-    store_cached(source.base, catalog)
+    store_cached(source.base, catalog, table=table)
     return catalog
 
 
@@ -216,16 +224,18 @@ def load_catalog(
     *,
     policy: RetryPolicy | None = None,
     refresh: Iterable[str] = (),
+    table: bool = True,
 ) -> Catalog:
     """Catalog ``parts`` of ``source`` (default: :meth:`CatalogSource.default_parts`);
-    parts named in ``refresh`` are read again whatever the cache holds."""
+    parts named in ``refresh`` are read again whatever the cache holds. ``table`` False
+    caches plain columns rather than Parquet (:func:`load_part`)."""
     policy = policy or RetryPolicy()
     names = list(parts) if parts is not None else source.default_parts()
     again = set(refresh)
 
     def one(name: str) -> PartCatalog | DavidDataError:
         try:
-            return load_part(source, name, policy=policy, use_cache=name not in again)
+            return load_part(source, name, policy=policy, use_cache=name not in again, table=table)
         except DavidDataError as exc:
             if isinstance(exc, JobInterrupted) or getattr(exc, "first_contact", False):
                 raise  # stopped, or the host was never reached: one error for the command

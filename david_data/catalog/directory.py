@@ -1,4 +1,5 @@
-"""One part's catalog: its zip central directory read with a few ranged reads, as a table.
+"""One part's catalog: its zip central directory read with a few ranged reads, as plain
+columns (an Arrow table made from them on first use: a fetch by ids loads no pyarrow).
 
 Over HTTP a part costs a HEAD, then two rounds of ranged GETs: the last KiB (the end
 records; more when a long zip comment hides them), then the central directory. The bytes
@@ -16,7 +17,7 @@ confirmed reading becomes a :class:`PartCatalog` (and so reaches the cache).
 Entries whose name is not a sample file (and is not a folder) are kept by name in
 :attr:`PartCatalog.unparsed`: they are reported, never dropped silently.
 
-Table columns, one row per sample member (other entries are left out):
+Columns, one row per sample member (other entries are left out):
 ``sample_id``, ``part``, ``member`` (its name in the zip), ``kind`` (rgb, alpha, depth,
 normal, cam), ``offset`` (of the local header), ``end_offset`` (the next record's offset,
 or the central directory's: the member's local header, data and any data descriptor
@@ -25,14 +26,12 @@ lie in ``[offset, end_offset)``), ``compressed_size``, ``size``, ``crc32``, ``me
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from .. import facts
 from ..errors import VerificationError, ZipFormatError
@@ -40,51 +39,130 @@ from ..fsutil import resolve
 from ..net.http import is_http
 from ..net.retry import RetryPolicy
 from ..zipformat import ZipEntry, ZipLayout, read_layout, record_end
+from .member import MemberTask
 from .remote import PartVersion, read_range
+
+if TYPE_CHECKING:  # pyarrow loads only where a table is made (SQL, the Parquet cache)
+    import pyarrow as pa
+
+    SCHEMA: pa.Schema
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = pa.schema(
-    [
-        ("sample_id", pa.int64()),
-        ("part", pa.string()),
-        ("member", pa.string()),
-        ("kind", pa.string()),
-        ("offset", pa.int64()),
-        ("end_offset", pa.int64()),
-        ("compressed_size", pa.int64()),
-        ("size", pa.int64()),
-        ("crc32", pa.int64()),
-        ("method", pa.int16()),
-    ]
-)
+COLUMNS: dict[str, str] = {
+    "sample_id": "int64",
+    "part": "string",
+    "member": "string",
+    "kind": "string",
+    "offset": "int64",
+    "end_offset": "int64",
+    "compressed_size": "int64",
+    "size": "int64",
+    "crc32": "int64",
+    "method": "int16",
+}
+"""The table's columns and their Arrow types (:data:`SCHEMA`)."""
+
+
+@functools.cache
+def schema() -> pa.Schema:
+    """The Arrow schema of a part's table (imports pyarrow)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in COLUMNS.items()])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SCHEMA":  # made on first use: importing this module loads no pyarrow
+        return schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 READINGS = 3
 """Readings of a directory tried before giving up on a part that never reads the same twice."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class PartCatalog:
-    """The members of one version of one part."""
+    """The members of one version of one part: as plain columns (``{name: list}``, what a
+    reading of the directory gives and a fetch uses) or as an Arrow table (what SQL and
+    the Parquet cache use); each is made from the other on first use. Treat it as
+    frozen."""
 
-    name: str
-    url: str
-    version: PartVersion
-    table: pa.Table
-    requests: int = 0
-    """Ranged reads it took (0 when it came from the cache)."""
-    unparsed: tuple[str, ...] = ()
-    """Entries that are neither a sample file (``rgb_0000123.png`` ...) nor a folder."""
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        version: PartVersion,
+        table: pa.Table | None = None,
+        columns: dict[str, list[Any]] | None = None,
+        requests: int = 0,
+        unparsed: tuple[str, ...] = (),
+    ) -> None:
+        if (table is None) == (columns is None):
+            raise TypeError("PartCatalog takes a table or columns (one of them)")
+        self.name = name
+        self.url = url
+        self.version = version
+        self.requests = requests
+        """Ranged reads it took (0 when it came from the cache)."""
+        self.unparsed = unparsed
+        """Entries that are neither a sample file (``rgb_0000123.png`` ...) nor a folder."""
+        self._table = table
+        self._columns: dict[str, list[Any]] = dict(columns or {})
+
+    def __repr__(self) -> str:
+        return f"PartCatalog(name={self.name!r}, version={self.version!r}, rows={self.num_rows})"
+
+    @property
+    def table(self) -> pa.Table:
+        """The members as an Arrow table with :data:`SCHEMA` (made on first use)."""
+        if self._table is None:
+            import pyarrow as pa
+
+            self._table = pa.table({n: self._columns[n] for n in COLUMNS}, schema=schema())
+        return self._table
+
+    def column(self, name: str) -> list[Any]:
+        """One column as a Python list (taken from the table on first use)."""
+        values = self._columns.get(name)
+        if values is None:
+            assert self._table is not None
+            values = self._columns[name] = self._table.column(name).to_pylist()
+        return values
+
+    @property
+    def num_rows(self) -> int:
+        return len(self._columns["sample_id"]) if self._table is None else self._table.num_rows
+
+    def same_members(self, other: PartCatalog) -> bool:
+        """True when both list the same members, every column equal."""
+        return self.num_rows == other.num_rows and all(
+            self.column(n) == other.column(n) for n in COLUMNS
+        )
+
+    def members_of(self, sample_ids: list[int]) -> dict[int, list[MemberTask]]:
+        """The members of these samples, by sample (in offset order)."""
+        wanted = set(sample_ids)
+        rows = [i for i, sid in enumerate(self.column("sample_id")) if sid in wanted]
+        out: dict[int, list[MemberTask]] = {}
+        if not rows:
+            return out
+        columns = {name: self.column(name) for name in MemberTask.COLUMNS}
+        for i in rows:
+            out.setdefault(columns["sample_id"][i], []).append(MemberTask.from_row(columns, i))
+        return out
+
+    def tasks(self) -> list[MemberTask]:
+        """Every member, as the reader takes them."""
+        columns = {name: self.column(name) for name in MemberTask.COLUMNS}
+        return [MemberTask.from_row(columns, i) for i in range(self.num_rows)]
 
     def incomplete(self) -> list[tuple[int, list[str]]]:
         """``(sample_id, file names it lacks)`` of each sample listed without all five
         files, by id."""
         kinds: dict[int, set[str]] = {}
-        for sid, kind in zip(
-            self.table.column("sample_id").to_pylist(),
-            self.table.column("kind").to_pylist(),
-            strict=True,
-        ):
+        for sid, kind in zip(self.column("sample_id"), self.column("kind"), strict=True):
             kinds.setdefault(sid, set()).add(kind)
         return [
             (sid, [facts.member_name(k, sid) for k in facts.FILE_KINDS if k not in have])
@@ -213,12 +291,12 @@ def read_part(
             logger.info("%s; reading it again", exc.message)
             continue
         requests += used
-        table, unparsed = _table(name, list(layout.entries), layout.cd_offset, version.size)
+        columns, unparsed = _columns(name, list(layout.entries), layout.cd_offset, version.size)
         return PartCatalog(
             name=name,
             url=url,
             version=version,
-            table=table,
+            columns=columns,
             requests=requests,
             unparsed=tuple(unparsed),
         )
@@ -261,15 +339,15 @@ def _parse(handle: Any, size: int, url: str) -> ZipLayout:
         ) from exc
 
 
-def _table(
+def _columns(
     part: str, entries: list[ZipEntry], cd_offset: int, size: int
-) -> tuple[pa.Table, list[str]]:
+) -> tuple[dict[str, list[Any]], list[str]]:
     """The rows, and the names of entries that are not sample files; ``cd_offset``
     (where the central directory starts) bounds the last member's record."""
     ordered = sorted(entries, key=lambda e: e.offset)
     if not ordered or cd_offset <= ordered[-1].offset:
         cd_offset = size
-    rows: dict[str, list[Any]] = {field.name: [] for field in SCHEMA}
+    rows: dict[str, list[Any]] = {name: [] for name in COLUMNS}
     unparsed: list[str] = []
     for i, entry in enumerate(ordered):
         if entry.is_dir:
@@ -293,4 +371,4 @@ def _table(
             ("method", entry.method),
         ):
             rows[key].append(value)
-    return pa.table(rows, schema=SCHEMA), unparsed
+    return rows, unparsed

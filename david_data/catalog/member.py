@@ -12,7 +12,7 @@ exactly at the compressed size), counts it and runs it through CRC-32.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..zipformat import DEFLATED, STORED, MemberReader, MemberSpec
 
@@ -32,6 +32,18 @@ class MemberTask:
     size: int
     crc32: int
     method: int
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "sample_id",
+        "member",
+        "offset",
+        "end_offset",
+        "compressed_size",
+        "size",
+        "crc32",
+        "method",
+    )
+    """The catalog columns :meth:`from_row` reads."""
 
     def spec(self) -> MemberSpec:
         """What its record must match, as the member reader takes it."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import numpy as np
-import pyarrow as pa
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import facts
 from ..errors import ConfigError
 from .catalog import Catalog
-from .directory import PartCatalog
+
+if TYPE_CHECKING:  # pyarrow and numpy load only for SQL, --limit and a table result
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,11 @@ class Selection:
             raise ConfigError("--where is empty; give an SQL condition, e.g. \"scenario = 'face'\"")
 
     @property
+    def ids_alone(self) -> bool:
+        """Chosen by ids alone (with or without ``--limit``): no SQL needed."""
+        return self.where is None and bool(self.ids)
+
+    @property
     def empty(self) -> bool:
         return self.where is None and self.ids is None and self.limit is None
 
@@ -59,15 +64,16 @@ def _ids_predicate(spec: str) -> str:
     return "(" + " OR ".join(terms) + ")"
 
 
-_RESULT = pa.schema(
-    [
-        ("sample_id", pa.int64()),
-        ("part", pa.string()),
-        ("scenario", pa.string()),
-        ("bytes", pa.int64()),
-        ("complete", pa.bool_()),
-    ]
-)
+class Chosen(NamedTuple):
+    """One chosen sample (a row of :func:`select_samples`' table)."""
+
+    sample_id: int
+    part: str
+    scenario: str
+    bytes: int
+    complete: bool
+
+
 _DIRECT_ROWS = 200_000
 """Most member rows :func:`_select_ids` groups in Python; more go through DuckDB."""
 
@@ -75,20 +81,60 @@ _DIRECT_ROWS = 200_000
 def select_samples(catalog: Catalog, selection: Selection) -> pa.Table:
     """``sample_id``, ``part``, ``scenario``, ``bytes``, ``complete`` of the chosen
     samples, by id. A sample listed by two parts is taken from the first."""
-    table = (
-        _select_ids(catalog, selection.ids) if selection.where is None and selection.ids else None
-    )
-    if table is None:
-        table = _select_sql(catalog, selection)
-    if selection.limit is not None and selection.limit < table.num_rows:
-        rng = np.random.default_rng(selection.seed)
-        chosen = np.sort(rng.choice(table.num_rows, size=selection.limit, replace=False))
-        table = table.take(pa.array(chosen))
-    elif selection.limit is not None:
-        logger.info(
-            "--limit %d: only %d samples match, taking them all", selection.limit, table.num_rows
+    import pyarrow as pa
+
+    rows = _select_ids(catalog, selection.ids or "") if selection.ids_alone else None
+    if rows is not None:
+        rows = _limited(rows, selection)
+        return pa.table(
+            {name: [getattr(r, name) for r in rows] for name in Chosen._fields},
+            schema=pa.schema(
+                [
+                    ("sample_id", pa.int64()),
+                    ("part", pa.string()),
+                    ("scenario", pa.string()),
+                    ("bytes", pa.int64()),
+                    ("complete", pa.bool_()),
+                ]
+            ),
         )
-    return table
+    table = _select_sql(catalog, selection)
+    keep = _drawn(table.num_rows, selection)
+    return table if keep is None else table.take(pa.array(keep))
+
+
+def select_by_part(catalog: Catalog, selection: Selection) -> dict[str, list[int]]:
+    """The ids :func:`select_samples` chooses, by part; ids alone are chosen without
+    DuckDB, pyarrow or numpy (a fetch by ids loads none of them)."""
+    rows = _select_ids(catalog, selection.ids or "") if selection.ids_alone else None
+    out: dict[str, list[int]] = {}
+    if rows is not None:
+        for row in _limited(rows, selection):
+            out.setdefault(row.part, []).append(row.sample_id)
+        return out
+    table = select_samples(catalog, selection)
+    for sid, part in zip(
+        table.column("sample_id").to_pylist(), table.column("part").to_pylist(), strict=True
+    ):
+        out.setdefault(part, []).append(sid)
+    return out
+
+
+def _drawn(rows: int, selection: Selection) -> list[int] | None:
+    """The rows ``--limit`` keeps, ascending (same seed, same rows), or None for all."""
+    if selection.limit is not None and selection.limit < rows:
+        import numpy as np
+
+        rng = np.random.default_rng(selection.seed)
+        return [int(i) for i in np.sort(rng.choice(rows, size=selection.limit, replace=False))]
+    if selection.limit is not None:
+        logger.info("--limit %d: only %d samples match, taking them all", selection.limit, rows)
+    return None
+
+
+def _limited(rows: list[Chosen], selection: Selection) -> list[Chosen]:
+    keep = _drawn(len(rows), selection)
+    return rows if keep is None else [rows[i] for i in keep]
 
 
 def _select_sql(catalog: Catalog, selection: Selection) -> pa.Table:
@@ -109,49 +155,43 @@ def _select_sql(catalog: Catalog, selection: Selection) -> pa.Table:
     return table
 
 
-def _select_ids(catalog: Catalog, spec: str) -> pa.Table | None:
+def _select_ids(catalog: Catalog, spec: str) -> list[Chosen] | None:
     """What :func:`_select_sql` gives for ids alone, without DuckDB (loading and
-    starting it costs more than a small fetch): the rows of the ids are picked with
-    numpy and grouped here. None when they are too many rows for that."""
-    ranges = sorted(facts.parse_sample_ids(spec))
-    starts = np.array([lo for lo, _ in ranges], dtype=np.int64)
-    reach = np.maximum.accumulate(np.array([hi for _, hi in ranges], dtype=np.int64))
-    picked: list[tuple[PartCatalog, np.ndarray]] = []
+    starting it costs more than a small fetch): the rows of the ids are picked and
+    grouped here. None when they are too many rows for that."""
+    ranges = facts.parse_sample_ids(spec)
+    wanted = {i for lo, hi in ranges for i in range(lo, hi + 1)}
+    picked = []
     for part in catalog.parts:
-        ids = part.table.column("sample_id").to_numpy()
-        at = np.searchsorted(starts, ids, side="right") - 1
-        rows = np.flatnonzero((at >= 0) & (ids <= reach[np.maximum(at, 0)]))
+        rows = [i for i, sid in enumerate(part.column("sample_id")) if sid in wanted]
         picked.append((part, rows))
     if sum(len(rows) for _, rows in picked) > _DIRECT_ROWS:
         return None
     samples: dict[int, tuple[str, int, set[str]]] = {}
     for part, rows in sorted(picked, key=lambda p: p[0].name):  # the first part wins
-        if not len(rows):
+        if not rows:
             continue
-        table = part.table
-        ids = table.column("sample_id").to_numpy()[rows].tolist()
-        sizes = table.column("compressed_size").to_numpy()[rows].tolist()
-        kinds = table.column("kind").to_pylist()
+        ids, sizes = part.column("sample_id"), part.column("compressed_size")
+        kinds = part.column("kind")
         seen: dict[int, tuple[str, int, set[str]]] = {}
-        for sid, size, row in zip(ids, sizes, rows.tolist(), strict=True):
+        for row in rows:
+            sid = ids[row]
             _, total, have = seen.setdefault(sid, (part.name, 0, set()))
             have.add(kinds[row])
-            seen[sid] = (part.name, total + size, have)
+            seen[sid] = (part.name, total + sizes[row], have)
         for sid, entry in seen.items():
             samples.setdefault(sid, entry)
-    wanted = {i for lo, hi in ranges for i in range(lo, hi + 1)}
     _raise_missing(catalog, sorted(wanted - samples.keys()))
-    order = sorted(samples)
-    return pa.table(
-        {
-            "sample_id": order,
-            "part": [samples[s][0] for s in order],
-            "scenario": [facts.scenario_of(s) for s in order],
-            "bytes": [samples[s][1] for s in order],
-            "complete": [len(samples[s][2]) == len(facts.FILE_KINDS) for s in order],
-        },
-        schema=_RESULT,
-    )
+    return [
+        Chosen(
+            sample_id=sid,
+            part=samples[sid][0],
+            scenario=facts.scenario_of(sid),
+            bytes=samples[sid][1],
+            complete=len(samples[sid][2]) == len(facts.FILE_KINDS),
+        )
+        for sid in sorted(samples)
+    ]
 
 
 def _check_ids_found(catalog: Catalog, spec: str) -> None:

@@ -11,17 +11,14 @@ outlive a killed CLI for good.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,8 +42,14 @@ def configured_api_url() -> tuple[str, str] | None:
         return url, "the environment"
     home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
     try:
-        profiles = tomllib.loads((home / "profiles.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+        text = (home / "profiles.toml").read_text()
+    except OSError:
+        return None
+    import tomllib  # here: most runs have no profiles file to parse
+
+    try:
+        profiles = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
         return None
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
     url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
@@ -166,6 +169,8 @@ def _database_template() -> Path | None:
     """Where an empty, migrated database of the installed Prefect version is kept between
     commands: a server started on a copy skips its ~7 s of migrations."""
     try:
+        import importlib.metadata  # here: every job run imports this module, few use it
+
         version = importlib.metadata.version("prefect")
     except importlib.metadata.PackageNotFoundError:
         return None
@@ -190,6 +195,8 @@ def _save_template(database: Path, template: Path | None) -> None:
     if template is None:
         return
     partial = template.with_name(f"{template.name}.{os.getpid()}.partial")
+    import sqlite3
+
     try:
         template.parent.mkdir(parents=True, exist_ok=True)
         with (

@@ -79,11 +79,9 @@ class ProcessExecutor:
         if self.in_process:
             self._pool: cf.Executor = cf.ThreadPoolExecutor(1, thread_name_prefix="david-data")
         else:
-            import multiprocessing  # not at the top: the thread executors never need it
-
             self._pool = cf.ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=_spawn_context(),
                 initializer=ignore_interrupts_in_worker,
             )
 
@@ -219,3 +217,10 @@ def make_executor(
         clean = not stop_requested()
     finally:
         executor.close(wait=clean)
+
+
+def _spawn_context() -> Any:
+    """The spawn start method's context (multiprocessing loads only for processes)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("spawn")

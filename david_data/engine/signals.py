@@ -73,8 +73,10 @@ def reset_stop() -> None:
 
 def kill_children() -> None:
     """Terminate this process's worker processes (process pools, spawned helpers)."""
-    multiprocessing = sys.modules.get("multiprocessing")  # not imported: no children
-    for child in multiprocessing.active_children() if multiprocessing else ():
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:  # never imported: no process was started through it
+        return
+    for child in multiprocessing.active_children():
         with contextlib.suppress(Exception):
             child.kill()
 

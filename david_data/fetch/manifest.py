@@ -16,10 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from fsspec import AbstractFileSystem
-
 from ..errors import VerificationError
-from ..fsutil import atomic_write_bytes, join
+from ..fsutil import Files, atomic_write_bytes, join
 from ..mirror.manifest import now_iso
 
 MANIFEST_NAME = "fetch-manifest.json"
@@ -56,7 +54,7 @@ class FetchManifest:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-def load_fetch_manifest(fs: AbstractFileSystem, root: str, source: str) -> FetchManifest:
+def load_fetch_manifest(fs: Files, root: str, source: str) -> FetchManifest:
     """The manifest at ``root`` (empty when there is none)."""
     path = join(root, MANIFEST_NAME)
     try:
@@ -84,5 +82,5 @@ def load_fetch_manifest(fs: AbstractFileSystem, root: str, source: str) -> Fetch
     return FetchManifest(source=source, samples=samples)
 
 
-def save_fetch_manifest(fs: AbstractFileSystem, root: str, manifest: FetchManifest) -> None:
+def save_fetch_manifest(fs: Files, root: str, manifest: FetchManifest) -> None:
     atomic_write_bytes(fs, join(root, MANIFEST_NAME), manifest.to_json())

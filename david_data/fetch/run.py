@@ -27,7 +27,6 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from .. import facts
 from ..catalog.catalog import load_part, replace_part
@@ -36,7 +35,7 @@ from ..catalog.member import MemberTask
 from ..catalog.reader import read_members
 from ..engine import Executor, run_units
 from ..errors import ConfigError, DavidDataError, RangeNotSupportedError
-from ..fsutil import atomic_write_bytes, join, resolve
+from ..fsutil import Files, atomic_write_bytes, join, open_folder
 from ..progress import NullProgress, Progress
 from .manifest import SampleRecord, load_fetch_manifest, save_fetch_manifest
 from .plan import FetchPlan, FetchUnit, SampleWork, make_units, part_work
@@ -73,7 +72,7 @@ class UnitResult:
 
 def fetch_unit(unit: FetchUnit) -> UnitResult:
     """Fetch a unit's ranges, verify and write their members (see the module docstring)."""
-    fs, folder = resolve(unit.dest, unit.storage_options)
+    fs, folder = open_folder(unit.dest, unit.storage_options)
     written: list[Written] = []
 
     def write(task: MemberTask, data: bytes) -> None:
@@ -118,7 +117,7 @@ class _Fold:
     def __init__(self, plan: FetchPlan, progress: Progress) -> None:
         self.plan = plan
         self.catalog = plan.catalog
-        fs, self.root = resolve(plan.dest_url, plan.settings.storage_options)
+        fs, self.root = open_folder(plan.dest_url, plan.settings.storage_options)
         self.fs = fs
         self.manifest = load_fetch_manifest(fs, self.root, plan.source.base)
         self.samples: dict[int, SampleWork] = {s.sample_id: s for s in plan.samples}
@@ -198,7 +197,9 @@ class _Fold:
         settings, source = self.plan.settings, self.plan.source
         again: list[SampleWork] = []
         for name in sorted(parts):
-            fresh = load_part(source, name, policy=settings.policy, use_cache=False)
+            fresh = load_part(
+                source, name, policy=settings.policy, use_cache=False, table=self.plan.tables
+            )
             self.catalog = replace_part(self.catalog, fresh)
             ids = [sid for sid, s in self.samples.items() if s.part == name]
             again += self._take(fresh, ids)
@@ -226,11 +227,13 @@ class _Fold:
         for name in sorted(parts):
             old = self.catalog.part(name)
             try:
-                fresh = load_part(source, name, policy=settings.policy, use_cache=False)
+                fresh = load_part(
+                    source, name, policy=settings.policy, use_cache=False, table=self.plan.tables
+                )
             except DavidDataError as exc:
                 logger.warning("cannot read the directory of %s again: %s", name, exc)
                 continue
-            if fresh.table.equals(old.table) and fresh.version == old.version:
+            if fresh.same_members(old) and fresh.version == old.version:
                 continue  # the listing was right: the members themselves are damaged
             logger.warning(
                 "%s: the central directory read again differs from the one used; "
@@ -251,7 +254,7 @@ _STALE = re.compile(r"^[a-z]+_\d{7}\.(png|exr|txt)\.[0-9a-f]{8}\.tmp$")
 """A temp file a killed run left (:func:`david_data.fsutil.atomic_write_bytes` names them so)."""
 
 
-def _remove_stale_temps(fs: Any, folder: str) -> None:
+def _remove_stale_temps(fs: Files, folder: str) -> None:
     try:
         names = fs.ls(folder, detail=False)
     except FileNotFoundError:
@@ -265,7 +268,7 @@ def _remove_stale_temps(fs: Any, folder: str) -> None:
 def check_dest_writable(plan: FetchPlan) -> None:
     """ConfigError unless a file can be written in ``DEST/SynthHuman`` (a probe file,
     removed at once: permissions alone do not tell, e.g. for root or a read-only mount)."""
-    fs, folder = resolve(plan.files_dir, plan.settings.storage_options)
+    fs, folder = open_folder(plan.files_dir, plan.settings.storage_options)
     probe = join(folder, f".david-data-write-test-{uuid.uuid4().hex[:8]}")
     try:
         fs.makedirs(folder, exist_ok=True)

@@ -21,14 +21,15 @@ import json
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from fsspec import AbstractFileSystem
+from typing import TYPE_CHECKING, Any
 
 from .._parse import parse_ranges
 from ..errors import VerificationError
 from ..facts import NUM_SAMPLES
 from ..fsutil import atomic_write_bytes, join
+
+if TYPE_CHECKING:  # fsspec loads only where a filesystem is made
+    from fsspec import AbstractFileSystem
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1

@@ -129,9 +129,7 @@ class RemotePart(ZipPart):
 
 def tasks_of(part: PartCatalog) -> list[MemberTask]:
     """Every catalogued member of a part, as the reader takes them."""
-    table = part.table
-    columns = {name: table.column(name).to_pylist() for name in table.column_names}
-    return [MemberTask.from_row(columns, i) for i in range(table.num_rows)]
+    return part.tasks()
 
 
 def open_remote_source(url: str, *, policy: RetryPolicy | None = None) -> Source:

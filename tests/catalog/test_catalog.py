@@ -87,6 +87,63 @@ def test_catalog_takes_a_handful_of_requests_then_only_heads(host: LocalHost, se
     assert ids.column(0).to_pylist() == [0, 1]
 
 
+def test_either_cache_form_serves_the_other(host: LocalHost, served: Path) -> None:
+    # A fetch caches plain columns (JSON), SQL a Parquet table: each reads the other's
+    # file when its own is missing (HEADs only), to the same members; storing a fresh
+    # reading in one form removes the other, which may hold an older reading.
+    from david_data.catalog.cache import cache_folder
+
+    source = open_catalog_source(host.base_url)
+    fresh = load_catalog(source, NAMES, policy=FAST, refresh=NAMES, table=False)
+    folder = cache_folder(source.base)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.json" for n in NAMES)
+    for table_first in (True, False):
+        host.reset_stats()
+        cached = load_catalog(source, NAMES, policy=FAST, table=table_first)
+        assert [r.method for r in host.stats.requests] == ["HEAD"] * len(NAMES)
+        assert cached.members.equals(fresh.members)
+        assert all(p.same_members(q) for p, q in zip(cached.parts, fresh.parts, strict=True))
+    load_catalog(source, NAMES, policy=FAST, refresh=NAMES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.parquet" for n in NAMES)
+    host.reset_stats()
+    from_table = load_catalog(source, NAMES, policy=FAST, table=False)
+    assert [r.method for r in host.stats.requests] == ["HEAD"] * len(NAMES)
+    assert [p.column("crc32") for p in from_table.parts] == [p.column("crc32") for p in fresh.parts]
+
+
+@pytest.mark.parametrize(
+    "damage", ["truncated", "a string offset", "a float crc32", "a column short", "other url"]
+)
+def test_a_damaged_columns_cache_file_is_read_again(
+    host: LocalHost, served: Path, damage: str
+) -> None:
+    from david_data.catalog.cache import cache_folder
+
+    source = open_catalog_source(host.base_url)
+    first = load_catalog(source, NAMES[:1], policy=FAST, table=False)
+    path = cache_folder(source.base) / f"{NAMES[0]}.json"
+    raw = path.read_bytes()
+    body = json.loads(raw)
+    columns = body["columns"]
+    if damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    else:
+        if damage == "a string offset":
+            columns["offset"][0] = "12"
+        elif damage == "a float crc32":
+            columns["crc32"][-1] = 1.5
+        elif damage == "a column short":
+            columns["size"].pop()
+        else:
+            body["url"] = "http://elsewhere/part.zip"
+        path.write_text(json.dumps(body))
+    host.reset_stats()
+    again = load_catalog(source, NAMES[:1], policy=FAST, table=False)
+    assert "GET" in [r.method for r in host.stats.requests]  # not taken from the cache
+    assert again.parts[0].same_members(first.parts[0])
+    assert json.loads(path.read_bytes()) == json.loads(raw)  # and cached again
+
+
 def test_a_large_central_directory_is_read_in_one_confirmed_request(tmp_path: Path) -> None:
     # 2,400 tiny members: a central directory of ~100 KB, beyond the first 64 KiB read.
     name = "SynthHuman_0001.zip"

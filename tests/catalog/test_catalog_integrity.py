@@ -6,7 +6,6 @@ read-only DEST is one error line."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +13,7 @@ import pyarrow.compute as pc
 import pytest
 from catalog_helpers import FAST, PARTS, members, tree
 
-from david_data.catalog import load_catalog, open_catalog_source
+from david_data.catalog import PartCatalog, load_catalog, open_catalog_source
 from david_data.catalog.cache import store_cached
 from david_data.cli import main
 from david_data.synth.generator import write_part
@@ -74,7 +73,9 @@ def test_a_wrong_cached_listing_is_read_again_when_a_member_fails(
         table.column("crc32"),
     )
     bad = table.set_column(table.schema.get_field_index("crc32"), "crc32", wrong)
-    store_cached(source.base, dataclasses.replace(part, table=bad))
+    store_cached(
+        source.base, PartCatalog(name=part.name, url=part.url, version=part.version, table=bad)
+    )
 
     dest = tmp_path / "dest"
     assert fetch(host, dest) == 0

@@ -287,20 +287,50 @@ def test_fetch_as_a_flow_run(
 def test_fetch_by_ids_loads_only_what_it_needs(
     host: LocalHost, served: Path, tmp_path: Path
 ) -> None:
-    # The command is what users time: it must not load DuckDB (ids need no SQL), the
-    # whole mirror, the loopback host or the image stack.
-    dest = tmp_path / "dest"
-    script = (
-        "import sys\nfrom david_data.cli import main\n"
-        f"code = main(['fetch', {str(dest)!r}, '--base-url', {host.base_url!r}, "
-        "'--ids', '0-2,98040', '--no-progress'])\n"
-        "heavy = ('duckdb', 'pyarrow.compute', 'pyarrow.dataset', 'david_data.mirror.part', "
-        "'david_data.mirror.run', 'david_data.synth.host', 'zarr', 'cv2', 'prefect')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\nsys.exit(code)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
-    assert sample_ids_in(dest / "SynthHuman") == {0, 1, 2, 98040}
+    # The command is what users time: it must not load DuckDB (ids need no SQL), pyarrow
+    # or numpy (ids need no table: the catalog is cached as plain columns), fsspec (DEST
+    # is a local folder), the whole mirror, the loopback host or the image stack; with a
+    # cold catalog cache, and again with it warm.
+    heavy = (
+        "duckdb", "pyarrow", "numpy", "fsspec", "asyncio", "david_data.mirror.part",
+        "david_data.mirror.run", "david_data.synth.host", "zarr", "cv2", "prefect",
+    )  # fmt: skip
+    for run in ("cold", "warm"):
+        dest = tmp_path / run
+        script = (
+            "import sys\nfrom david_data.cli import main\n"
+            f"code = main(['fetch', {str(dest)!r}, '--base-url', {host.base_url!r}, "
+            "'--ids', '0-2,98040', '--no-progress'])\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\nsys.exit(code)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "[]", run
+        assert sample_ids_in(dest / "SynthHuman") == {0, 1, 2, 98040}
+
+
+def test_a_fetch_caches_columns_for_ids_and_tables_for_sql(
+    host: LocalHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ids alone over a few parts: plain columns (JSON, no pyarrow); a condition, or more
+    # parts than COLUMNS_PARTS: Parquet tables, which load quicker when there are many.
+    from david_data.catalog.cache import cache_folder
+    from david_data.fetch import plan
+
+    folder = cache_folder(open_catalog_source(host.base_url).base)
+
+    def cached(*args: str) -> set[str]:
+        """The forms a cold fetch (empty cache) caches."""
+        for path in folder.glob("*"):
+            path.unlink()
+        dest = tmp_path / str(len(list(tmp_path.iterdir())))
+        command = ["fetch", str(dest), "--base-url", host.base_url, *args, "--no-progress"]
+        assert main(command) == 0
+        return {p.suffix for p in folder.iterdir()}
+
+    assert cached("--ids", "0-1,98040") == {".json"}
+    assert cached("--parts", "0,19", "--where", "sample_id IN (1, 98041)") == {".parquet"}
+    monkeypatch.setattr(plan, "COLUMNS_PARTS", 1)
+    assert cached("--ids", "0-1,98040") == {".parquet"}

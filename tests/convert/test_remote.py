@@ -22,7 +22,7 @@ from convert_helpers import FIELDS, SHARD, Mirror, store_content
 from process_helpers import kill_when
 
 from david_data import facts
-from david_data.catalog import load_catalog, open_catalog_source
+from david_data.catalog import PartCatalog, load_catalog, open_catalog_source
 from david_data.cli import main
 from david_data.convert import ConversionReport, convert_settings, plan_convert, run_convert
 from david_data.engine import make_executor
@@ -410,7 +410,8 @@ def test_a_wrong_cached_listing_is_read_again_when_a_member_fails(
             crc,
         )
         bad = right.set_column(right.schema.get_field_index("crc32"), "crc32", wrong)
-        store_cached(source.base, dataclasses.replace(part, table=bad))  # a damaged cache
+        damaged = PartCatalog(name=part.name, url=part.url, version=part.version, table=bad)
+        store_cached(source.base, damaged)  # a damaged cache
 
         out = tmp_path / "remote.zarr"
         report = convert_subset(one.base_url, out, parts="0", policy=FAST)

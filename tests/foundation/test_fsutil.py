@@ -51,3 +51,39 @@ def test_storage_options_parse():
     assert fsutil.parse_storage_options(["account_name=x", "sas_token=a=b"]) == {"account_name": "x", "sas_token": "a=b"}
     with pytest.raises(ValueError):
         fsutil.parse_storage_options(["novalue"])
+
+
+def test_local_files_answer_as_fsspec_local_does(tmp_path):
+    # open_folder's LocalFiles stands in for fsspec's LocalFileSystem on a local DEST:
+    # every call a job makes must answer the same, errors included.
+    from fsspec.implementations.local import LocalFileSystem
+
+    ours, path = fsutil.open_folder(str(tmp_path / "root"))
+    theirs = LocalFileSystem()
+    assert isinstance(ours, fsutil.LocalFiles) and fsutil.is_local(ours)
+    assert path == str(tmp_path / "root")
+    assert fsutil.open_folder(f"file://{tmp_path}/root")[1] == path
+    assert not isinstance(fsutil.open_folder("memory://x/y")[0], fsutil.LocalFiles)
+    for fs in (ours, theirs):
+        with pytest.raises(FileNotFoundError):
+            fs.ls(path, detail=True)
+        with pytest.raises(FileNotFoundError):
+            fs.cat_file(f"{path}/a.bin")
+    ours.makedirs(f"{path}/sub", exist_ok=True)
+    ours.makedirs(f"{path}/sub", exist_ok=True)
+    fsutil.atomic_write_bytes(ours, f"{path}/a.bin", b"abc")
+    ours.pipe_file(f"{path}/b.bin", b"hello")
+
+    def listed(fs):
+        entries = fs.ls(path, detail=True)
+        return sorted((e["name"], e["size"], e["type"]) for e in entries)
+
+    assert listed(ours) == listed(theirs)
+    assert sorted(ours.ls(path, detail=False)) == sorted(theirs.ls(path, detail=False))
+    assert ours.cat_file(f"{path}/b.bin") == theirs.cat_file(f"{path}/b.bin") == b"hello"
+    assert [ours.isfile(p) for p in (f"{path}/a.bin", f"{path}/sub", f"{path}/no")] == [
+        theirs.isfile(p) for p in (f"{path}/a.bin", f"{path}/sub", f"{path}/no")
+    ]
+    assert fsutil.to_url(ours, path) == path
+    ours.rm_file(f"{path}/a.bin")
+    assert sorted(ours.ls(path, detail=False)) == [f"{path}/b.bin", f"{path}/sub"]
