@@ -4,7 +4,9 @@ Each rank builds one loader (``store.loader(batch_size, ...)``); the main proces
 the rank's batches (:mod:`.order`) and a ``torch.utils.data.DataLoader`` with
 ``batch_size=None`` runs them on ``num_workers`` worker processes, each reading whole
 batches through a :class:`~.batch.BatchSource` and handing tensors back through shared
-memory. The workers start at the first iteration and serve every later one (persistent:
+memory: a few buffers per worker, refilled once the main process holds nothing of them
+(:mod:`._slots`; fresh shared memory per batch cost more in page faults than the workers
+gained). The workers start at the first iteration and serve every later one (persistent:
 an epoch does not pay their start again); at each iteration's start each process forgets
 the shard versions and indexes it learnt, so shards rewritten since are read anew. They
 start with ``fork`` (no import again) when the store is local and the process runs no
