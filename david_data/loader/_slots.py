@@ -1,33 +1,33 @@
 """Reusable shared-memory batch buffers ("slots") of the loader's worker processes.
 
-Why: a worker stacks each batch straight into shared memory, which the main process maps
-as it is. Fresh shared memory for every batch (about 38 MB for 16 samples of all fields)
-makes the worker zero-fill and fault in every page again: reading a batch cost 2.7 ms a
-sample into fresh shared memory, 1.5 ms into fresh private memory and 1.45-1.5 ms into
-shared memory used before (measured on the 2-core benchmark machine), so with fresh
-buffers two workers were no faster than none. Each worker therefore keeps a few slots
-(one shared storage per batch key) and fills a slot again once the main process provably
-holds no reference to what it last held.
+Why: a worker stacks each batch straight into shared memory for the main process to read.
+Fresh shared memory for every batch (about 38 MB for 16 samples of all fields) makes the
+worker zero-fill and fault in every page again, and torch hands each new storage over
+with a file descriptor (a connection to the worker per storage) that the main process
+maps and faults in again: reading a batch cost 2.7 ms a sample into fresh shared memory,
+1.5 ms into fresh private memory and 1.45-1.5 ms into shared memory used before
+(measured on the 2-core benchmark machine), so with fresh buffers two workers were no
+faster than none. Each worker therefore keeps a few slots (one shared storage per batch
+key), sends each storage to the main process once (which keeps it mapped), then only
+says which slot and generation a batch is in, and fills a slot again once the main
+process provably holds no reference to what it last held.
 
 Safety, by construction:
 
-- The worker tags each batch filled into a slot with ``(pool, owner, slot, generation)``
-  (:class:`SlotTag`); ``owner`` names the worker's incarnation and ``generation`` counts
-  the slot's fills. When the main process unpickles the tag (whether the batch is yielded
-  or dropped by the DataLoader, e.g. the read-ahead of a stopped iteration), it keeps a
-  :class:`~torch.multiprocessing.reductions.StorageWeakRef` of each tensor's storage:
-  a weak reference to the C++ storage, which every view or ``.numpy()`` array of the
-  batch also keeps alive.
+- The main process rebuilds a slot's arrays as tensors of their own over its mapping
+  (``torch.frombuffer``, so each batch has its own C++ storages), and keeps a
+  :class:`~torch.multiprocessing.reductions.StorageWeakRef` of each: every view or
+  ``.numpy()`` array of the batch keeps that storage alive. This happens when the batch
+  is unpickled (:class:`SlotTag`), whether it is then yielded or dropped by the
+  DataLoader (the read-ahead of a stopped iteration).
 - :meth:`SlotTracker.released` reports a generation once all its weak references have
   expired; the loader's sampler sends that report with each batch it hands to a worker
   (computed when the DataLoader asks for the next batch). The worker refills a slot only
   when the report names the slot's current generation, so a stale report is harmless.
 - A worker never waits for a slot: with none free (a user who keeps every batch) and
   :data:`SLOTS_PER_WORKER` made, it allocates fresh shared memory as before.
-
-Limit: a batch that the main process hands on to another process (a multiprocessing
-queue) shares the same memory there; keep it referenced here (or copy it) while that
-process reads it.
+- A batch tensor handed on to another process is copied into new shared memory there
+  (torch shares a storage it did not allocate itself by copying it).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class _Slot:
     generation: int = 0
     idle: bool = True  # never filled, or its last fill was abandoned (never sent)
     storages: dict[str, Any] = field(default_factory=dict)
+    unsent: set[str] = field(default_factory=set)  # keys whose storage the main process lacks
 
 
 class SlotPool:
@@ -88,29 +89,90 @@ class SlotPool:
     def storage(self, torch: Any, index: int, key: str, nbytes: int) -> Any:
         """Slot ``index``'s shared storage for ``key``, of at least ``nbytes`` (its first
         bytes hold the batch); a smaller one is replaced."""
-        storages = self.slots[index].storages
-        storage = storages.get(key)
+        slot = self.slots[index]
+        storage = slot.storages.get(key)
         if storage is None or storage.nbytes() < nbytes:
-            storage = storages[key] = torch.UntypedStorage._new_shared(nbytes)
+            storage = slot.storages[key] = torch.UntypedStorage._new_shared(nbytes)
+            slot.unsent.add(key)
         return storage
 
-    def tag(self, index: int, tensors: list[Any]) -> SlotTag:
-        return SlotTag(self.pool, self.owner, index, self.slots[index].generation, tensors)
+    def tag(self, index: int, made: dict[str, Any]) -> tuple[dict[str, SlotArray], SlotTag]:
+        """What the batch holds instead of the tensors ``made`` in slot ``index``: each
+        key's :class:`SlotArray`, and the tag that registers them all in the main process."""
+        slot = self.slots[index]
+        arrays = {
+            key: SlotArray(
+                self.pool,
+                self.owner,
+                index,
+                key,
+                str(t.dtype).removeprefix("torch."),
+                tuple(t.shape),
+                slot.storages[key] if key in slot.unsent else None,
+            )
+            for key, t in made.items()
+        }
+        slot.unsent.clear()
+        return arrays, SlotTag(self.pool, self.owner, index, slot.generation, list(arrays.values()))
+
+
+class SlotArray:
+    """One key of a batch in a slot, as the worker sends it: where it lies, and the
+    slot's storage itself the first time the main process needs it."""
+
+    def __init__(
+        self,
+        pool: str,
+        owner: str,
+        index: int,
+        key: str,
+        dtype: str,
+        shape: tuple[int, ...],
+        storage: Any,
+    ) -> None:
+        self.args = (pool, owner, index, key, dtype, shape, storage)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _rebuild, self.args
+
+
+def _rebuild(
+    pool: str, owner: str, index: int, key: str, dtype: str, shape: tuple[int, ...], storage: Any
+) -> Any:
+    """A tensor over the main process's mapping of the slot's storage, with a storage of
+    its own (``torch.frombuffer`` over a numpy view of the mapping)."""
+    import torch
+
+    tracker = _TRACKERS.get(pool)
+    mapped = tracker.map((owner, index), key, storage) if tracker is not None else None
+    if mapped is None:
+        if storage is None:
+            raise RuntimeError(f"the loader of slot pool {pool} is gone: batch key {key!r} lost")
+        mapped = _full_view(torch, storage)
+    kind = getattr(torch, dtype)
+    nbytes = int(np.prod(shape)) * kind.itemsize
+    if nbytes == 0:
+        return torch.empty(shape, dtype=kind)
+    return torch.frombuffer(mapped[:nbytes], dtype=kind).view(shape)
+
+
+def _full_view(torch: Any, storage: Any) -> np.ndarray:
+    array: np.ndarray = torch.empty(0, dtype=torch.uint8).set_(storage).numpy()
+    return array
 
 
 class SlotTag:
-    """Rides along a batch filled into a slot; unpickled in the main process, it hands the
-    batch's storages to the loader's :class:`SlotTracker` as weak references."""
+    """Rides along a batch filled into a slot; unpickled in the main process (after or
+    with the batch's own :class:`SlotArray` tensors: the pickler sends each object once),
+    it registers the batch's storages with the loader's :class:`SlotTracker`."""
 
     def __init__(
-        self, pool: str, owner: str, index: int, generation: int, tensors: list[Any]
+        self, pool: str, owner: str, index: int, generation: int, arrays: list[SlotArray]
     ) -> None:
-        self.pool, self.owner, self.index, self.generation = pool, owner, index, generation
-        self.tensors = tensors
+        self.args = (pool, owner, index, generation, arrays)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # the tensors are the batch's own: the pickler sends each once
-        return _received, (self.pool, self.owner, self.index, self.generation, self.tensors)
+        return _received, self.args
 
 
 def _received(
@@ -127,13 +189,24 @@ def _received(
 
 
 class SlotTracker:
-    """The main process's side: which slot generations it still holds."""
+    """The main process's side: its mappings of the workers' slots, and which slot
+    generations it still holds."""
 
     def __init__(self) -> None:
         self.pool = os.urandom(8).hex()
+        self._mapped: dict[tuple[SlotKey, str], np.ndarray] = {}
         self._held: dict[SlotKey, tuple[int, list[Any]]] = {}
         self._released: Released = {}
         _TRACKERS[self.pool] = self
+
+    def map(self, slot: SlotKey, key: str, storage: Any) -> np.ndarray | None:
+        """The bytes of ``slot``'s storage for ``key``: ``storage`` when the worker sent
+        it (new or replaced), else the one it sent before."""
+        if storage is not None:
+            import torch
+
+            self._mapped[slot, key] = _full_view(torch, storage)
+        return self._mapped.get((slot, key))
 
     def received(self, key: SlotKey, generation: int, refs: list[Any]) -> None:
         self._held[key] = (generation, refs)
@@ -149,6 +222,7 @@ class SlotTracker:
 
     def clear(self) -> None:
         """Forget the slots of workers that were stopped."""
+        self._mapped.clear()
         self._held.clear()
         self._released.clear()
 

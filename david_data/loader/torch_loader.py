@@ -239,11 +239,18 @@ class _BatchDataset:
             if self._slots is not None and slot is not None:
                 self._slots.abandon(slot)
             raise
+        arrays["sample_id"] = np.array(batch.sample_ids, dtype=np.int64)
+        arrays["padding"] = np.array(batch.padding, dtype=bool)
+        for key in ("sample_id", "padding"):
+            shared.pop(key, None)  # a transform's own key of that name is replaced
+            if allocate is not None:
+                target = allocate(key, arrays[key].shape, arrays[key].dtype)
+                if target is not None:
+                    target[...] = arrays[key]
         out = {n: shared[n] if n in shared else torch.from_numpy(a) for n, a in arrays.items()}
-        out["sample_id"] = torch.from_numpy(np.array(batch.sample_ids, dtype=np.int64))
-        out["padding"] = torch.from_numpy(np.array(batch.padding, dtype=bool))
-        if self._slots is not None and slot is not None:
-            out[SLOT_KEY] = self._slots.tag(slot, list(shared.values()))
+        if self._slots is not None and slot is not None:  # the slot's tensors, as handles
+            handles, out[SLOT_KEY] = self._slots.tag(slot, shared)
+            out.update(handles)
         return out
 
 
