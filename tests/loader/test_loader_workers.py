@@ -178,7 +178,7 @@ def test_a_local_store_forks_in_a_process_running_no_other_thread(store_path, tm
 
 
 # -- the workers' reusable shared-memory slots (david_data/loader/_slots.py) ---------------
-FIELDS = ["rgb", "depth", "intrinsics"]
+FIELDS = ["rgb", "alpha", "depth", "intrinsics"]
 
 
 def assert_holds_the_stores_arrays(store, batch) -> None:
@@ -215,6 +215,9 @@ def test_workers_refill_slots_the_main_process_released(
         for batch in loader:
             assert_holds_the_stores_arrays(store, batch)
             if view is None:  # a view and a numpy array of the first batch, not the batch
+                slot_memory = batch["alpha"].data_ptr()
+                batch["alpha"].share_memory_()  # as when sent on to another process: a copy
+                assert batch["alpha"].data_ptr() != slot_memory
                 sample = int(batch["sample_id"][0])
                 view, depth = batch["rgb"][0], batch["depth"][1:].numpy()
                 depth_ids = batch["sample_id"][1:].tolist()
