@@ -4,7 +4,9 @@ Each rank builds one loader (``store.loader(batch_size, ...)``); the main proces
 the rank's batches (:mod:`.order`) and a ``torch.utils.data.DataLoader`` with
 ``batch_size=None`` runs them on ``num_workers`` worker processes, each reading whole
 batches through a :class:`~.batch.BatchSource` and handing tensors back through shared
-memory. The workers start at the first iteration and serve every later one (persistent:
+memory: a few buffers per worker, refilled once the main process holds nothing of them
+(:mod:`._slots`; fresh shared memory per batch cost more in page faults than the workers
+gained). The workers start at the first iteration and serve every later one (persistent:
 an epoch does not pay their start again); at each iteration's start each process forgets
 the shard versions and indexes it learnt, so shards rewritten since are read anew. They
 start with ``fork`` (no import again) when the store is local and the process runs no
@@ -40,6 +42,7 @@ from .._parse import parse_int
 from ..errors import ConfigError, NoInputsError
 from ..format.metadata import STATUS_OK
 from ..fsutil import is_local
+from ._slots import Released, SlotPool, SlotTracker, shared_array
 from .batch import BatchSource, Transform, parse_fields
 from .cache import DEFAULT_CACHE_LIMIT, default_cache_dir
 from .order import (
@@ -64,6 +67,8 @@ STATE_FORMAT = "david_data.loader/1"
 PREFETCH_SHARDS = 4
 """Shards beyond the current batch's that a worker starts fetching (object stores)."""
 START_METHODS = ("fork", "forkserver", "spawn")
+SLOT_KEY = "__david_data_slot__"
+"""A worker's batch's key for its slot tag (:mod:`._slots`); the loader pops it."""
 
 
 class LoadableStore(Protocol):
@@ -201,48 +206,52 @@ def select_ids(store: LoadableStore, where: str | None) -> np.ndarray:
 
 
 class _BatchDataset:
-    """Map-style dataset whose index is a planned batch, the shards to prefetch and the
-    iteration's number; returns a dict of tensors. A new iteration number refreshes the
-    source (in each worker: what it learnt of the shards is forgotten at each epoch)."""
+    """Map-style dataset whose index is a planned batch, the shards to prefetch, the
+    iteration's number and the slots the main process released (:mod:`._slots`); returns
+    a dict of tensors. A new iteration number refreshes the source (in each worker: what
+    it learnt of the shards is forgotten at each epoch). In a worker, the batch goes into
+    one of its reusable shared-memory slots, tagged under :data:`SLOT_KEY`."""
 
-    def __init__(self, source: BatchSource) -> None:
+    def __init__(self, source: BatchSource, pool: str) -> None:
         self.source = source
+        self.pool = pool
         self._iteration: int | None = None
+        self._slots: SlotPool | None = None  # made in the worker
 
-    def __getitem__(self, item: tuple[Batch, tuple[int, ...], int]) -> dict[str, Any]:
+    def __getitem__(self, item: tuple[Batch, tuple[int, ...], int, Released]) -> dict[str, Any]:
         import torch
 
-        batch, ahead, iteration = item
+        batch, ahead, iteration, released = item
         if iteration != self._iteration:
             self.source.refresh()
             self._iteration = iteration
         self.source.prefetch(ahead)
         shared: dict[str, Any] = {}
-        in_worker = torch.utils.data.get_worker_info() is not None
-        arrays = self.source.read(
-            batch.sample_ids, partial(_shared_array, torch, shared) if in_worker else None
-        )
+        allocate = slot = None
+        if torch.utils.data.get_worker_info() is not None:
+            if self._slots is None:
+                self._slots = SlotPool(self.pool)
+            slot = self._slots.take(released)
+            allocate = partial(shared_array, torch, shared, self._slots, slot)
+        try:
+            arrays = self.source.read(batch.sample_ids, allocate)
+        except BaseException:
+            if self._slots is not None and slot is not None:
+                self._slots.abandon(slot)
+            raise
+        arrays["sample_id"] = np.array(batch.sample_ids, dtype=np.int64)
+        arrays["padding"] = np.array(batch.padding, dtype=bool)
+        for key in ("sample_id", "padding"):
+            shared.pop(key, None)  # a transform's own key of that name is replaced
+            if allocate is not None:
+                target = allocate(key, arrays[key].shape, arrays[key].dtype)
+                if target is not None:
+                    target[...] = arrays[key]
         out = {n: shared[n] if n in shared else torch.from_numpy(a) for n, a in arrays.items()}
-        out["sample_id"] = torch.from_numpy(np.array(batch.sample_ids, dtype=np.int64))
-        out["padding"] = torch.from_numpy(np.array(batch.padding, dtype=bool))
+        if self._slots is not None and slot is not None:  # the slot's tensors, as handles
+            handles, out[SLOT_KEY] = self._slots.tag(slot, shared)
+            out.update(handles)
         return out
-
-
-def _shared_array(
-    torch: Any, made: dict[str, Any], key: str, shape: tuple[int, ...], dtype: np.dtype
-) -> np.ndarray | None:
-    """An array over a new tensor in shared memory (kept in ``made``), which a worker
-    hands to the main process as it is; torch's DataLoader would copy a tensor that is
-    not there yet. None for a dtype torch lacks."""
-    try:
-        kind = torch.from_numpy(np.empty(0, dtype)).dtype
-    except TypeError:
-        return None
-    storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * dtype.itemsize)
-    tensor = torch.empty(0, dtype=kind).set_(storage, 0, shape)
-    made[key] = tensor
-    array: np.ndarray = tensor.numpy()  # torch is untyped here (imported lazily)
-    return array
 
 
 def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
@@ -250,13 +259,16 @@ def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Plan:
-    """The persistent DataLoader's sampler: the current iteration's planned batches."""
+    """The persistent DataLoader's sampler: the current iteration's planned batches, each
+    handed out with the slots released so far (read when the DataLoader dispatches it)."""
 
     def __init__(self) -> None:
         self.items: list[tuple[Batch, tuple[int, ...], int]] = []
+        self.slots = SlotTracker()
 
-    def __iter__(self) -> Iterator[tuple[Batch, tuple[int, ...], int]]:
-        return iter(self.items)
+    def __iter__(self) -> Iterator[tuple[Batch, tuple[int, ...], int, Released]]:
+        for batch, ahead, iteration in self.items:
+            yield batch, ahead, iteration, self.slots.released()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -482,7 +494,7 @@ class StoreLoader:
             if self.num_workers:
                 method = choose_start_method(self._requested_start, local=not self._remote)
             self._loader = self._torch.utils.data.DataLoader(
-                _BatchDataset(self._source),
+                _BatchDataset(self._source, self._sampler.slots.pool),
                 batch_size=None,
                 sampler=self._sampler,
                 num_workers=self.num_workers,
@@ -500,6 +512,7 @@ class StoreLoader:
         iterator = getattr(loader, "_iterator", None)
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
+        self._sampler.slots.clear()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.num_workers:
@@ -518,8 +531,10 @@ class StoreLoader:
                     batch = next(batches)
                 except StopIteration:
                     return
+                batch.pop(SLOT_KEY, None)
                 self._steps += 1
                 yield batch
+                del batch  # held here, it would keep its slot from being refilled
         except Exception:
             self.close()  # after a worker's error, the next iteration starts fresh workers
             raise

@@ -1,7 +1,8 @@
 """The loader's worker processes (issue 17, goal 1): they persist across epochs and start
 with ``fork`` where that is safe; each iteration forgets what the workers learnt of the
 shards, so a shard rewritten between epochs is read anew; an iteration stopped midway or
-overtaken by a newer one leaves the next exact."""
+overtaken by a newer one leaves the next exact; they refill their shared-memory slots only
+once the main process holds nothing of what a slot held."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from loader_helpers import OK_IDS, with_pid  # noqa: E402
 
 from david_data import open_store  # noqa: E402
 from david_data.errors import ConfigError  # noqa: E402
-from david_data.loader.torch_loader import choose_start_method  # noqa: E402
+from david_data.loader._slots import SLOTS_PER_WORKER, SlotPool  # noqa: E402
+from david_data.loader.torch_loader import SLOT_KEY, choose_start_method  # noqa: E402
 from david_data.synth.host import LocalHost  # noqa: E402
 
 
@@ -173,3 +175,72 @@ def test_a_local_store_forks_in_a_process_running_no_other_thread(store_path, tm
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["fork", "fork"]
+
+
+# -- the workers' reusable shared-memory slots (david_data/loader/_slots.py) ---------------
+FIELDS = ["rgb", "alpha", "depth", "intrinsics"]
+
+
+def assert_holds_the_stores_arrays(store, batch) -> None:
+    expected = store.read_batch(batch["sample_id"].tolist(), FIELDS)
+    for name in FIELDS:
+        assert np.array_equal(batch[name].numpy(), expected[name]), name
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_batches_a_user_keeps_are_never_overwritten(
+    store_path: Path, method, request: pytest.FixtureRequest
+):
+    if method == "fork" and not forks_here(request):
+        return
+    store = open_store(str(store_path))
+    loader = store.loader(2, fields=FIELDS, num_workers=2, start_method=method)
+    kept = list(loader) + list(loader)  # two epochs, every batch kept: no slot is released
+    loader.close()
+    assert sorted(real(kept)) == sorted(OK_IDS + OK_IDS)
+    for batch in kept:
+        assert SLOT_KEY not in batch
+        assert_holds_the_stores_arrays(store, batch)
+
+
+def test_workers_refill_slots_the_main_process_released(
+    store_path: Path, request: pytest.FixtureRequest
+):
+    if not forks_here(request):
+        return
+    store = open_store(str(store_path))
+    loader = store.loader(2, fields=FIELDS, num_workers=2, start_method="fork")
+    view = depth = sample = None
+    for _epoch in range(2):
+        for batch in loader:
+            assert_holds_the_stores_arrays(store, batch)
+            if view is None:  # a view and a numpy array of the first batch, not the batch
+                slot_memory = batch["alpha"].data_ptr()
+                batch["alpha"].share_memory_()  # as when sent on to another process: a copy
+                assert batch["alpha"].data_ptr() != slot_memory
+                sample = int(batch["sample_id"][0])
+                view, depth = batch["rgb"][0], batch["depth"][1:].numpy()
+                depth_ids = batch["sample_id"][1:].tolist()
+        del batch
+    released = loader._sampler.slots.released()
+    loader.close()
+    assert max(released.values()) > 1  # a slot was filled again
+    assert np.array_equal(view.numpy(), store.read_batch([sample], ["rgb"])["rgb"][0])
+    assert np.array_equal(depth, store.read_batch(depth_ids, ["depth"])["depth"])
+
+
+def test_a_slot_is_refilled_only_at_the_generation_released():
+    torch = pytest.importorskip("torch")
+    pool = SlotPool("p")
+    taken = [pool.take({}) for _ in range(SLOTS_PER_WORKER)]
+    assert taken == list(range(SLOTS_PER_WORKER))
+    assert pool.take({}) is None  # none released and the cap reached: fresh memory instead
+    assert pool.take({(pool.owner, 2): 0}) is None  # a stale report (an older generation)
+    assert pool.take({("another worker", 2): 1}) is None
+    assert pool.take({(pool.owner, 2): 1}) == 2 and pool.slots[2].generation == 2
+    assert pool.take({(pool.owner, 2): 1}) is None  # generation 2 is not released yet
+    pool.abandon(1)  # a failed fill sent nothing: free again
+    assert pool.take({}) == 1 and pool.refills == 1
+    big = pool.storage(torch, 0, "rgb", 100)
+    assert pool.storage(torch, 0, "rgb", 60) is big  # a smaller batch: the same storage
+    assert pool.storage(torch, 0, "rgb", 200).nbytes() == 200  # a larger one replaces it

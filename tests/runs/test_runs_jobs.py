@@ -224,18 +224,20 @@ def test_the_loader_serves_predictions_beside_the_ground_truth(
     with make_executor("threads", 1) as ex:
         run_into_store(plan, ex)
     store = open_store(str(run_store))
-    loader = store.loader(5, shuffle=False, runs=["a"], fields=["depth"])
-    seen = {}
-    for batch in loader:
-        for i, sid in enumerate(batch["sample_id"].tolist()):
-            seen[sid] = (batch["a/covered"][i].item(), batch["a/depth"][i].numpy())
-    assert sorted(seen) == list(range(10))
-    for sid, (covered, depth) in seen.items():
-        assert covered == (sid <= 4)
-        if covered:
-            np.testing.assert_array_equal(depth, store.sample(sid, run="a")["a/depth"])
-        else:
-            assert np.isnan(depth).all()
+    for workers in (0, 2):  # in this process, then through the workers' shared memory
+        loader = store.loader(5, shuffle=False, runs=["a"], fields=["depth"], num_workers=workers)
+        seen = {}
+        for batch in loader:
+            for i, sid in enumerate(batch["sample_id"].tolist()):
+                seen[sid] = (batch["a/covered"][i].item(), batch["a/depth"][i].numpy())
+        loader.close()
+        assert sorted(seen) == list(range(10))
+        for sid, (covered, depth) in seen.items():
+            assert covered == (sid <= 4)
+            if covered:
+                np.testing.assert_array_equal(depth, store.sample(sid, run="a")["a/depth"])
+            else:
+                assert np.isnan(depth).all()
     with pytest.raises(Exception, match="no run 'nope'"):
         store.loader(5, runs=["nope"])
     # where= may filter on metrics
