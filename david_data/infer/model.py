@@ -19,6 +19,7 @@ import functools
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,61 @@ def load_model(
             model = DavidModel(file, task, device, threads)
             _models[key] = model
     return model
+
+
+STAGE_CPU_MS = 13.0
+"""CPU ms per image of the work beside the model in a batch run (read and decode,
+pre-process, post-process, encode, write) for a SynthHuman-sized 384 x 512 input and the
+multi-task model: the one-thread stage table of ``benchmarks/bench_infer.py``."""
+
+
+def split_threads(model_cpu_ms: float, cores: int) -> int | None:
+    """Intra-op threads for a model that costs ``model_cpu_ms`` CPU per image when the
+    stages of a batch run (``STAGE_CPU_MS``) share the ``cores`` with it: the model's share
+    of the work, in cores; None (ORT's default, every core) when that is all of them.
+
+    ORT's parallel loops cost CPU of their own when the cores are shared and only pay when a
+    core would otherwise wait: with a cheap model the stages beside it keep the other cores
+    busy, with a costly one (a ViT: seconds per image) the model should have every core.
+    Measured on 2 busy cores (load ~3.5) with the tiny test model, the batch path with 1
+    thread instead of 2: 34.0 -> 30.0 CPU ms per image, 43.5 -> 58.0 images/s (medians of
+    4 interleaved rounds)."""
+    share = model_cpu_ms / (model_cpu_ms + STAGE_CPU_MS)
+    threads = max(1, round(cores * share))
+    return None if threads >= cores else threads
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+_pipeline_threads: dict[tuple[Any, ...], int | None] = {}
+
+
+def pipeline_threads(path: str | os.PathLike[str], task: str | None, device: str) -> int | None:
+    """Intra-op threads for ``path``'s model in a batch run on this machine (once per
+    process and file): None (ORT's default) on a GPU; on the CPU :func:`split_threads` of
+    the CPU one call of one image takes here with ORT's default threads (the least of up
+    to 4 calls, one for a model that takes seconds)."""
+    resolved = resolve_device(device)
+    if resolved != "cpu":
+        return None
+    file = Path(path).resolve()
+    stat = file.stat()
+    key = (str(file), stat.st_size, stat.st_mtime_ns, task)
+    with _models_lock:
+        if key in _pipeline_threads:
+            return _pipeline_threads[key]
+    model = load_model(file, task, "cpu")
+    batch = np.zeros((1, 3, _S, _S), np.float32)
+    costs: list[float] = []
+    while len(costs) < 4 and sum(costs) < 1000:  # the first call allocates: the best of a
+        start = time.process_time()  # few, or one call only for a model that costs seconds
+        model.run(batch)
+        costs.append((time.process_time() - start) * 1000)
+    threads = split_threads(min(costs), cpu_cores())
+    with _models_lock:
+        _pipeline_threads[key] = threads
+    return threads

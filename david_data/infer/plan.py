@@ -23,6 +23,7 @@ from ..facts import MODEL_TASKS
 from ..fsutil import resolve, to_url
 from ._checks import check_writable, checked_model, model_sha256
 from .inputs import InputItem, InputSource, list_inputs
+from .model import load_model, pipeline_threads
 from .outputs import output_stem
 from .results import STATUS_FAILED, ResultRow, check_done, new_run_id, orphans_text
 from .session import DEVICES, resolve_device
@@ -66,7 +67,8 @@ class InferSettings:
     io_threads: int = 4
     """Threads reading/decoding ahead of the model, and as many writing behind it."""
     model_threads: int | None = None
-    """ONNX Runtime intra-op threads (None: its default)."""
+    """ONNX Runtime intra-op threads (None: chosen on each machine for the model's cost, see
+    ``model.pipeline_threads``: fewer than the cores for a cheap model on the CPU)."""
     storage_options: dict[str, Any] = field(default_factory=dict)
     """fsspec options for the input, the output and the store."""
 
@@ -204,6 +206,10 @@ def plan_inference(settings: InferSettings, *, run_id: str | None = None) -> Inf
     model_path, task = checked_model(
         path, task, device=settings.device, threads=settings.model_threads
     )
+    if settings.model_threads is None:  # the batches' session, made here and not in the run
+        load_model(
+            model_path, task, settings.device, pipeline_threads(model_path, task, settings.device)
+        )
     resolved = dataclasses.replace(
         settings,
         output=output,

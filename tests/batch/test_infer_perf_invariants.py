@@ -1,6 +1,6 @@
 """What the faster inference path must keep: outputs that decode to the same arrays, the
 reference post-processing bit for bit, markers only over synced files, one commit per
-model call, sessions that do not spin."""
+model call, sessions that do not spin, the model's threads chosen for the work beside it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import imagecodecs
@@ -18,6 +19,7 @@ from david_data.exr import encode_exr, read_depth_exr, read_normal_exr
 from david_data.fsutil import resolve
 from david_data.infer._encode import exr_uncompressed, png_grey16
 from david_data.infer._pipeline import ModelPipeline
+from david_data.infer.model import split_threads
 from david_data.infer.outputs import (
     commit_outputs,
     decode_foreground,
@@ -179,3 +181,52 @@ def test_commit_runs_once_per_model_call_and_failing_fails_only_that_call() -> N
         ("committed", 8),
         ("committed", 9),
     ]
+
+
+def test_a_cheap_model_leaves_cores_to_the_stages_and_a_costly_one_gets_them_all() -> None:
+    assert split_threads(14.0, 2) == 1  # the tiny model on 2 cores: the stages get the other
+    assert split_threads(3000.0, 2) is None  # a ViT: every core (ORT's default)
+    assert split_threads(3000.0, 16) is None
+    assert 1 < (split_threads(14.0, 16) or 16) < 16
+
+
+def test_batches_run_the_model_with_the_threads_chosen_here_and_write_the_same_bytes(
+    tmp_path: Path, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batch_helpers import infer, write_images
+
+    from david_data.infer import model as model_module
+    from david_data.infer.batch import InferSettings
+
+    folder = tmp_path / "in"
+    rels = write_images(folder, 6)
+    monkeypatch.setattr(model_module, "_pipeline_threads", {})
+    monkeypatch.setattr(model_module, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(model_module, "STAGE_CPU_MS", 1e9)  # the stages dwarf any model
+    loaded: list[int | None] = []
+    real_load = model_module.load_model
+
+    def spy(path: Any, task: Any = None, device: str = "auto", threads: Any = None) -> Any:
+        loaded.append(threads)
+        return real_load(path, task, device, threads)
+
+    monkeypatch.setattr(model_module, "load_model", spy)
+    outputs = {}
+    for told in (None, 2):
+        out = tmp_path / f"out-{told}"
+        settings = InferSettings(
+            input=str(folder),
+            output=str(out),
+            model_path=str(models["multitask"]),
+            task="multitask",
+            device="cpu",
+            model_threads=told,
+        )
+        assert infer(settings).ok == len(rels)
+        assert loaded[-1] == (told or 1)  # the batch's model: one thread unless told
+        outputs[told] = {
+            p.relative_to(out).as_posix(): p.read_bytes()
+            for p in out.rglob("*")
+            if p.suffix in (".exr", ".png")
+        }
+    assert len(outputs[None]) == 3 * len(rels) and outputs[None] == outputs[2]
