@@ -300,13 +300,10 @@ def read_blocks(handle: BinaryIO, size: int, block: int = 8 << 20) -> Iterator[m
     """The bytes of ``handle`` from its position up to ``size``, in order, as views of
     at most ``block`` bytes, each valid until the next is asked for (flat memory).
 
-    A :class:`TransferReader` waits for each block to be written; any file is read
-    into one reusable buffer. A stop request raises
-    :class:`~david_data.errors.JobInterrupted` between blocks.
+    Any file is read into one reusable buffer (a :class:`TransferReader` waits for each
+    block to be written). A stop request raises :class:`~david_data.errors.JobInterrupted`
+    between blocks.
     """
-    if isinstance(handle, TransferReader):
-        yield from handle.blocks(block)
-        return
     buffer = memoryview(bytearray(min(block, max(size, 1))))
     pos = handle.tell()
     while pos < size:
@@ -323,8 +320,8 @@ class TransferReader:
     """Read-only binary file over a :class:`Transfer` in progress.
 
     ``read(n)`` returns all ``n`` bytes (fewer only at the end of the file), waiting
-    for them; :meth:`blocks` yields views as soon as at least ``min_read`` bytes (or
-    the rest of the file) are there, so a sequential check keeps up with the download.
+    for them; :meth:`readinto` returns as soon as at least ``min_read`` bytes (or the
+    rest of the file) are there, so a sequential check keeps up with the download.
     """
 
     def __init__(self, transfer: Transfer, size: int, *, min_read: int = 1 << 20) -> None:
@@ -340,32 +337,23 @@ class TransferReader:
     def tell(self) -> int:
         return self.pos
 
-    def blocks(self, block: int) -> Iterator[memoryview]:
-        """The file from the position to the end, read into one reusable buffer of at
-        most ``block`` bytes (see :func:`read_blocks`).
+    def readinto(self, buffer: memoryview) -> int:
+        """Read into ``buffer`` what has been written from the position on, waiting for at
+        least ``min_read`` bytes (or the rest of the file): 0 only at the end of the file.
 
         Read, not mapped: hashing a view of a mapping faults its pages in one by one,
         and SHA-256 over a mapped file cost 0.85 CPU s/GB here against 0.69 for
         ``pread`` into a 1 MiB buffer plus the hash (the buffer stays in the CPU's cache).
         """
-        if self.pos >= self.size:
-            return
-        buffer = memoryview(bytearray(min(block, self.size - self.pos)))
-        try:
-            while self.pos < self.size:
-                want = min(len(buffer), self.size - self.pos)
-                have = self.transfer.wait_for(self.pos, min(want, self.min_read))
-                n = os.preadv(self._fd, [buffer[: min(want, have)]], self.pos)
-                if n <= 0:
-                    raise OSError(f"{self.transfer.part} ended at byte {self.pos}, before {self.size}")
-                view = buffer[:n]
-                try:
-                    yield view
-                finally:
-                    view.release()
-                self.pos += n
-        finally:
-            buffer.release()
+        want = min(len(buffer), self.size - self.pos)
+        if want <= 0:
+            return 0
+        have = self.transfer.wait_for(self.pos, min(want, self.min_read))
+        n = os.preadv(self._fd, [buffer[: min(want, have)]], self.pos)
+        if n <= 0:
+            raise OSError(f"{self.transfer.part} ended at byte {self.pos}, before {self.size}")
+        self.pos += n
+        return n
 
     def read(self, n: int = -1) -> bytes:
         want = self.size - self.pos if n < 0 else min(n, self.size - self.pos)
