@@ -341,3 +341,12 @@ def pipeline_threads(path: str | os.PathLike[str], task: str | None, device: str
     with _models_lock:
         _pipeline_threads[key] = threads
     return threads
+
+
+def batch_model(
+    path: str | os.PathLike[str], task: str | None, device: str, threads: int | None = None
+) -> DavidModel:
+    """The model a batch run uses: :func:`load_model` with ``threads`` intra-op threads, or
+    as many as :func:`pipeline_threads` gives on this machine (the plan makes it, so the
+    run's batches find it loaded)."""
+    return load_model(path, task, device, threads or pipeline_threads(path, task, device))

@@ -23,7 +23,7 @@ from ..facts import MODEL_TASKS
 from ..fsutil import resolve, to_url
 from ._checks import check_writable, checked_model, model_sha256
 from .inputs import InputItem, InputSource, list_inputs
-from .model import load_model, pipeline_threads
+from .model import batch_model
 from .outputs import output_stem
 from .results import STATUS_FAILED, ResultRow, check_done, new_run_id, orphans_text
 from .session import DEVICES, resolve_device
@@ -206,10 +206,7 @@ def plan_inference(settings: InferSettings, *, run_id: str | None = None) -> Inf
     model_path, task = checked_model(
         path, task, device=settings.device, threads=settings.model_threads
     )
-    if settings.model_threads is None:  # the batches' session, made here and not in the run
-        load_model(
-            model_path, task, settings.device, pipeline_threads(model_path, task, settings.device)
-        )
+    batch_model(model_path, task, settings.device, settings.model_threads)
     resolved = dataclasses.replace(
         settings,
         output=output,

@@ -52,19 +52,17 @@ def _reason(exc: BaseException) -> str:
 def run_batch(unit: InferUnit, on_image: Callable[[ResultRow], None] | None = None) -> BatchResult:
     """The work unit: run one batch, write its results file; a row per input finished.
 
-    The model is loaded once per process (``load_model`` caches it; with as many intra-op
-    threads as ``pipeline_threads`` gives, unless the settings say) and reused by every
+    The model is loaded once per process (``batch_model`` caches it) and reused by every
     batch that process runs. ``on_image`` (only where the unit runs in the caller's
     process) hears of each input as it finishes. Stops between images on a stop request.
     """
-    from .model import load_model, pipeline_threads
+    from .model import batch_model
     from .runtime import postprocess, preprocess
 
     job, batch = unit.job, unit.batch
     s = job.settings
     assert s.model_path is not None and s.task is not None and s.batch_size is not None
-    threads = s.model_threads or pipeline_threads(s.model_path, s.task, s.device)
-    model = load_model(s.model_path, s.task, device=s.device, threads=threads)
+    model = batch_model(s.model_path, s.task, s.device, s.model_threads)
     sha = model_sha256(s.model_path)  # this worker's file must be the one planned
     if sha != job.model_sha256:
         raise ConfigError(
