@@ -269,7 +269,7 @@ class _Fold:
         return make_units(settings, source, self.catalog, again, self.plan.files_dir)
 
 
-_STALE = re.compile(r"^[a-z]+_\d{7}\.(png|exr|txt)\.[0-9a-f]{8}\.tmp$")
+STALE_TEMP = re.compile(r"^[a-z]+_\d{7}\.(png|exr|txt)\.[0-9a-f]{8}\.tmp$")
 """A temp file a killed run left (:func:`david_data.fsutil.atomic_write_bytes` names them so)."""
 
 
@@ -279,7 +279,7 @@ def _remove_stale_temps(fs: Files, folder: str) -> None:
     except FileNotFoundError:
         return
     for path in names:
-        if _STALE.match(path.rstrip("/").rsplit("/", 1)[-1]):
+        if STALE_TEMP.match(path.rstrip("/").rsplit("/", 1)[-1]):
             with contextlib.suppress(FileNotFoundError):
                 fs.rm_file(path)
 

@@ -163,3 +163,79 @@ def test_file_crc32_reads_in_blocks(tmp_path: Path) -> None:
         assert file_crc32(LocalFiles(), str(path), block) == expected
     (tmp_path / "empty").write_bytes(b"")
     assert file_crc32(LocalFiles(), str(tmp_path / "empty")) == (0, 0)
+
+
+def test_verify_checks_a_fetch_folder_offline_and_names_the_fix(
+    host: LocalHost, served: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = tmp_path / "dest"
+    assert _fetch(host, dest, "--no-progress") == 0
+    folder = dest / "SynthHuman"
+    verify = ["verify", str(dest), "--no-progress"]
+    capsys.readouterr()
+    host.reset_stats()
+    assert main(verify) == 0
+    out = capsys.readouterr().out
+    assert "fetch folder, 3 sample(s) in fetch-manifest.json" in out and "15 good" in out
+    assert out.rstrip().endswith("all good")
+
+    _flip_a_byte(folder / VICTIM)
+    (folder / "cam_0000002.txt").unlink()
+    (folder / "rgb_0000000.png.0123abcd.tmp").write_bytes(b"x")  # a killed run's: no problem
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    assert "13 good, 1 corrupt, 1 missing, 0 unexpected" in out
+    assert f"  CORRUPT SynthHuman/{VICTIM}\n    CRC-32 0x" in out
+    assert "  MISSING SynthHuman/cam_0000002.txt\n" in out
+    assert "rerun the same fetch to re-fetch the 2 damaged sample(s)" in out
+    assert main([*verify, "--quick"]) == 1  # presence and size: the missing file only
+    assert "14 good, 0 corrupt, 1 missing" in capsys.readouterr().out
+    assert not host.stats.requests  # offline: the manifest is the reference
+    assert sorted(json.loads((dest / "fetch-manifest.json").read_bytes())["samples"]) == [
+        "0", "1", "2",
+    ]  # fmt: skip  # verify writes nothing
+
+    # The command it names fetches just those samples again; then all is good.
+    assert main(verify) == 1
+    command = capsys.readouterr().out.splitlines()[-1].split("or just those: ")[1]
+    assert command.endswith("--parts 0 --ids 1,2")
+    assert main(command.split()[1:]) == 0
+    capsys.readouterr()
+    assert main(verify) == 0
+    assert tree(folder) == members(served / PART)  # the temp file removed, as promised
+
+    (folder / "notes.txt").write_text("mine")
+    body = json.loads((dest / "fetch-manifest.json").read_bytes())
+    del body["samples"]["2"]  # its files are not recorded (as after a stopped fetch)
+    (dest / "fetch-manifest.json").write_text(json.dumps(body))
+    assert main(verify) == 1
+    out = capsys.readouterr().out
+    assert "10 good, 0 corrupt, 0 missing, 6 unexpected" in out
+    assert "  UNEXPECTED SynthHuman/notes.txt\n    not a SynthHuman sample file" in out
+    assert "  UNEXPECTED SynthHuman/rgb_0000002.png\n    not in fetch-manifest.json" in out
+
+
+def test_verify_names_both_kinds_of_folder_when_given_neither(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no manifest.json" in err and "nor a fetch-manifest.json" in err
+
+
+@pytest.mark.slow
+def test_the_verify_flow_checks_a_fetch_folder(
+    prefect_harness: None, host: LocalHost, tmp_path: Path
+) -> None:
+    from david_data.flows._executor import report_of_state
+    from david_data.flows.verify import verify_flow
+
+    dest = tmp_path / "dest"
+    assert _fetch(host, dest, "--no-progress") == 0
+    state = verify_flow(dest=str(dest), return_state=True)
+    assert state.is_completed() and report_of_state(state).ok
+    _flip_a_byte(dest / "SynthHuman" / VICTIM)
+    state = verify_flow(dest=str(dest), jobs=1, return_state=True)
+    assert state.is_failed()
+    report = report_of_state(state)
+    assert [v.name for v in report.by_status("corrupt")] == [VICTIM], report.summary()
