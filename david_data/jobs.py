@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .convert.verify_store import VerifyStoreReport as StoreVerifyReport
     from .fetch.plan import FetchPlan, FetchSettings
     from .fetch.report import FetchReport
+    from .fetch.verify import FetchVerifyPlan, FetchVerifyReport
     from .infer.evaluate import EvalSettings, EvaluationPlan, EvaluationReport
     from .infer.into_run import RunPlan, RunReport, RunSettings
     from .infer.plan import InferencePlan, InferSettings
@@ -181,15 +182,15 @@ def mirror() -> Job[MirrorSettings, MirrorPlan, MirrorReport]:
 
 
 @functools.cache
-def verify() -> Job[VerifySettings, VerifyPlan, VerifyReport]:
-    from .mirror import VerifySettings, plan_verify, run_verify
-    from .mirror.verify import EXECUTOR
+def verify() -> Job[VerifySettings, VerifyPlan | FetchVerifyPlan, VerifyReport | FetchVerifyReport]:
+    from .mirror import VerifySettings
+    from .mirror.verify import EXECUTOR, plan_folder_verify, run_folder_verify
 
     return Job(
         name="verify",
         settings=VerifySettings,
-        plan=plan_verify,
-        run=run_verify,
+        plan=plan_folder_verify,
+        run=run_folder_verify,
         executor=EXECUTOR,
         workers=lambda plan: plan.settings.jobs,
         internal=frozenset({"record"}),

@@ -52,6 +52,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "verify": (
         "david-data verify /data/synthhuman",
         "david-data verify az://datasets/synthhuman --quick",
+        "david-data verify ./faces          # a folder 'david-data fetch' wrote into",
     ),
     "catalog": (
         "david-data catalog --parts 0-3",

@@ -60,8 +60,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Pick samples from the catalog and fetch only their files into DEST/SynthHuman/ (the "
             "official extracted layout): neighbouring members in one ranged request, requests in "
             "parallel, each member's local header and CRC-32 checked as it streams, every file "
-            "written atomically, the samples recorded in DEST/fetch-manifest.json. A rerun fetches "
-            "only what is missing; a part that changed on the server is catalogued again."
+            "written atomically, the samples recorded in DEST/fetch-manifest.json. A rerun reads "
+            "every file already there again (size and CRC-32) and fetches only what is missing "
+            "or fails that check, naming it; a part that changed on the server is catalogued "
+            "again. 'david-data verify DEST' checks the files without fetching."
         ),
     )
     fetch.add_argument("dest", metavar="DEST", help="folder or fsspec URL to write into")

@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     verify = subparsers.add_parser(
         "verify",
-        help="re-check a mirror against its manifest (exit 1 on any problem)",
+        help="re-check a mirror or a fetch folder against its manifest (exit 1 on any problem)",
         description=(
             "Re-check every part recorded in DEST/manifest.json: size, SHA-256, every member's "
             "CRC-32 and every local header (or, with --quick, sizes, central directories and "
@@ -95,22 +95,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "unexpected files, naming the part and member, and records damaged parts in the "
             "manifest so that the next 'david-data mirror' fetches exactly those again. Parts are "
             "checked --jobs at once, or on a Dask cluster; after Ctrl-C the parts not checked are "
-            "named 'unchecked' and the exit status is 130."
+            "named 'unchecked' and the exit status is 130.\n\n"
+            "A folder 'david-data fetch' wrote into (DEST/fetch-manifest.json) is checked the "
+            "same way, offline: every recorded file's size and CRC-32 (--quick: presence and "
+            "size), files the manifest does not record named 'unexpected'. Nothing is written: "
+            "rerun the same fetch to re-fetch what failed (it checks every file it finds)."
         ),
         epilog="example:\n  david-data verify /data/synthhuman && echo intact",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    verify.add_argument("dest", metavar="DEST", help="the mirror folder or URL")
+    verify.add_argument("dest", metavar="DEST", help="the mirror (or fetch) folder or URL")
     verify.add_argument(
         "--quick",
         action="store_true",
-        help="skip the full read: check sizes, central directories and member sets",
+        help="skip the full read: check sizes, central directories and member sets (a fetch "
+        "folder: presence and sizes)",
     )
     verify.add_argument(
         "--jobs",
         type=int,
         default=4,
-        help="parts checked at once (default: 4; ignored with --dask-address)",
+        help="parts (a fetch folder's samples) checked at once (default: 4; ignored with "
+        "--dask-address)",
     )
     add_job_options(verify, "DEST", dask=True)
     verify.set_defaults(func=run_verify_command)

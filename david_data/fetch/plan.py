@@ -13,9 +13,11 @@ fetched) but marked with the files it lacks (:attr:`SampleWork.absent`): it can 
 count as complete. Entries of a part that are not sample files are listed too
 (:attr:`FetchPlan.stray_entries`); the run reports both.
 
-A file counts as present when the manifest records it with the catalog's size and
-CRC-32 and it has that size on disk, or, not recorded (a killed run), when its bytes
-give that CRC-32.
+A file counts as present only when its bytes give the member's size and CRC-32, read
+again on every plan (:mod:`.check`; milliseconds for a subset): neither the manifest nor
+the size is trusted, since a byte flipped at rest keeps both. A file that fails is
+named in :attr:`FetchPlan.damaged` (as is one the manifest records and DEST lacks), and
+planned like a missing one; the run removes it, fetches it again and reports it.
 """
 
 from __future__ import annotations
@@ -34,16 +36,13 @@ from ..catalog.member import MemberTask
 from ..catalog.reader import FetchRange, coalesce
 from ..catalog.remote import PartVersion
 from ..catalog.select import Selection, parts_for_ids, select_by_part
+from ..engine.report import first_lines
 from ..errors import ConfigError, DownloadError, NoInputsError
 from ..fsutil import Files, join, open_folder, refuse_zarr_folder, to_url
 from ..net.retry import RetryPolicy
 from ..settings import data_base_url
+from .check import FileProblem, check_present
 from .manifest import MANIFEST_NAME, load_fetch_manifest
-
-try:
-    from isal import isal_zlib as zlib
-except ImportError:  # pragma: no cover
-    import zlib  # type: ignore[no-redef]  # the fallback for isal_zlib (same API)
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +172,9 @@ class FetchPlan:
     tables: bool = True
     """The parts were catalogued as tables (else as plain columns): parts read again
     during the run are catalogued the same way."""
+    damaged: tuple[FileProblem, ...] = ()
+    """Files of the chosen samples that DEST holds (or the manifest records) and that
+    fail their check: planned as missing, removed and fetched again by the run."""
 
     @property
     def files_dir(self) -> str:
@@ -231,6 +233,11 @@ class FetchPlan:
             f"{part}: entry {name!r} is not a SynthHuman sample file"
             for part, name in self.stray_entries
         ]
+        if self.damaged:
+            lines.append(
+                f"{len(self.damaged)} file(s) at DEST failed their check and are fetched again:"
+            )
+            lines += first_lines(self.damaged, 20, lambda p: f"  {p.name}: {p.detail}")
         return "\n".join(lines)
 
 
@@ -264,13 +271,21 @@ def plan_fetch(settings: FetchSettings) -> FetchPlan:
     for record in manifest.samples.values():
         recorded.update(record.files)
     samples: list[SampleWork] = []
+    damaged: list[FileProblem] = []
+    folder = join(root, facts.EXTRACT_FOLDER)
     for part in catalog.parts:
         if part.name in wanted:
             members = part.members_of(wanted[part.name])
-            names = {m.file_name for tasks in members.values() for m in tasks}
-            folder = join(root, facts.EXTRACT_FOLDER)
-            known = _known_files(fs, folder, recorded, on_disk, names)
+            expected = {m.file_name: (m.size, m.crc32) for ms in members.values() for m in ms}
+            known, problems = check_present(
+                fs, folder, expected, on_disk, recorded, jobs=settings.jobs
+            )
+            damaged += problems
             samples += part_work(part, wanted[part.name], known, members)
+    for problem in damaged[:20]:
+        logger.warning("%s at DEST: %s; it is fetched again", problem.name, problem.detail)
+    if len(damaged) > 20:
+        logger.warning("... and %d more files at DEST that failed their check", len(damaged) - 20)
     plan_samples = tuple(sorted(samples, key=lambda s: s.sample_id))
     return FetchPlan(
         settings=settings,
@@ -282,6 +297,7 @@ def plan_fetch(settings: FetchSettings) -> FetchPlan:
             settings, source, catalog, plan_samples, join(dest_url, facts.EXTRACT_FOLDER)
         ),
         tables=tables,
+        damaged=tuple(damaged),
     )
 
 
@@ -307,30 +323,6 @@ def _listing(fs: Files, folder: str) -> dict[str, int]:
         for e in entries
         if e.get("type") == "file"
     }
-
-
-def _known_files(
-    fs: Files,
-    folder: str,
-    recorded: dict[str, tuple[int, int]],
-    on_disk: dict[str, int],
-    names: set[str],
-) -> dict[str, tuple[int, int]]:
-    """(size, CRC-32) of the files ``names`` that are on disk."""
-    known: dict[str, tuple[int, int]] = {}
-    for name in sorted(names):
-        size = on_disk.get(name)
-        if size is None:
-            continue
-        if name in recorded and recorded[name][0] == size:
-            known[name] = recorded[name]
-            continue
-        try:  # on disk but not recorded (a killed run): check the bytes themselves
-            data = fs.cat_file(join(folder, name))
-        except OSError:
-            continue
-        known[name] = (len(data), zlib.crc32(data))
-    return known
 
 
 def part_work(

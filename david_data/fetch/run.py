@@ -12,6 +12,12 @@ that changed on the server (412, new ETag or size) ends the unit early; :func:`r
 then reads that part's central directory again, keeps the files whose CRC-32 the new
 version still lists, and fetches the rest in another round.
 
+A file the plan found damaged at DEST (:attr:`~.plan.FetchPlan.damaged`: it failed its
+CRC-32 or size check, or the manifest records it and DEST lacks it) is removed before
+anything is fetched, so that a failed second fetch leaves it missing, never wrong, and
+its sample leaves the manifest until it is complete again; the report names those
+fetched again (:attr:`FetchReport.repaired`).
+
 A sample is complete only when all five of its files are on disk and verified: a
 sample its part lists without some of them is reported with the files it lacks, and an
 entry of a part that is not a sample file is reported too (exit 1 either way). DEST is
@@ -37,6 +43,7 @@ from ..engine import Executor, run_units
 from ..errors import ConfigError, DavidDataError, RangeNotSupportedError
 from ..fsutil import Files, atomic_write_bytes, join, open_folder
 from ..progress import NullProgress, Progress
+from .check import FileProblem
 from .manifest import SampleRecord, load_fetch_manifest, save_fetch_manifest
 from .plan import FetchPlan, FetchUnit, SampleWork, make_units, part_work
 from .report import FetchReport
@@ -130,6 +137,8 @@ class _Fold:
             if m.file_name not in s.missing
         }
         self.failures: dict[str, str] = {}
+        self.damaged = {p.name: p for p in plan.damaged}
+        self.repaired: dict[str, FileProblem] = {}
         for part, name in plan.stray_entries:  # no sample's file: reported, not a failure
             logger.warning(
                 "%s: entry %r is not a SynthHuman sample file; it is left out", part, name
@@ -143,9 +152,17 @@ class _Fold:
         self.saved_at = time.monotonic()
         self.dirty = False
         _remove_stale_temps(fs, join(self.root, facts.EXTRACT_FOLDER))
+        for problem in plan.damaged:
+            if problem.kind != "missing":
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm_file(join(self.root, facts.EXTRACT_FOLDER, problem.name))
         for sid, missing in self.missing.items():
             if not missing:
                 self._record(sid)
+            elif self.manifest.samples.pop(sid, None) is not None:
+                self.dirty = True  # recorded, but not complete now: out until it is again
+        if plan.damaged:
+            self.save()  # before any unit: the manifest never lists a removed file
 
     def _record(self, sid: int) -> None:
         sample = self.samples[sid]
@@ -164,6 +181,8 @@ class _Fold:
         for w in result.written:
             self.known[w.file_name] = (w.size, w.crc32)
             self.failures.pop(w.file_name, None)
+            if w.file_name in self.damaged:
+                self.repaired[w.file_name] = self.damaged[w.file_name]
             missing = self.missing.get(w.sample_id)
             if missing is None or w.file_name not in missing:
                 continue
@@ -250,7 +269,7 @@ class _Fold:
         return make_units(settings, source, self.catalog, again, self.plan.files_dir)
 
 
-_STALE = re.compile(r"^[a-z]+_\d{7}\.(png|exr|txt)\.[0-9a-f]{8}\.tmp$")
+STALE_TEMP = re.compile(r"^[a-z]+_\d{7}\.(png|exr|txt)\.[0-9a-f]{8}\.tmp$")
 """A temp file a killed run left (:func:`david_data.fsutil.atomic_write_bytes` names them so)."""
 
 
@@ -260,7 +279,7 @@ def _remove_stale_temps(fs: Files, folder: str) -> None:
     except FileNotFoundError:
         return
     for path in names:
-        if _STALE.match(path.rstrip("/").rsplit("/", 1)[-1]):
+        if STALE_TEMP.match(path.rstrip("/").rsplit("/", 1)[-1]):
             with contextlib.suppress(FileNotFoundError):
                 fs.rm_file(path)
 
@@ -339,6 +358,9 @@ def run_fetch(
         if missing and not interrupted:
             for name in sorted(missing):
                 fold.failures.setdefault(name, f"not fetched (sample {sid})")
+    for name, problem in fold.damaged.items():
+        if name in fold.failures and problem.kind != "missing":
+            fold.failures[name] += f"; the copy at DEST ({problem.detail}) was removed"
     return FetchReport(
         dest=plan.dest_url,
         source=plan.source.base,
@@ -349,6 +371,7 @@ def run_fetch(
         failures=tuple(sorted(fold.failures.items())),
         reread=tuple(reread),
         rechecked=tuple(sorted(rechecked)),
+        repaired=tuple(fold.repaired[n] for n in sorted(fold.repaired)),
         interrupted=interrupted,
         seconds=time.monotonic() - start,
     )

@@ -1,8 +1,8 @@
-"""Prefect flow for ``david-data verify``: each part a task (or a task of the Dask cluster
-at ``dask_address``).
+"""Prefect flow for ``david-data verify``: each part (each sample of a fetch folder) a
+task, or a task of the Dask cluster at ``dask_address``.
 
-Thin: plan with :func:`david_data.mirror.plan_verify`, run the engine
-(:func:`david_data.mirror.run_verify`), publish the report. The run ends Failed (the
+Thin: plan with :func:`david_data.mirror.verify.plan_folder_verify`, run the engine
+(:func:`david_data.mirror.verify.run_folder_verify`), publish the report. The run ends Failed (the
 summary as its message) when any part is not good or the run was interrupted.
 """
 
@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.types import SecretDict
 
 from david_data import jobs
+from david_data.fetch.verify import FetchVerifyReport
 from david_data.mirror import VerifyReport
 from david_data.progress import LogProgress
 
@@ -28,9 +29,10 @@ def verify_flow(
     jobs: int = 4,
     dask_address: str | None = None,
     storage_options: SecretDict | None = None,
-) -> VerifyReport:
-    """Re-check the mirror at ``dest`` against its manifest, ``jobs`` parts at once;
-    ``storage_options`` (credentials) are kept secret in the Prefect UI."""
+) -> VerifyReport | FetchVerifyReport:
+    """Re-check the mirror (or fetch folder) at ``dest`` against its manifest, ``jobs``
+    parts (or samples) at once; ``storage_options`` (credentials) are kept secret in the
+    Prefect UI."""
     plan = VERIFY.plan(job_settings(VERIFY.settings, locals()))
     with flow_executor(VERIFY, plan, dask_address=dask_address) as ex:
         report = VERIFY.run(plan, ex, progress=LogProgress())

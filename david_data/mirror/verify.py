@@ -17,6 +17,10 @@ A job of the engine (:mod:`david_data.engine`): :func:`plan_verify` (settings ->
 plan), then :func:`run_verify` (plan, executor -> report), one unit per part
 (:func:`verify_unit`), on threads of this process or a Dask cluster. Every recorded part
 ends good, corrupt, missing or, when the run is interrupted, ``unchecked``, by name.
+
+``david-data verify`` takes a fetch folder too (``fetch-manifest.json``, no
+``manifest.json``): :func:`plan_folder_verify` and :func:`run_folder_verify`, the job's
+entry points, hand it to :mod:`david_data.fetch.verify`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import facts
 from ..engine import Executor, make_executor, run_units
@@ -45,6 +49,9 @@ from .manifest import (
 from .plan import MAX_JOBS
 from .promote import scratch_dir_for
 from .zipcheck import check_zip
+
+if TYPE_CHECKING:
+    from ..fetch.verify import FetchVerifyPlan, FetchVerifyReport
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +255,8 @@ def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Any
     if not manifest.exists:
         raise ConfigError(
             f"{url} holds no {MANIFEST_NAME}, so it is not a mirror made by 'david-data mirror' "
-            f"(or no part was finished yet); run 'david-data mirror {dest}' first"
+            f"(or no part was finished yet), nor a fetch-manifest.json, so it is not a folder "
+            f"'david-data fetch' wrote into; run 'david-data mirror {dest}' first"
         )
     if not manifest.parts and not manifest.suspect:
         raise ConfigError(
@@ -325,6 +333,33 @@ def plan_verify(settings: VerifySettings) -> VerifyPlan:
         partial=tuple(partial),
         coverage=coverage(manifest),
     )
+
+
+def plan_folder_verify(settings: VerifySettings) -> VerifyPlan | FetchVerifyPlan:
+    """:func:`plan_verify`, or for a fetch folder
+    :func:`~david_data.fetch.verify.plan_fetch_verify` (the verify job's plan)."""
+    from ..fetch.verify import is_fetch_folder, plan_fetch_verify
+    from ..fsutil import open_folder
+
+    fs, root = open_folder(settings.dest, settings.storage_options)
+    if is_fetch_folder(fs, root):
+        return plan_fetch_verify(settings)
+    return plan_verify(settings)
+
+
+def run_folder_verify(
+    plan: VerifyPlan | FetchVerifyPlan,
+    executor: Executor,
+    *,
+    progress: Progress = NullProgress(),  # noqa: B008
+) -> VerifyReport | FetchVerifyReport:
+    """:func:`run_verify`, or :func:`~david_data.fetch.verify.run_fetch_verify` for a
+    fetch folder's plan (the verify job's run)."""
+    if isinstance(plan, VerifyPlan):
+        return run_verify(plan, executor, progress=progress)
+    from ..fetch.verify import run_fetch_verify
+
+    return run_fetch_verify(plan, executor, progress=progress)
 
 
 def verify_unit(unit: VerifyUnit) -> FileVerdict:

@@ -1,0 +1,376 @@
+"""``david-data verify DEST`` on a fetch folder: every file the fetch manifest records,
+checked again, offline, against the size and CRC-32 it records.
+
+::
+
+    DEST/fetch-manifest.json     the samples, each file's size and CRC-32
+    DEST/SynthHuman/<files>      what was fetched
+
+Full mode reads every recorded file in blocks (size and CRC-32, :mod:`.check`); quick
+mode checks presence and size. A file in ``DEST/SynthHuman`` that the manifest does not
+record is unexpected (an interrupted fetch leaves verified files it has not recorded yet:
+a rerun checks and records them); temp files of a killed run are listed apart, not as
+problems. Nothing is written: a rerun of the same fetch checks every file itself and
+fetches again the ones that fail, which is the fix this report names.
+
+The same job as a mirror's verify (:mod:`david_data.mirror.verify`, which hands a fetch
+folder here): :func:`plan_fetch_verify` (settings -> plain plan), then
+:func:`run_fetch_verify` (plan, executor -> report), one unit per recorded sample
+(:func:`fetch_verify_unit`), on threads of this process or a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .. import facts
+from ..engine import Executor, run_units, stop_requested
+from ..engine.report import first_lines, markdown_table
+from ..errors import ConfigError, JobInterrupted
+from ..fsutil import Files, join, open_folder, to_url
+from ..mirror.manifest import MANIFEST_NAME as MIRROR_MANIFEST
+from ..mirror.verify import FileVerdict, VerifySettings
+from ..progress import NullProgress, Progress
+from .check import FileProblem, compare, read_all
+from .manifest import MANIFEST_NAME, load_fetch_manifest
+from .run import STALE_TEMP
+
+logger = logging.getLogger(__name__)
+
+STOPPED = "not checked: the run was interrupted"
+_STATUS = {"crc32": "corrupt", "size": "corrupt", "missing": "missing", "unreadable": "unchecked"}
+
+
+def is_fetch_folder(fs: Files, root: str) -> bool:
+    """Whether ``root`` holds a fetch manifest (and no mirror's ``manifest.json``)."""
+    return fs.isfile(join(root, MANIFEST_NAME)) and not fs.isfile(join(root, MIRROR_MANIFEST))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchVerifyUnit:
+    """One recorded sample to check (plain data, picklable; ``folder`` an absolute URL)."""
+
+    folder: str
+    """``DEST/SynthHuman``."""
+    storage_options: dict[str, Any] = field(repr=False)
+    sample_id: int
+    part: str
+    files: tuple[tuple[str, int, int], ...]
+    """``(name, size, CRC-32)`` as the manifest records them."""
+    sizes: tuple[int | None, ...]
+    """Each file's size in the listing (None: not there)."""
+    quick: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchVerifyPlan:
+    settings: VerifySettings
+    """With DEST as an absolute URL."""
+    source: str
+    """Where the fetch fetched from (the manifest's ``source``)."""
+    units: tuple[FetchVerifyUnit, ...]
+    found: tuple[FileVerdict, ...]
+    """Verdicts the listing gives on its own: files the manifest does not record."""
+    partial: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchVerifyReport:
+    """What ``verify`` found in a fetch folder (a :class:`david_data.engine.JobReport`)."""
+
+    dest: str
+    source: str
+    quick: bool
+    samples: int
+    """Samples the manifest records."""
+    files: tuple[FileVerdict, ...]
+    partial: tuple[str, ...] = ()
+    damaged_samples: tuple[tuple[int, str], ...] = ()
+    """``(sample id, part)`` of the recorded samples with a file not good (what a rerun
+    of the fetch fetches again)."""
+    interrupted: bool = False
+
+    def by_status(self, status: str) -> tuple[FileVerdict, ...]:
+        return tuple(f for f in self.files if f.status == status)
+
+    @property
+    def failure_count(self) -> int:
+        return sum(f.status != "good" for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure_count and not self.interrupted
+
+    def render(self) -> str:
+        mode = "quick check (presence and size)" if self.quick else "full check (size, CRC-32)"
+        counts = ", ".join(
+            f"{len(self.by_status(s))} {s}" for s in ("good", "corrupt", "missing", "unexpected")
+        )
+        unchecked = self.by_status("unchecked")
+        if unchecked:
+            counts += f", {len(unchecked)} unchecked"
+        lines = [
+            f"verify {self.dest}: fetch folder, {self.samples} sample(s) in {MANIFEST_NAME}; "
+            f"{mode} of every file",
+            counts,
+        ]
+        stopped = [v for v in unchecked if v.problems == (STOPPED,)]
+        for verdict in self.files:
+            if verdict.status == "good" or verdict in stopped:
+                continue
+            lines.append(f"  {verdict.status.upper()} {facts.EXTRACT_FOLDER}/{verdict.name}")
+            lines += first_lines(verdict.problems, 5, "    {}".format, "    ... and {} more")
+        if stopped:
+            lines.append(f"  UNCHECKED (interrupted): {len(stopped)} file(s)")
+        if self.partial:
+            lines.append(
+                "temp files of a killed fetch (the next fetch removes them): "
+                + ", ".join(self.partial)
+            )
+        if self.interrupted:
+            lines.append("interrupted: rerun the same command to check every file")
+        elif self.ok:
+            lines.append("all good")
+        else:
+            lines.append("PROBLEMS FOUND: see above")
+            lines += self.fix()
+        return "\n".join(lines)
+
+    def fix(self) -> list[str]:
+        """What to do about the damaged samples: rerun the fetch (and the command that
+        fetches just those samples, when it is short)."""
+        if not self.damaged_samples:
+            return []
+        lines = [
+            f"rerun the same fetch to re-fetch the {len(self.damaged_samples)} damaged "
+            "sample(s): it checks every file it finds and fetches again those that fail"
+        ]
+        parts = {part for _, part in self.damaged_samples}
+        indices = sorted(i for i in map(facts.part_index, parts) if i is not None)
+        spec = "sample" if parts == {facts.SAMPLE_PART} else ",".join(map(str, indices))
+        if len(self.damaged_samples) <= 50 and (
+            parts == {facts.SAMPLE_PART} or len(indices) == len(parts)
+        ):
+            ids = ",".join(str(sid) for sid, _ in self.damaged_samples)
+            lines.append(
+                f"  or just those: david-data fetch {self.dest} --base-url {self.source} "
+                f"--parts {spec} --ids {ids}"
+            )
+        return lines
+
+    def summary(self) -> str:
+        return self.render()
+
+    def markdown(self) -> str:
+        rows = markdown_table(
+            ("file", "status", "problems"),
+            [
+                (v.name, v.status, "; ".join(v.problems[:5]).replace("|", "/"))
+                for v in self.files
+                if v.status != "good"
+            ],
+        )
+        summary = "\n".join(f"    {line}" for line in self.render().splitlines())
+        return f"# Verify of `{self.dest}`\n\n{summary}\n\n" + "\n".join(rows) + "\n"
+
+
+def plan_fetch_verify(settings: VerifySettings) -> FetchVerifyPlan:
+    """Read DEST's fetch manifest and listing: one unit per recorded sample, and the
+    verdicts the listing gives on its own."""
+    fs, root = open_folder(settings.dest, settings.storage_options)
+    dest = to_url(fs, root)
+    manifest = load_fetch_manifest(fs, root, "")
+    if not manifest.samples:
+        raise ConfigError(
+            f"{dest}/{MANIFEST_NAME} records no sample (no fetch has finished one); rerun "
+            "the fetch that made it"
+        )
+    folder = join(root, facts.EXTRACT_FOLDER)
+    try:
+        listing = {
+            e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0)
+            for e in fs.ls(folder, detail=True)
+            if e.get("type") == "file"
+        }
+    except FileNotFoundError:
+        listing = {}
+    units = tuple(
+        FetchVerifyUnit(
+            folder=to_url(fs, folder),
+            storage_options=settings.storage_options,
+            sample_id=sid,
+            part=record.part,
+            files=tuple((n, s, c) for n, (s, c) in sorted(record.files.items())),
+            sizes=tuple(listing.get(n) for n in sorted(record.files)),
+            quick=settings.quick,
+        )
+        for sid, record in sorted(manifest.samples.items())
+    )
+    recorded = {n for record in manifest.samples.values() for n in record.files}
+    found, partial = [], []
+    for name in sorted(set(listing) - recorded):
+        if STALE_TEMP.match(name):
+            partial.append(name)
+        elif facts.parse_member_name(name) is None:
+            found.append(
+                FileVerdict(
+                    name=name,
+                    status="unexpected",
+                    problems=(
+                        "not a SynthHuman sample file: move it out of "
+                        f"{facts.EXTRACT_FOLDER}/, which holds what the fetch wrote",
+                    ),
+                )
+            )
+        else:
+            found.append(
+                FileVerdict(
+                    name=name,
+                    status="unexpected",
+                    problems=(
+                        f"not in {MANIFEST_NAME} (a fetch that was stopped leaves files it has "
+                        "not recorded): rerun the same fetch to check and record it",
+                    ),
+                )
+            )
+    return FetchVerifyPlan(
+        settings=replace(settings, dest=dest),
+        source=manifest_source(fs, root),
+        units=units,
+        found=tuple(found),
+        partial=tuple(partial),
+    )
+
+
+def manifest_source(fs: Files, root: str) -> str:
+    """The ``source`` the fetch manifest names ('?' when it names none)."""
+    body = json.loads(fs.cat_file(join(root, MANIFEST_NAME)))
+    return str(body.get("source") or "?")
+
+
+def fetch_verify_unit(unit: FetchVerifyUnit) -> tuple[FileVerdict, ...]:
+    """The work unit: check one sample's files (module level, so it runs anywhere)."""
+    fs, folder = open_folder(unit.folder, unit.storage_options)
+    problems: dict[str, FileProblem] = {}
+    to_read = []
+    for (name, size, crc), on_disk in zip(unit.files, unit.sizes, strict=True):
+        if on_disk is None:
+            problems[name] = FileProblem(
+                name=name, kind="missing", detail=f"{MANIFEST_NAME} records it, DEST lacks it"
+            )
+        elif (problem := compare(name, (size, crc), (on_disk, crc))) is not None:
+            problems[name] = problem  # the size (the CRC-32 is not read for this)
+        elif not unit.quick:
+            to_read.append(name)
+    if stop_requested():
+        raise JobInterrupted("stopped on request")
+    expected = {name: (size, crc) for name, size, crc in unit.files}
+    for name, found in read_all(fs, folder, to_read, jobs=1):
+        if isinstance(found, OSError):
+            problems[name] = FileProblem(
+                name=name, kind="unreadable", detail=f"cannot be read ({found.strerror or found})"
+            )
+        elif (problem := compare(name, expected[name], found)) is not None:
+            problems[name] = problem
+    return tuple(
+        FileVerdict(name=name, status="good")
+        if name not in problems
+        else FileVerdict(
+            name=name, status=_STATUS[problems[name].kind], problems=(problems[name].detail,)
+        )
+        for name, _, _ in unit.files
+    )
+
+
+def _stopped(unit: FetchVerifyUnit, why: str = STOPPED) -> tuple[FileVerdict, ...]:
+    return tuple(FileVerdict(name=n, status="unchecked", problems=(why,)) for n, _, _ in unit.files)
+
+
+def _unit_failed(unit: FetchVerifyUnit, exc: BaseException) -> tuple[FileVerdict, ...]:
+    if isinstance(exc, JobInterrupted):
+        return _stopped(unit)
+    return _stopped(unit, f"cannot be checked ({type(exc).__name__}: {exc})")
+
+
+def _unseen(folder: str, storage_options: dict[str, Any]) -> list[str]:
+    """``folder``, when this machine cannot list it (run on every worker of a cluster)."""
+    try:
+        fs, path = open_folder(folder, storage_options)
+        fs.ls(path, detail=False)
+        return []
+    except Exception as exc:  # noqa: BLE001 - reported to the client by name
+        return [f"{folder} ({type(exc).__name__}: {exc})"]
+
+
+def run_fetch_verify(
+    plan: FetchVerifyPlan,
+    executor: Executor,
+    *,
+    progress: Progress = NullProgress(),  # noqa: B008
+) -> FetchVerifyReport:
+    """Check the plan's samples on ``executor`` (one unit per sample) and report; on a
+    stop request the files not checked are ``unchecked`` and the report is interrupted."""
+    settings = plan.settings
+    if not executor.in_process and plan.units:
+        unseen = sorted(
+            {
+                u
+                for found in executor.run_everywhere(
+                    _unseen, plan.units[0].folder, settings.storage_options
+                )
+                for u in found
+            }
+        )
+        if unseen:
+            raise ConfigError(
+                f"the workers of {executor.description} cannot see {', '.join(unseen)}; give a "
+                "path or URL every worker reaches (a shared folder, az://...)"
+            )
+    bar = progress.task("verify", total=len(plan.units), unit="samples")
+    done: dict[int, tuple[FileVerdict, ...]] = {}
+
+    def on_result(unit: FetchVerifyUnit, verdicts: tuple[FileVerdict, ...]) -> None:
+        done[unit.sample_id] = verdicts
+        bar.advance(1)
+
+    outcome = run_units(
+        executor,
+        fetch_verify_unit,
+        plan.units,
+        label=lambda u: f"verify sample {u.sample_id}",
+        on_error=_unit_failed,
+        on_result=on_result,
+    )
+    verdicts: list[FileVerdict] = []
+    damaged = []
+    for unit in plan.units:
+        found = done.get(unit.sample_id) or _stopped(unit)
+        verdicts += found
+        if any(v.status != "good" and v.problems != (STOPPED,) for v in found):
+            damaged.append((unit.sample_id, unit.part))
+    interrupted = outcome.interrupted or any(v.problems == (STOPPED,) for v in verdicts)
+    bar.finish("interrupted" if interrupted else "done")
+    return FetchVerifyReport(
+        dest=settings.dest,
+        source=plan.source,
+        quick=settings.quick,
+        samples=len(plan.units),
+        files=tuple(verdicts) + plan.found,
+        partial=plan.partial,
+        damaged_samples=tuple(damaged),
+        interrupted=interrupted,
+    )
+
+
+__all__ = [
+    "FetchVerifyPlan",
+    "FetchVerifyReport",
+    "FetchVerifyUnit",
+    "fetch_verify_unit",
+    "is_fetch_folder",
+    "plan_fetch_verify",
+    "run_fetch_verify",
+]
