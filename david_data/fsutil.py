@@ -161,6 +161,31 @@ def refuse_zarr_folder(fs: Files | AbstractFileSystem, root: str, what: str) -> 
         )
 
 
+def nearest_existing(path: str) -> str:
+    """``path`` itself if it exists on the local disk, else its nearest existing ancestor
+    (a folder, or a file in the way): where a check of a path not made yet must look."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def probe_write(fs: Files | AbstractFileSystem, folder: str) -> None:
+    """Make a file in ``folder`` and remove it at once; the OSError if that fails.
+    Permission bits alone do not tell whether a write will work (root, a read-only mount,
+    ``/proc``, some network file systems): a checked job makes this probe before any work."""
+    probe = join(folder, f".david-data-write-test-{uuid.uuid4().hex[:8]}")
+    if is_local(fs):
+        with open(probe, "xb"):
+            pass
+        os.remove(probe)
+    else:
+        fs.pipe_file(probe, b"")
+        fs.rm_file(probe)
+
+
 def parse_storage_options(items: list[str] | None) -> dict[str, str]:
     """Parse ``key=value`` strings from ``--storage-option`` flags."""
     options: dict[str, str] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from fsspec import AbstractFileSystem
 
 from ..errors import ConfigError, StoreError
 from ..format.layout import ATTR_KEY, StoreLayout, open_layout
-from ..fsutil import is_local, join, resolve, to_url
+from ..fsutil import is_local, join, nearest_existing, probe_write, resolve, to_url
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +60,7 @@ def check_destination(
                 else:
                     raise
     if is_local(fs):
-        _refuse_read_only(root, url)
+        _refuse_read_only(fs, root, url)
     return Destination(url=url, layout=layout, attributes=attributes)
 
 
@@ -123,13 +122,10 @@ def _arrays_missing(fs: AbstractFileSystem, root: str) -> bool:
     return any(not fs.exists(join(root, name, "zarr.json")) for name in ARRAYS)
 
 
-def _refuse_read_only(root: str, url: str) -> None:
-    folder = root
-    while not os.path.exists(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return
-        folder = parent
+def _refuse_read_only(fs: AbstractFileSystem, root: str, url: str) -> None:
+    folder = nearest_existing(root)
+    if not os.path.exists(folder):
+        return
     if not os.path.isdir(folder):
         raise ConfigError(
             f"STORE {url} cannot be created: {folder} is a file, not a folder; give another STORE"
@@ -143,8 +139,7 @@ def _refuse_read_only(root: str, url: str) -> None:
     # Permission bits do not tell everything (root, /proc, some network mounts): a file
     # that is made and dropped at once does, before any part is hashed or read.
     try:
-        with tempfile.TemporaryFile(dir=folder, prefix=".david-data-probe-"):
-            pass
+        probe_write(fs, folder)
     except OSError as exc:
         raise ConfigError(
             f"STORE {url} is not writable (cannot create a file in {folder}: "

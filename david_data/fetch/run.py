@@ -31,7 +31,6 @@ import contextlib
 import logging
 import re
 import time
-import uuid
 from dataclasses import dataclass
 
 from .. import facts
@@ -41,7 +40,7 @@ from ..catalog.member import MemberTask
 from ..catalog.reader import read_members
 from ..engine import Executor, run_units
 from ..errors import ConfigError, DavidDataError, RangeNotSupportedError
-from ..fsutil import Files, atomic_write_bytes, join, open_folder
+from ..fsutil import Files, atomic_write_bytes, join, open_folder, probe_write
 from ..progress import NullProgress, Progress
 from .check import FileProblem
 from .manifest import SampleRecord, load_fetch_manifest, save_fetch_manifest
@@ -288,11 +287,9 @@ def check_dest_writable(plan: FetchPlan) -> None:
     """ConfigError unless a file can be written in ``DEST/SynthHuman`` (a probe file,
     removed at once: permissions alone do not tell, e.g. for root or a read-only mount)."""
     fs, folder = open_folder(plan.files_dir, plan.settings.storage_options)
-    probe = join(folder, f".david-data-write-test-{uuid.uuid4().hex[:8]}")
     try:
         fs.makedirs(folder, exist_ok=True)
-        atomic_write_bytes(fs, probe, b"")
-        fs.rm_file(probe)
+        probe_write(fs, folder)
     except OSError as exc:
         raise ConfigError(
             f"cannot write to DEST {plan.dest_url} ({exc.strerror or exc}); fix its "

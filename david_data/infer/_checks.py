@@ -14,13 +14,12 @@ from __future__ import annotations
 import functools
 import os
 import socket
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from ..engine import Executor
 from ..errors import ConfigError, DavidDataError, ModelError
-from ..fsutil import atomic_write_bytes, is_local, join, resolve, to_url
+from ..fsutil import is_local, nearest_existing, probe_write, resolve, to_url
 
 
 @functools.lru_cache(maxsize=16)
@@ -72,17 +71,10 @@ def check_writable(url: str, storage_options: dict[str, Any], *, store: bool = F
         raise ConfigError(
             f"output {to_url(fs, root)} is a file; give a folder (missing or empty) for the outputs"
         )
-    folder = root
-    if is_local(fs):  # probe the nearest existing folder: a plan creates nothing
-        while folder and not os.path.isdir(folder):
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
-    probe = join(folder, f".david-data-write-test-{uuid.uuid4().hex[:8]}")
+    # locally, probe the nearest existing folder: a plan creates nothing
+    folder = nearest_existing(root) if is_local(fs) else root
     try:
-        atomic_write_bytes(fs, probe, b"")
-        fs.rm_file(probe)
+        probe_write(fs, folder)
     except OSError as exc:
         raise ConfigError(
             f"cannot write to output {to_url(fs, root)} ({exc.strerror or exc}); "

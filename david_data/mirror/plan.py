@@ -30,7 +30,6 @@ import dataclasses
 import errno
 import os
 import shutil
-import tempfile
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +46,16 @@ from ..errors import (
     PermanentDownloadError,
     UnreachableError,
 )
-from ..fsutil import is_local, join, refuse_zarr_folder, resolve, to_url
+from ..fsutil import (
+    LocalFiles,
+    is_local,
+    join,
+    nearest_existing,
+    probe_write,
+    refuse_zarr_folder,
+    resolve,
+    to_url,
+)
 from ..net.http import HttpClient, HttpStatusError, RemoteInfo, head_with_retries
 from ..net.retry import RetryPolicy
 from .manifest import MANIFEST_NAME, load_manifest
@@ -221,19 +229,14 @@ def check_destination(settings: MirrorSettings) -> None:
 
 
 def _check_writable(folder: Path, what: str) -> None:
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
+    probe = nearest_existing(str(folder))
+    if os.path.exists(probe) and not os.path.isdir(probe):
         raise ConfigError(
             f"cannot create {what}: {probe} is a file; give a folder path that does not pass "
             "through a file"
         )
     try:
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".david-data-probe-"):
-            pass
+        probe_write(LocalFiles(), probe)
     except OSError as exc:
         why = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}.get(
             exc.errno or 0, exc.strerror or str(exc)

@@ -8,13 +8,20 @@ root) is a :class:`~david_data.errors.ConfigError` naming it and the fix.
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any
 
 from fsspec import AbstractFileSystem
 
 from ..errors import ConfigError
-from ..fsutil import atomic_write_bytes, is_local, join, resolve, to_url
+from ..fsutil import (
+    atomic_write_bytes,
+    is_local,
+    join,
+    nearest_existing,
+    probe_write,
+    resolve,
+    to_url,
+)
 
 
 def check_output_file(
@@ -30,16 +37,11 @@ def check_output_file(
             f"-o {shown} is a folder; give a file name, e.g. -o {join(shown, example)}"
         )
     if is_local(fs):
-        folder = os.path.dirname(os.path.abspath(path))
-        while not os.path.exists(folder):
-            folder = os.path.dirname(folder)
+        folder = nearest_existing(os.path.dirname(os.path.abspath(path)))
         if not os.path.isdir(folder):
             raise ConfigError(f"-o {shown} cannot be written: {folder} is a file, not a folder")
-        probe = os.path.join(folder, f".david-data-probe-{uuid.uuid4().hex[:8]}")
         try:
-            with open(probe, "wb"):
-                pass
-            os.unlink(probe)
+            probe_write(fs, folder)
         except OSError as exc:
             raise _unwritable(shown, exc) from exc
     return shown
