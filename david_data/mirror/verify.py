@@ -246,9 +246,15 @@ def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Any
     if is_local(fs):
         folder = Path(path)
         if not folder.exists():
-            raise ConfigError(f"{url} does not exist; give the folder 'david-data mirror' wrote")
+            raise ConfigError(
+                f"{url} does not exist; give the folder 'david-data mirror' or "
+                "'david-data fetch' wrote"
+            )
         if not folder.is_dir():
-            raise ConfigError(f"{url} is a file; give the mirror's folder (it holds manifest.json)")
+            raise ConfigError(
+                f"{url} is a file; give the folder of a mirror (it holds manifest.json) or "
+                "of a fetch (fetch-manifest.json)"
+            )
     elif fs.isfile(path):
         raise ConfigError(f"{url} is an object, not a folder; give the mirror's folder URL")
     manifest = load_manifest(fs, path)
