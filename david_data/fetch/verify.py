@@ -15,8 +15,9 @@ fetches again the ones that fail, which is the fix this report names.
 
 The same job as a mirror's verify (:mod:`david_data.mirror.verify`, which hands a fetch
 folder here): :func:`plan_fetch_verify` (settings -> plain plan), then
-:func:`run_fetch_verify` (plan, executor -> report), one unit per recorded sample
-(:func:`fetch_verify_unit`), on threads of this process or a Dask cluster.
+:func:`run_fetch_verify` (plan, executor -> report), one unit per group of up to
+``SAMPLES_PER_UNIT`` recorded samples (:func:`fetch_verify_unit`), on threads of this
+process, Prefect tasks or a Dask cluster.
 """
 
 from __future__ import annotations
@@ -49,20 +50,37 @@ def is_fetch_folder(fs: Files, root: str) -> bool:
     return fs.isfile(join(root, MANIFEST_NAME)) and not fs.isfile(join(root, MIRROR_MANIFEST))
 
 
-@dataclass(frozen=True, kw_only=True)
-class FetchVerifyUnit:
-    """One recorded sample to check (plain data, picklable; ``folder`` an absolute URL)."""
+SAMPLES_PER_UNIT = 64
+"""Samples one unit checks (~70 MB of files): a Prefect task or a Dask task per group,
+never one per sample, so a fetch of thousands of samples is a few dozen tasks."""
 
-    folder: str
-    """``DEST/SynthHuman``."""
-    storage_options: dict[str, Any] = field(repr=False)
+
+@dataclass(frozen=True, kw_only=True)
+class SampleFiles:
+    """One recorded sample's files."""
+
     sample_id: int
     part: str
     files: tuple[tuple[str, int, int], ...]
     """``(name, size, CRC-32)`` as the manifest records them."""
     sizes: tuple[int | None, ...]
     """Each file's size in the listing (None: not there)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchVerifyUnit:
+    """Recorded samples to check (plain data, picklable; ``folder`` an absolute URL)."""
+
+    folder: str
+    """``DEST/SynthHuman``."""
+    storage_options: dict[str, Any] = field(repr=False)
+    samples: tuple[SampleFiles, ...]
     quick: bool
+
+    @property
+    def label(self) -> str:
+        first, last = self.samples[0].sample_id, self.samples[-1].sample_id
+        return f"verify samples {first}-{last}" if last != first else f"verify sample {first}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,8 +196,8 @@ class FetchVerifyReport:
 
 
 def plan_fetch_verify(settings: VerifySettings) -> FetchVerifyPlan:
-    """Read DEST's fetch manifest and listing: one unit per recorded sample, and the
-    verdicts the listing gives on its own."""
+    """Read DEST's fetch manifest and listing: one unit per ``SAMPLES_PER_UNIT`` recorded
+    samples, and the verdicts the listing gives on its own."""
     fs, root = open_folder(settings.dest, settings.storage_options)
     dest = to_url(fs, root)
     manifest = load_fetch_manifest(fs, root, "")
@@ -197,17 +215,23 @@ def plan_fetch_verify(settings: VerifySettings) -> FetchVerifyPlan:
         }
     except FileNotFoundError:
         listing = {}
-    units = tuple(
-        FetchVerifyUnit(
-            folder=to_url(fs, folder),
-            storage_options=settings.storage_options,
+    samples = [
+        SampleFiles(
             sample_id=sid,
             part=record.part,
             files=tuple((n, s, c) for n, (s, c) in sorted(record.files.items())),
             sizes=tuple(listing.get(n) for n in sorted(record.files)),
-            quick=settings.quick,
         )
         for sid, record in sorted(manifest.samples.items())
+    ]
+    units = tuple(
+        FetchVerifyUnit(
+            folder=to_url(fs, folder),
+            storage_options=settings.storage_options,
+            samples=tuple(samples[at : at + SAMPLES_PER_UNIT]),
+            quick=settings.quick,
+        )
+        for at in range(0, len(samples), SAMPLES_PER_UNIT)
     )
     recorded = {n for record in manifest.samples.values() for n in record.files}
     found, partial = [], []
@@ -251,12 +275,18 @@ def manifest_source(fs: Files, root: str) -> str:
     return str(body.get("source") or "?")
 
 
-def fetch_verify_unit(unit: FetchVerifyUnit) -> tuple[FileVerdict, ...]:
-    """The work unit: check one sample's files (module level, so it runs anywhere)."""
+Verdicts = tuple[tuple[FileVerdict, ...], ...]
+"""A unit's verdicts: one tuple per sample, one verdict per file, in the unit's order."""
+
+
+def fetch_verify_unit(unit: FetchVerifyUnit) -> Verdicts:
+    """The work unit: check its samples' files (module level, so it runs anywhere)."""
     fs, folder = open_folder(unit.folder, unit.storage_options)
     problems: dict[str, FileProblem] = {}
     to_read = []
-    for (name, size, crc), on_disk in zip(unit.files, unit.sizes, strict=True):
+    files = [file for sample in unit.samples for file in sample.files]
+    sizes = [size for sample in unit.samples for size in sample.sizes]
+    for (name, size, crc), on_disk in zip(files, sizes, strict=True):
         if on_disk is None:
             problems[name] = FileProblem(
                 name=name, kind="missing", detail=f"{MANIFEST_NAME} records it, DEST lacks it"
@@ -267,7 +297,7 @@ def fetch_verify_unit(unit: FetchVerifyUnit) -> tuple[FileVerdict, ...]:
             to_read.append(name)
     if stop_requested():
         raise JobInterrupted("stopped on request")
-    expected = {name: (size, crc) for name, size, crc in unit.files}
+    expected = {name: (size, crc) for name, size, crc in files}
     for name, found in read_all(fs, folder, to_read, jobs=1):
         if isinstance(found, OSError):
             problems[name] = FileProblem(
@@ -275,21 +305,29 @@ def fetch_verify_unit(unit: FetchVerifyUnit) -> tuple[FileVerdict, ...]:
             )
         elif (problem := compare(name, expected[name], found)) is not None:
             problems[name] = problem
+        if stop_requested():
+            raise JobInterrupted("stopped on request")
     return tuple(
-        FileVerdict(name=name, status="good")
-        if name not in problems
-        else FileVerdict(
-            name=name, status=_STATUS[problems[name].kind], problems=(problems[name].detail,)
+        tuple(
+            FileVerdict(name=name, status="good")
+            if name not in problems
+            else FileVerdict(
+                name=name, status=_STATUS[problems[name].kind], problems=(problems[name].detail,)
+            )
+            for name, _, _ in sample.files
         )
-        for name, _, _ in unit.files
+        for sample in unit.samples
     )
 
 
-def _stopped(unit: FetchVerifyUnit, why: str = STOPPED) -> tuple[FileVerdict, ...]:
-    return tuple(FileVerdict(name=n, status="unchecked", problems=(why,)) for n, _, _ in unit.files)
+def _stopped(unit: FetchVerifyUnit, why: str = STOPPED) -> Verdicts:
+    return tuple(
+        tuple(FileVerdict(name=n, status="unchecked", problems=(why,)) for n, _, _ in s.files)
+        for s in unit.samples
+    )
 
 
-def _unit_failed(unit: FetchVerifyUnit, exc: BaseException) -> tuple[FileVerdict, ...]:
+def _unit_failed(unit: FetchVerifyUnit, exc: BaseException) -> Verdicts:
     if isinstance(exc, JobInterrupted):
         return _stopped(unit)
     return _stopped(unit, f"cannot be checked ({type(exc).__name__}: {exc})")
@@ -329,35 +367,35 @@ def run_fetch_verify(
                 f"the workers of {executor.description} cannot see {', '.join(unseen)}; give a "
                 "path or URL every worker reaches (a shared folder, az://...)"
             )
-    bar = progress.task("verify", total=len(plan.units), unit="samples")
-    done: dict[int, tuple[FileVerdict, ...]] = {}
+    bar = progress.task("verify", total=sum(len(u.samples) for u in plan.units), unit="samples")
+    done: dict[int, Verdicts] = {}
 
-    def on_result(unit: FetchVerifyUnit, verdicts: tuple[FileVerdict, ...]) -> None:
-        done[unit.sample_id] = verdicts
-        bar.advance(1)
+    def on_result(unit: FetchVerifyUnit, verdicts: Verdicts) -> None:
+        done[id(unit)] = verdicts
+        bar.advance(len(unit.samples))
 
     outcome = run_units(
         executor,
         fetch_verify_unit,
         plan.units,
-        label=lambda u: f"verify sample {u.sample_id}",
+        label=lambda u: u.label,
         on_error=_unit_failed,
         on_result=on_result,
     )
     verdicts: list[FileVerdict] = []
     damaged = []
     for unit in plan.units:
-        found = done.get(unit.sample_id) or _stopped(unit)
-        verdicts += found
-        if any(v.status != "good" and v.problems != (STOPPED,) for v in found):
-            damaged.append((unit.sample_id, unit.part))
+        for sample, found in zip(unit.samples, done.get(id(unit)) or _stopped(unit), strict=True):
+            verdicts += found
+            if any(v.status != "good" and v.problems != (STOPPED,) for v in found):
+                damaged.append((sample.sample_id, sample.part))
     interrupted = outcome.interrupted or any(v.problems == (STOPPED,) for v in verdicts)
     bar.finish("interrupted" if interrupted else "done")
     return FetchVerifyReport(
         dest=settings.dest,
         source=plan.source,
         quick=settings.quick,
-        samples=len(plan.units),
+        samples=sum(len(u.samples) for u in plan.units),
         files=tuple(verdicts) + plan.found,
         partial=plan.partial,
         damaged_samples=tuple(damaged),
@@ -369,6 +407,7 @@ __all__ = [
     "FetchVerifyPlan",
     "FetchVerifyReport",
     "FetchVerifyUnit",
+    "SampleFiles",
     "fetch_verify_unit",
     "is_fetch_folder",
     "plan_fetch_verify",
