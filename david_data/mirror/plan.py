@@ -47,7 +47,7 @@ from ..errors import (
     PermanentDownloadError,
     UnreachableError,
 )
-from ..fsutil import is_local, join, refuse_zarr_folder, resolve, to_url
+from ..fsutil import Files, is_local, join, open_folder, refuse_zarr_folder, to_url
 from ..net.http import HttpClient, HttpStatusError, RemoteInfo, head_with_retries
 from ..net.retry import RetryPolicy
 from .manifest import MANIFEST_NAME, load_manifest
@@ -193,7 +193,7 @@ class MirrorPlan:
 def check_destination(settings: MirrorSettings) -> None:
     """DEST must be a folder (or creatable as one) that this process can write; for an
     object store, the local scratch folder must be writable."""
-    fs, dest = resolve(settings.dest, settings.storage_options)
+    fs, dest = open_folder(settings.dest, settings.storage_options)
     if is_local(fs):
         refuse_zarr_folder(fs, dest, "DEST")
         folder = Path(dest)
@@ -271,7 +271,7 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
     compare with DEST; no data is transferred. Raises :class:`ConfigError` / :class:`UnreachableError` /
     :class:`VerificationError` (an unreadable manifest) before anything is written."""
     check_destination(settings)
-    fs, dest = resolve(settings.dest, settings.storage_options)
+    fs, dest = open_folder(settings.dest, settings.storage_options)
     settings = dataclasses.replace(settings, dest=to_url(fs, dest))
     work = scratch_dir_for(fs, dest, settings.scratch_dir)
     manifest = load_manifest(fs, dest)
@@ -419,7 +419,7 @@ def _plan_part(
     return PartPlan(action="fetch", to_fetch=remote.size, **common)
 
 
-def _final_sizes(fs: Any, dest: str, names: tuple[str, ...]) -> dict[str, int]:
+def _final_sizes(fs: Files, dest: str, names: tuple[str, ...]) -> dict[str, int]:
     if is_local(fs):
         sizes = {}
         for name in names:
