@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -183,13 +182,19 @@ def parse_storage_options(items: list[str] | None) -> dict[str, str]:
     return options
 
 
+def temp_token() -> str:
+    """Eight random hex digits that make a temp or staging name beside a target unique
+    (``uuid4().hex[:8]``'s randomness, without loading ``uuid`` and ``platform``)."""
+    return os.urandom(4).hex()
+
+
 @contextlib.contextmanager
 def _local_atomic(path: str) -> Iterator[IO[bytes]]:
     """A temp file beside ``path``, flushed to disk and renamed onto it on success."""
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = f"{path}.{temp_token()}.tmp"
     try:
         with open(tmp, "wb") as handle:
             yield handle
@@ -228,7 +233,7 @@ def atomic_open(fs: Files | AbstractFileSystem, path: str) -> Iterator[IO[bytes]
 @contextlib.contextmanager
 def _staged(fs: AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
     """A staging key beside ``path`` in an object store, moved onto it on success."""
-    staging = f"{path}.{uuid.uuid4().hex[:8]}{STAGING_SUFFIX}"
+    staging = f"{path}.{temp_token()}{STAGING_SUFFIX}"
     try:
         with fs.open(staging, "wb") as handle:
             yield handle

@@ -29,8 +29,6 @@ import contextlib
 import dataclasses
 import errno
 import os
-import shutil
-import tempfile
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +45,15 @@ from ..errors import (
     PermanentDownloadError,
     UnreachableError,
 )
-from ..fsutil import Files, is_local, join, open_folder, refuse_zarr_folder, to_url
+from ..fsutil import (
+    Files,
+    is_local,
+    join,
+    open_folder,
+    refuse_zarr_folder,
+    temp_token,
+    to_url,
+)
 from ..net.http import HttpClient, HttpStatusError, RemoteInfo, head_with_retries
 from ..net.retry import RetryPolicy
 from .manifest import MANIFEST_NAME, load_manifest
@@ -231,9 +237,10 @@ def _check_writable(folder: Path, what: str) -> None:
             f"cannot create {what}: {probe} is a file; give a folder path that does not pass "
             "through a file"
         )
+    name = probe / f".david-data-probe-{temp_token()}"  # os, not tempfile: less to load
     try:
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".david-data-probe-"):
-            pass
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(name)
     except OSError as exc:
         why = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}.get(
             exc.errno or 0, exc.strerror or str(exc)
@@ -454,7 +461,8 @@ def _free_bytes(folder: Path) -> int | None:
         if probe.parent == probe:
             return None
         probe = probe.parent
-    return shutil.disk_usage(probe).free
+    stat = os.statvfs(probe)  # what shutil.disk_usage reads, without loading shutil
+    return stat.f_bavail * stat.f_frsize
 
 
 def check_space(plan: MirrorPlan) -> None:

@@ -12,12 +12,11 @@ import contextlib
 import hashlib
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import settings
-from ..fsutil import STAGING_SUFFIX, Files, is_local, to_url
+from ..fsutil import STAGING_SUFFIX, Files, is_local, temp_token, to_url
 
 if TYPE_CHECKING:  # fsspec loads only where a filesystem is made (never for a local DEST)
     from fsspec import AbstractFileSystem
@@ -59,7 +58,7 @@ def promote(local_part: Path, fs: Files | AbstractFileSystem, final: str) -> Non
 def _upload(local_part: Path, fs: AbstractFileSystem, final: str) -> None:
     """Upload to a staging key, move it to ``final``, remove the local file."""
     remove_staging(fs, final)
-    staging = f"{final}.{uuid.uuid4().hex[:8]}{STAGING_SUFFIX}"
+    staging = f"{final}.{temp_token()}{STAGING_SUFFIX}"
     try:
         fs.put_file(str(local_part), staging)
         fs.mv(staging, final)
