@@ -268,11 +268,11 @@ def test_a_local_mirror_loads_only_what_it_needs(
 ) -> None:
     # The command is what users time (issue 17, goal 7: whole-process CPU): with a local
     # DEST it must not load fsspec (nor asyncio, which fsspec brings), the Prefect,
-    # table or image stacks, or the loopback host; fetching with --extract, again with
-    # everything in place, and a verify.
+    # table or image stacks, or the loopback host, and with no proxy set, not
+    # urllib.request; fetching with --extract, again with everything in place, and a verify.
     heavy = (
         "fsspec", "asyncio", "prefect", "duckdb", "pyarrow", "numpy", "zarr", "cv2",
-        "david_data.synth.host",
+        "david_data.synth.host", "urllib.request",
     )  # fmt: skip
     dest = tmp_path / "mirror"
     commands = [
@@ -286,7 +286,11 @@ def test_a_local_mirror_loads_only_what_it_needs(
             f"code = main({[*command, '--no-progress']!r})\n"
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))\nsys.exit(code)\n"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PREFECT_") and not k.lower().endswith("_proxy")
+        }
         done = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
         )
