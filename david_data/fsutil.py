@@ -10,9 +10,9 @@ stores a single upload of bytes is atomic, and streamed writes go to a staging k
 that is promoted (copied) only once complete, so no partial object ever appears
 under a final name.
 
-fsspec is imported on first use: a job whose paths are all local (``fetch`` into a local
-DEST) opens them with :func:`open_folder`, which gives a :class:`LocalFiles` (the few
-calls it makes, on ``os``) and loads no fsspec.
+fsspec is imported on first use: a job whose paths are all local (``fetch``, ``mirror`` or
+``verify`` with a local DEST) opens them with :func:`open_folder`, which gives a
+:class:`LocalFiles` (the few calls it makes, on ``os``) and loads no fsspec.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -54,10 +53,12 @@ class Files(Protocol):
     """The calls a job makes on a folder: an fsspec filesystem has them, and so has
     :class:`LocalFiles`."""
 
+    def exists(self, path: str) -> bool: ...
     def isfile(self, path: str) -> bool: ...
-    def ls(self, path: str, detail: bool = ...) -> Any: ...
+    def size(self, path: str) -> int: ...
+    def ls(self, path: str, detail: bool = ..., **kwargs: Any) -> Any: ...
+    def open(self, path: str, mode: str = ..., **kwargs: Any) -> Any: ...
     def cat_file(self, path: str) -> Any: ...
-    def open(self, path: str, mode: str = ...) -> Any: ...
     def makedirs(self, path: str, exist_ok: bool = ...) -> None: ...
     def rm_file(self, path: str) -> None: ...
     def pipe_file(self, path: str, value: bytes) -> None: ...
@@ -67,10 +68,17 @@ class LocalFiles:
     """The local disk, with the fsspec calls of :class:`Files` (same arguments, same
     answers as fsspec's ``LocalFileSystem`` for them) made on ``os``: no fsspec to load."""
 
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
     def isfile(self, path: str) -> bool:
         return os.path.isfile(path)
 
-    def ls(self, path: str, detail: bool = True) -> list[Any]:
+    def size(self, path: str) -> int:
+        return os.stat(path).st_size
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """``kwargs`` (fsspec's ``refresh``) mean nothing here: nothing is cached."""
         with os.scandir(path) as entries:  # FileNotFoundError as fsspec's
             found = sorted(entries, key=lambda e: e.name)
         if not detail:
@@ -84,12 +92,14 @@ class LocalFiles:
             for e in found
         ]
 
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> IO[Any]:
+        """``kwargs`` (fsspec's ``block_size``, ...) mean nothing for a local file, as in
+        fsspec's ``LocalFileSystem``."""
+        return open(path, mode)
+
     def cat_file(self, path: str) -> bytes:
         with open(path, "rb") as handle:
             return handle.read()
-
-    def open(self, path: str, mode: str = "rb") -> IO[Any]:
-        return open(path, mode)  # noqa: SIM115  # the caller closes it, as fsspec's open
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         os.makedirs(path, exist_ok=exist_ok)
@@ -176,7 +186,7 @@ def probe_write(fs: Files | AbstractFileSystem, folder: str) -> None:
     """Make a file in ``folder`` and remove it at once; the OSError if that fails.
     Permission bits alone do not tell whether a write will work (root, a read-only mount,
     ``/proc``, some network file systems): a checked job makes this probe before any work."""
-    probe = join(folder, f".david-data-write-test-{uuid.uuid4().hex[:8]}")
+    probe = join(folder, f".david-data-write-test-{temp_token()}")
     if is_local(fs):
         with open(probe, "xb"):
             pass
@@ -197,13 +207,19 @@ def parse_storage_options(items: list[str] | None) -> dict[str, str]:
     return options
 
 
+def temp_token() -> str:
+    """Eight random hex digits that make a temp or staging name beside a target unique
+    (``uuid4().hex[:8]``'s randomness, without loading ``uuid`` and ``platform``)."""
+    return os.urandom(4).hex()
+
+
 @contextlib.contextmanager
 def _local_atomic(path: str) -> Iterator[IO[bytes]]:
     """A temp file beside ``path``, flushed to disk and renamed onto it on success."""
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp = f"{path}.{temp_token()}.tmp"
     try:
         with open(tmp, "wb") as handle:
             yield handle
@@ -227,7 +243,7 @@ def atomic_write_bytes(fs: Files | AbstractFileSystem, path: str, data: bytes) -
 
 
 @contextlib.contextmanager
-def atomic_open(fs: AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
+def atomic_open(fs: Files | AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
     """Open ``path`` for streamed binary writing; it appears only if the block succeeds.
 
     Locally the data goes to a temp file beside the target and is renamed into place.
@@ -235,11 +251,14 @@ def atomic_open(fs: AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
     afterwards (fsspec writers commit even on exceptions, so the final key is never
     written directly).
     """
-    if is_local(fs):
-        with _local_atomic(path) as handle:
-            yield handle
-        return
-    staging = f"{path}.{uuid.uuid4().hex[:8]}{STAGING_SUFFIX}"
+    with _local_atomic(path) if is_local(fs) else _staged(fs, path) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _staged(fs: AbstractFileSystem, path: str) -> Iterator[IO[bytes]]:
+    """A staging key beside ``path`` in an object store, moved onto it on success."""
+    staging = f"{path}.{temp_token()}{STAGING_SUFFIX}"
     try:
         with fs.open(staging, "wb") as handle:
             yield handle

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..errors import VerificationError
-from ..fsutil import resolve
+from ..fsutil import open_folder
 from ..net.http import HttpClient, RemoteInfo, head_with_retries
 from ..net.retry import RetryPolicy
 from ..progress import NullProgress, Progress
@@ -69,7 +69,7 @@ def download_file(
     :class:`~david_data.errors.VerificationError` on a hash mismatch (the partial data
     is then deleted, so a rerun starts clean).
     """
-    fs, path = resolve(dest, storage_options)
+    fs, path = open_folder(dest, storage_options)
     name = path.rsplit("/", 1)[-1]
     folder = path.rsplit("/", 1)[0] if "/" in path else "."
     work = scratch_dir_for(fs, folder) / name

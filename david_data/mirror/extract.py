@@ -15,16 +15,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import IO
-
-from fsspec import AbstractFileSystem
+from typing import IO, TYPE_CHECKING
 
 from .. import facts
 from ..engine.signals import stop_requested
 from ..errors import JobInterrupted, VerificationError, ZipFormatError
-from ..fsutil import atomic_open, atomic_write_bytes, is_local, join
+from ..fsutil import Files, atomic_open, atomic_write_bytes, is_local, join
 from ..zipformat import MemberReader, ZipEntry, read_layout, record_ends
 from .memberset import check_member_name
+
+if TYPE_CHECKING:  # fsspec loads only where a filesystem is made (never for a local DEST)
+    from fsspec import AbstractFileSystem
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def extract_folder(dest: str) -> str:
     return join(dest, facts.EXTRACT_FOLDER)
 
 
-def extract_zip(handle: IO[bytes], part: str, fs: AbstractFileSystem, dest: str) -> int:
+def extract_zip(handle: IO[bytes], part: str, fs: Files | AbstractFileSystem, dest: str) -> int:
     """Extract the zip open in ``handle`` into ``DEST/SynthHuman/``; returns files written.
 
     Raises :class:`~david_data.errors.UnsafeMemberError` for a dangerous name (before

@@ -21,15 +21,12 @@ import json
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._parse import parse_ranges
 from ..errors import VerificationError
 from ..facts import NUM_SAMPLES
-from ..fsutil import atomic_write_bytes, join
-
-if TYPE_CHECKING:  # fsspec loads only where a filesystem is made
-    from fsspec import AbstractFileSystem
+from ..fsutil import Files, atomic_write_bytes, join
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -146,7 +143,7 @@ def _record(path: str, name: str, raw: Any) -> PartRecord:
     return PartRecord(**raw)
 
 
-def load_manifest(fs: AbstractFileSystem, dest: str) -> Manifest:
+def load_manifest(fs: Files, dest: str) -> Manifest:
     """Read ``DEST/manifest.json``; an empty manifest (``exists=False``) when there is none.
 
     Raises :class:`VerificationError` naming the file when it is not JSON or not shaped
@@ -189,7 +186,7 @@ def load_manifest(fs: AbstractFileSystem, dest: str) -> Manifest:
     )
 
 
-def _write(fs: AbstractFileSystem, dest: str, manifest: Manifest) -> None:
+def _write(fs: Files, dest: str, manifest: Manifest) -> None:
     data: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "updated_at": now_iso(),
@@ -202,7 +199,7 @@ def _write(fs: AbstractFileSystem, dest: str, manifest: Manifest) -> None:
     atomic_write_bytes(fs, manifest_path(dest), json.dumps(data, indent=1).encode() + b"\n")
 
 
-def record_parts(fs: AbstractFileSystem, dest: str, records: list[PartRecord]) -> Manifest:
+def record_parts(fs: Files, dest: str, records: list[PartRecord]) -> Manifest:
     """Merge ``records`` into the manifest (clearing their suspect entries) and write it
     atomically."""
     with _lock:
@@ -217,7 +214,7 @@ def record_parts(fs: AbstractFileSystem, dest: str, records: list[PartRecord]) -
         return manifest
 
 
-def record_suspects(fs: AbstractFileSystem, dest: str, found: dict[str, str]) -> Manifest:
+def record_suspects(fs: Files, dest: str, found: dict[str, str]) -> Manifest:
     """Move the parts ``found`` names (name -> problem) from ``parts`` to ``suspect``."""
     with _lock:
         current = load_manifest(fs, dest)

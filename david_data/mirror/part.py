@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from .._sizes import human_bytes
 from ..engine.signals import stop_requested
 from ..errors import DavidDataError, JobInterrupted, VerificationError
-from ..fsutil import is_local, join, resolve
+from ..fsutil import Files, is_local, join, open_folder
 from ..net.http import HttpClient, RemoteInfo
 from ..net.retry import RetryPolicy
 from .extract import extract_zip
@@ -177,7 +177,7 @@ def _mirror_part(
     """``(status, extracted, note)`` of a part that did not fail."""
     if part.action == "error":
         raise DavidDataError(part.reason)
-    fs, dest = resolve(settings.dest, settings.storage_options)
+    fs, dest = open_folder(settings.dest, settings.storage_options)
     final = join(dest, part.name)
     if part.action in ("skip", "extract"):
         return "skipped", _maybe_extract(fs, dest, part.name, part.action == "extract"), ""
@@ -343,13 +343,13 @@ def _repair(
     return check, False
 
 
-def _check_final(fs: Any, final: str, server: _Server | None) -> ZipCheck:
+def _check_final(fs: Files, final: str, server: _Server | None) -> ZipCheck:
     size = fs.size(final)
     with fs.open(final, "rb", block_size=8 << 20) as handle:
         return check_zip(handle, size, confirm=server.read if server is not None else None)
 
 
-def _maybe_extract(fs: Any, dest: str, name: str, wanted: bool) -> bool:
+def _maybe_extract(fs: Files, dest: str, name: str, wanted: bool) -> bool:
     """Unpack the part at DEST when ``wanted`` and record it as extracted."""
     if not wanted:
         return False
@@ -360,7 +360,7 @@ def _maybe_extract(fs: Any, dest: str, name: str, wanted: bool) -> bool:
 
 
 def _record(
-    fs: Any,
+    fs: Files,
     dest: str,
     part: PartPlan,
     info: RemoteInfo,
@@ -391,7 +391,7 @@ def _record(
     )
 
 
-def _mark_extracted(fs: Any, dest: str, name: str) -> None:
+def _mark_extracted(fs: Files, dest: str, name: str) -> None:
     record = load_manifest(fs, dest).parts[name]
     record_parts(fs, dest, [replace(record, extracted=True)])
 

@@ -29,7 +29,6 @@ import contextlib
 import dataclasses
 import errno
 import os
-import shutil
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,13 +46,14 @@ from ..errors import (
     UnreachableError,
 )
 from ..fsutil import (
+    Files,
     LocalFiles,
     is_local,
     join,
     nearest_existing,
+    open_folder,
     probe_write,
     refuse_zarr_folder,
-    resolve,
     to_url,
 )
 from ..net.http import HttpClient, HttpStatusError, RemoteInfo, head_with_retries
@@ -201,7 +201,7 @@ class MirrorPlan:
 def check_destination(settings: MirrorSettings) -> None:
     """DEST must be a folder (or creatable as one) that this process can write; for an
     object store, the local scratch folder must be writable."""
-    fs, dest = resolve(settings.dest, settings.storage_options)
+    fs, dest = open_folder(settings.dest, settings.storage_options)
     if is_local(fs):
         refuse_zarr_folder(fs, dest, "DEST")
         folder = Path(dest)
@@ -274,7 +274,7 @@ def plan_mirror(settings: MirrorSettings, client: HttpClient | None = None) -> M
     compare with DEST; no data is transferred. Raises :class:`ConfigError` / :class:`UnreachableError` /
     :class:`VerificationError` (an unreadable manifest) before anything is written."""
     check_destination(settings)
-    fs, dest = resolve(settings.dest, settings.storage_options)
+    fs, dest = open_folder(settings.dest, settings.storage_options)
     settings = dataclasses.replace(settings, dest=to_url(fs, dest))
     work = scratch_dir_for(fs, dest, settings.scratch_dir)
     manifest = load_manifest(fs, dest)
@@ -422,7 +422,7 @@ def _plan_part(
     return PartPlan(action="fetch", to_fetch=remote.size, **common)
 
 
-def _final_sizes(fs: Any, dest: str, names: tuple[str, ...]) -> dict[str, int]:
+def _final_sizes(fs: Files, dest: str, names: tuple[str, ...]) -> dict[str, int]:
     if is_local(fs):
         sizes = {}
         for name in names:
@@ -457,7 +457,8 @@ def _free_bytes(folder: Path) -> int | None:
         if probe.parent == probe:
             return None
         probe = probe.parent
-    return shutil.disk_usage(probe).free
+    stat = os.statvfs(probe)  # what shutil.disk_usage reads, without loading shutil
+    return stat.f_bavail * stat.f_frsize
 
 
 def check_space(plan: MirrorPlan) -> None:

@@ -12,18 +12,19 @@ import contextlib
 import hashlib
 import logging
 import os
-import uuid
 from pathlib import Path
-
-from fsspec import AbstractFileSystem
+from typing import TYPE_CHECKING
 
 from .. import settings
-from ..fsutil import STAGING_SUFFIX, is_local, to_url
+from ..fsutil import STAGING_SUFFIX, Files, is_local, temp_token, to_url
+
+if TYPE_CHECKING:  # fsspec loads only where a filesystem is made (never for a local DEST)
+    from fsspec import AbstractFileSystem
 
 logger = logging.getLogger(__name__)
 
 
-def scratch_dir_for(fs: AbstractFileSystem, folder: str, explicit: str | None = None) -> Path:
+def scratch_dir_for(fs: Files, folder: str, explicit: str | None = None) -> Path:
     """Local folder holding partial downloads for a destination folder.
 
     A local destination keeps its partial files beside the final ones; an object-store
@@ -45,14 +46,19 @@ def remove_staging(fs: AbstractFileSystem, final: str) -> None:
             logger.info("removed the stale staging object %s", to_url(fs, stale))
 
 
-def promote(local_part: Path, fs: AbstractFileSystem, final: str) -> None:
+def promote(local_part: Path, fs: Files | AbstractFileSystem, final: str) -> None:
     """Move the verified ``local_part`` to ``final`` in ``fs`` (see module docstring)."""
     if is_local(fs):
         os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
         os.replace(local_part, final)
-        return
+    else:
+        _upload(local_part, fs, final)
+
+
+def _upload(local_part: Path, fs: AbstractFileSystem, final: str) -> None:
+    """Upload to a staging key, move it to ``final``, remove the local file."""
     remove_staging(fs, final)
-    staging = f"{final}.{uuid.uuid4().hex[:8]}{STAGING_SUFFIX}"
+    staging = f"{final}.{temp_token()}{STAGING_SUFFIX}"
     try:
         fs.put_file(str(local_part), staging)
         fs.mv(staging, final)

@@ -21,7 +21,7 @@ from typing import Literal
 from .._sizes import human_bytes
 from ..engine import Executor, make_executor, run_units
 from ..errors import DavidDataError
-from ..fsutil import is_local, resolve
+from ..fsutil import is_local, open_folder
 from ..progress import NullProgress, Progress, TaskHandle
 from .lock import LOCK_NAME, hold_lock
 from .part import PartOutcome, mirror_part
@@ -129,7 +129,7 @@ class MirrorReport:
 @contextlib.contextmanager
 def mirror_lock(settings: MirrorSettings) -> Iterator[None]:
     """Hold the destination's lock (see :mod:`.lock`) for the whole run."""
-    fs, dest = resolve(settings.dest, settings.storage_options)
+    fs, dest = open_folder(settings.dest, settings.storage_options)
     folder = Path(dest) if is_local(fs) else scratch_dir_for(fs, dest, settings.scratch_dir)
     with hold_lock(folder / LOCK_NAME, settings.dest):
         yield

@@ -34,7 +34,7 @@ from .. import facts
 from ..engine import Executor, make_executor, run_units
 from ..engine.report import first_lines, markdown_table
 from ..errors import ConfigError, JobInterrupted, LockedError
-from ..fsutil import STAGING_SUFFIX, is_local, join, resolve, to_url
+from ..fsutil import STAGING_SUFFIX, Files, is_local, join, open_folder, to_url
 from ..progress import NullProgress, Progress
 from .lock import LOCK_NAME, hold_lock
 from .manifest import (
@@ -239,9 +239,9 @@ class VerifyReport:
         return f"# Verify of `{self.dest}`\n\n{summary}\n\n" + "\n".join(rows) + "\n"
 
 
-def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, Manifest]:
+def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Files, str, Manifest]:
     """The mirror's filesystem, path and manifest; a clear error when DEST is not one."""
-    fs, path = resolve(dest, storage_options)
+    fs, path = open_folder(dest, storage_options)
     url = to_url(fs, path)
     if is_local(fs):
         folder = Path(path)
@@ -271,7 +271,7 @@ def _open_mirror(dest: str, storage_options: dict[str, Any] | None) -> tuple[Any
     return fs, path, manifest
 
 
-def _listing(fs: Any, path: str) -> dict[str, dict[str, Any]]:
+def _listing(fs: Files, path: str) -> dict[str, dict[str, Any]]:
     try:
         entries = fs.ls(path, detail=True, refresh=True)
     except TypeError:  # filesystems without a refresh flag
@@ -371,7 +371,7 @@ def run_folder_verify(
 def verify_unit(unit: VerifyUnit) -> FileVerdict:
     """The work unit: check one part at DEST against its record (module level, so it runs
     anywhere). A stop request leaves it ``unchecked``."""
-    fs, path = resolve(unit.dest, unit.storage_options)
+    fs, path = open_folder(unit.dest, unit.storage_options)
     try:
         return _verify_part(fs, path, unit.record, unit.size, unit.quick)
     except JobInterrupted:
@@ -391,7 +391,7 @@ def _unit_failed(unit: VerifyUnit, exc: BaseException) -> FileVerdict:
 def _unseen_dest(dest: str, storage_options: dict[str, Any]) -> list[str]:
     """DEST, when this machine cannot see it (run on every worker of a cluster first)."""
     try:
-        fs, path = resolve(dest, storage_options)
+        fs, path = open_folder(dest, storage_options)
         return [] if fs.exists(join(path, MANIFEST_NAME)) else [dest]
     except Exception as exc:  # noqa: BLE001 - reported to the client by name
         return [f"{dest} ({type(exc).__name__}: {exc})"]
@@ -443,7 +443,7 @@ def run_verify(
         for v in verdicts
         if v.status in ("corrupt", "missing") and v.name in {u.record.name for u in plan.units}
     }
-    fs, path = resolve(settings.dest, settings.storage_options)
+    fs, path = open_folder(settings.dest, settings.storage_options)
     recorded = _record(fs, path, found) if settings.record and found else ""
     return VerifyReport(
         dest=settings.dest,
@@ -480,7 +480,7 @@ def verify_mirror(
         return run_verify(plan, executor, progress=progress)
 
 
-def _record(fs: Any, path: str, found: dict[str, str]) -> str:
+def _record(fs: Files, path: str, found: dict[str, str]) -> str:
     """Move the damaged parts to the manifest's ``suspect`` list, under the mirror lock."""
     folder = Path(path) if is_local(fs) else scratch_dir_for(fs, path)
     names = ", ".join(sorted(found))
@@ -524,7 +524,7 @@ def coverage(manifest: Manifest) -> Coverage:
 
 
 def _verify_part(
-    fs: Any, dest: str, record: PartRecord, size: int | None, quick: bool
+    fs: Files, dest: str, record: PartRecord, size: int | None, quick: bool
 ) -> FileVerdict:
     name = record.name
     if size is None:

@@ -84,6 +84,19 @@ def test_local_files_answer_as_fsspec_local_does(tmp_path):
     assert [ours.isfile(p) for p in (f"{path}/a.bin", f"{path}/sub", f"{path}/no")] == [
         theirs.isfile(p) for p in (f"{path}/a.bin", f"{path}/sub", f"{path}/no")
     ]
+    assert listed(ours) == sorted(
+        (e["name"], e["size"], e["type"]) for e in ours.ls(path, detail=True, refresh=True)
+    )
+    names = (f"{path}/a.bin", f"{path}/sub", f"{path}/no")
+    assert [ours.exists(p) for p in names] == [theirs.exists(p) for p in names] == [1, 1, 0]
+    assert ours.size(f"{path}/b.bin") == theirs.size(f"{path}/b.bin") == 5
+    for fs in (ours, theirs):
+        with pytest.raises(FileNotFoundError):
+            fs.size(f"{path}/no")
+        with pytest.raises(FileNotFoundError):
+            fs.open(f"{path}/no", "rb")
+        with fs.open(f"{path}/b.bin", "rb", block_size=8 << 20) as handle:
+            assert handle.seek(0, 2) == 5 and handle.seek(1) == 1 and handle.read(3) == b"ell"
     assert fsutil.to_url(ours, path) == path
     ours.rm_file(f"{path}/a.bin")
     assert sorted(ours.ls(path, detail=False)) == [f"{path}/b.bin", f"{path}/sub"]

@@ -261,3 +261,41 @@ def test_mirror_to_azurite(
         (tmp_path / "scratch").glob("*.part")
     )  # only the failed part's leftovers were removed
     assert verify_mirror(dest, options).ok
+
+
+def test_a_local_mirror_loads_only_what_it_needs(
+    tmp_path: Path, host: LocalHost, served: Path
+) -> None:
+    # The command is what users time (issue 17, goal 7: whole-process CPU): with a local
+    # DEST it must not load fsspec (nor asyncio, which fsspec brings), the Prefect,
+    # table or image stacks, or the loopback host, and with no proxy set, not
+    # urllib.request; fetching with --extract, again with everything in place, and a verify.
+    heavy = (
+        "fsspec", "asyncio", "prefect", "duckdb", "pyarrow", "numpy", "zarr", "cv2",
+        "david_data.synth.host", "urllib.request",
+    )  # fmt: skip
+    dest = tmp_path / "mirror"
+    commands = [
+        ["mirror", str(dest), "--base-url", host.base_url, "--parts", "0-1", "--extract"],
+        ["mirror", str(dest), "--base-url", host.base_url, "--parts", "0-1", "--extract"],
+        ["verify", str(dest)],
+    ]
+    for command in commands:
+        script = (
+            "import sys\nfrom david_data.cli import main\n"
+            f"code = main({[*command, '--no-progress']!r})\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\nsys.exit(code)\n"
+        )
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PREFECT_") and not k.lower().endswith("_proxy")
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.strip().splitlines()[-1] == "[]", (command, done.stdout)
+    for name in PARTS[:2]:
+        assert same_bytes(served / name, dest / name)
+    assert (dest / "SynthHuman").is_dir()
