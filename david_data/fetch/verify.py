@@ -33,7 +33,7 @@ from ..engine.report import first_lines, markdown_table
 from ..errors import ConfigError, JobInterrupted
 from ..fsutil import Files, join, open_folder, to_url
 from ..mirror.manifest import MANIFEST_NAME as MIRROR_MANIFEST
-from ..mirror.verify import FileVerdict, VerifySettings
+from ..mirror.verify import FileVerdict, VerifySettings, refuse_unseen_dest
 from ..progress import NullProgress, Progress
 from .check import FileProblem, compare, read_all
 from .manifest import MANIFEST_NAME, load_fetch_manifest
@@ -333,41 +333,26 @@ def _unit_failed(unit: FetchVerifyUnit, exc: BaseException) -> Verdicts:
     return _stopped(unit, f"cannot be checked ({type(exc).__name__}: {exc})")
 
 
-def _unseen(folder: str, storage_options: dict[str, Any]) -> list[str]:
-    """``folder``, when this machine cannot list it (run on every worker of a cluster)."""
-    try:
-        fs, path = open_folder(folder, storage_options)
-        fs.ls(path, detail=False)
-        return []
-    except Exception as exc:  # noqa: BLE001 - reported to the client by name
-        return [f"{folder} ({type(exc).__name__}: {exc})"]
-
-
 def run_fetch_verify(
     plan: FetchVerifyPlan,
     executor: Executor,
     *,
     progress: Progress = NullProgress(),  # noqa: B008
 ) -> FetchVerifyReport:
-    """Check the plan's samples on ``executor`` (one unit per sample) and report; on a
+    """Check the plan's samples on ``executor`` (a unit per group of samples) and report; on a
     stop request the files not checked are ``unchecked`` and the report is interrupted."""
     settings = plan.settings
-    if not executor.in_process and plan.units:
-        unseen = sorted(
-            {
-                u
-                for found in executor.run_everywhere(
-                    _unseen, plan.units[0].folder, settings.storage_options
-                )
-                for u in found
-            }
-        )
-        if unseen:
-            raise ConfigError(
-                f"the workers of {executor.description} cannot see {', '.join(unseen)}; give a "
-                "path or URL every worker reaches (a shared folder, az://...)"
-            )
-    bar = progress.task("verify", total=sum(len(u.samples) for u in plan.units), unit="samples")
+    if plan.units:
+        refuse_unseen_dest(executor, settings.dest, settings.storage_options, MANIFEST_NAME)
+    samples = sum(len(u.samples) for u in plan.units)
+    logger.info(
+        "verify %s: %d sample(s) in %d unit(s) on %s",
+        settings.dest,
+        samples,
+        len(plan.units),
+        executor.description,
+    )
+    bar = progress.task("verify", total=samples, unit="samples")
     done: dict[int, Verdicts] = {}
 
     def on_result(unit: FetchVerifyUnit, verdicts: Verdicts) -> None:
@@ -395,7 +380,7 @@ def run_fetch_verify(
         dest=settings.dest,
         source=plan.source,
         quick=settings.quick,
-        samples=sum(len(u.samples) for u in plan.units),
+        samples=samples,
         files=tuple(verdicts) + plan.found,
         partial=plan.partial,
         damaged_samples=tuple(damaged),

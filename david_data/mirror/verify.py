@@ -388,13 +388,34 @@ def _unit_failed(unit: VerifyUnit, exc: BaseException) -> FileVerdict:
     return _unchecked(unit, f"{unit.record.name}: cannot be read ({type(exc).__name__}: {exc})")
 
 
-def _unseen_dest(dest: str, storage_options: dict[str, Any]) -> list[str]:
-    """DEST, when this machine cannot see it (run on every worker of a cluster first)."""
+def _unseen_dest(dest: str, storage_options: dict[str, Any], manifest: str) -> list[str]:
+    """DEST, when this machine cannot see its ``manifest`` (run on every worker)."""
     try:
         fs, path = open_folder(dest, storage_options)
-        return [] if fs.exists(join(path, MANIFEST_NAME)) else [dest]
+        return [] if fs.exists(join(path, manifest)) else [dest]
     except Exception as exc:  # noqa: BLE001 - reported to the client by name
         return [f"{dest} ({type(exc).__name__}: {exc})"]
+
+
+def refuse_unseen_dest(
+    executor: Executor, dest: str, storage_options: dict[str, Any], manifest: str
+) -> None:
+    """ConfigError when a worker of an out-of-process executor (a Dask cluster) cannot
+    see DEST's ``manifest``: the units would find nothing to check there."""
+    if executor.in_process:
+        return
+    unseen = sorted(
+        {
+            u
+            for found in executor.run_everywhere(_unseen_dest, dest, storage_options, manifest)
+            for u in found
+        }
+    )
+    if unseen:
+        raise ConfigError(
+            f"the workers of {executor.description} cannot see {', '.join(unseen)}; give a "
+            "path or URL every worker reaches (a shared folder, az://...)"
+        )
 
 
 def run_verify(
@@ -407,21 +428,8 @@ def run_verify(
     (with ``settings.record``) and report; on a stop request the parts not checked are
     named ``unchecked`` and the report is marked interrupted."""
     settings = plan.settings
-    if not executor.in_process and plan.units:
-        unseen = sorted(
-            {
-                u
-                for found in executor.run_everywhere(
-                    _unseen_dest, settings.dest, settings.storage_options
-                )
-                for u in found
-            }
-        )
-        if unseen:
-            raise ConfigError(
-                f"the workers of {executor.description} cannot see {', '.join(unseen)}; give a "
-                "path or URL every worker reaches (a shared folder, az://...)"
-            )
+    if plan.units:
+        refuse_unseen_dest(executor, settings.dest, settings.storage_options, MANIFEST_NAME)
     logger.info("verify %s: %d part(s) on %s", settings.dest, len(plan.units), executor.description)
     bar = progress.task("verify", total=len(plan.units), unit="parts")
     outcome = run_units(

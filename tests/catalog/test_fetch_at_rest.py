@@ -239,3 +239,29 @@ def test_the_verify_flow_checks_a_fetch_folder(
     assert state.is_failed()
     report = report_of_state(state)
     assert [v.name for v in report.by_status("corrupt")] == [VICTIM], report.summary()
+
+
+def test_verify_of_a_fetch_folder_on_a_dask_cluster_gives_the_same_report(
+    host: LocalHost,
+    tmp_path: Path,
+    dask_cluster: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import david_data.fetch.verify as fetch_verify
+
+    monkeypatch.setattr(fetch_verify, "SAMPLES_PER_UNIT", 2)  # 3 samples: 2 units (tasks)
+    dest = tmp_path / "dest"
+    assert _fetch(host, dest, "--no-progress") == 0
+    _flip_a_byte(dest / "SynthHuman" / VICTIM)
+    verify = ["verify", str(dest), "--no-progress"]
+    capsys.readouterr()
+    assert main(verify) == 1
+    local = capsys.readouterr().out
+    caplog.clear()
+    with caplog.at_level("INFO", logger="david_data"):
+        assert main([*verify, "--dask-address", dask_cluster]) == 1
+    assert capsys.readouterr().out == local  # the same verdicts, the damaged file named
+    assert f"CORRUPT SynthHuman/{VICTIM}" in local
+    assert f"3 sample(s) in 2 unit(s) on Dask cluster {dask_cluster}" in caplog.text
