@@ -17,12 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from ..fsutil import Files, is_local, join
+from isal.isal_zlib import crc32
 
-try:
-    from isal.isal_zlib import crc32
-except ImportError:  # pragma: no cover
-    from zlib import crc32  # the fallback for isal_zlib (same values)
+from ..fsutil import Files, is_local, join
+from ..mirror.transfer import read_blocks
 
 BLOCK = 1 << 20
 """Bytes read at a time (one buffer per file being read)."""
@@ -43,13 +41,13 @@ class FileProblem:
 
 
 def file_crc32(fs: Files, path: str, block: int = BLOCK) -> tuple[int, int]:
-    """``(size, CRC-32)`` of the file at ``path``, read in blocks of ``block`` bytes."""
-    buffer = memoryview(bytearray(block))
+    """``(size, CRC-32)`` of the file at ``path``, read in blocks of ``block`` bytes (a stop
+    request raises :class:`~david_data.errors.JobInterrupted` between blocks)."""
     size = crc = 0
     with fs.open(path, "rb") as handle:
-        while n := handle.readinto(buffer):
-            crc = crc32(buffer[:n], crc)
-            size += n
+        for view in read_blocks(handle, block=block):
+            crc = crc32(view, crc)
+            size += len(view)
     return size, crc
 
 

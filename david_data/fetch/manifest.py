@@ -54,13 +54,14 @@ class FetchManifest:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-def load_fetch_manifest(fs: Files, root: str, source: str) -> FetchManifest:
-    """The manifest at ``root`` (empty when there is none)."""
+def load_fetch_manifest(fs: Files, root: str, source: str | None = None) -> FetchManifest:
+    """The manifest at ``root`` (empty when there is none), with ``source`` as its source
+    (None: the one it records, '?' when it records none)."""
     path = join(root, MANIFEST_NAME)
     try:
         raw = fs.cat_file(path)
     except FileNotFoundError:
-        return FetchManifest(source=source)
+        return FetchManifest(source=source or "?")
     try:
         body = json.loads(raw)
         if body.get("format") != _FORMAT:
@@ -79,6 +80,8 @@ def load_fetch_manifest(fs: Files, root: str, source: str) -> FetchManifest:
             "rerun: files already fetched are checked against the catalog and kept",
             path=path,
         ) from exc
+    if source is None:
+        source = str(body.get("source") or "?")
     return FetchManifest(source=source, samples=samples)
 
 

@@ -22,7 +22,6 @@ process, Prefect tasks or a Dask cluster.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -200,7 +199,7 @@ def plan_fetch_verify(settings: VerifySettings) -> FetchVerifyPlan:
     samples, and the verdicts the listing gives on its own."""
     fs, root = open_folder(settings.dest, settings.storage_options)
     dest = to_url(fs, root)
-    manifest = load_fetch_manifest(fs, root, "")
+    manifest = load_fetch_manifest(fs, root)
     if not manifest.samples:
         raise ConfigError(
             f"{dest}/{MANIFEST_NAME} records no sample (no fetch has finished one); rerun "
@@ -262,17 +261,11 @@ def plan_fetch_verify(settings: VerifySettings) -> FetchVerifyPlan:
             )
     return FetchVerifyPlan(
         settings=replace(settings, dest=dest),
-        source=manifest_source(fs, root),
+        source=manifest.source,
         units=units,
         found=tuple(found),
         partial=tuple(partial),
     )
-
-
-def manifest_source(fs: Files, root: str) -> str:
-    """The ``source`` the fetch manifest names ('?' when it names none)."""
-    body = json.loads(fs.cat_file(join(root, MANIFEST_NAME)))
-    return str(body.get("source") or "?")
 
 
 Verdicts = tuple[tuple[FileVerdict, ...], ...]

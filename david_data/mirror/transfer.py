@@ -296,20 +296,24 @@ class Transfer:
                 self.interrupt()
 
 
-def read_blocks(handle: BinaryIO, size: int, block: int = 8 << 20) -> Iterator[memoryview]:
-    """The bytes of ``handle`` from its position up to ``size``, in order, as views of
-    at most ``block`` bytes, each valid until the next is asked for (flat memory).
+def read_blocks(
+    handle: BinaryIO, size: int | None = None, block: int = 8 << 20
+) -> Iterator[memoryview]:
+    """The bytes of ``handle`` from its position up to ``size`` (None: its end), in order,
+    as views of at most ``block`` bytes, each valid until the next is asked for (flat
+    memory).
 
     Any file is read into one reusable buffer (a :class:`TransferReader` waits for each
     block to be written). A stop request raises :class:`~david_data.errors.JobInterrupted`
     between blocks.
     """
-    buffer = memoryview(bytearray(min(block, max(size, 1))))
+    buffer = memoryview(bytearray(block if size is None else min(block, max(size, 1))))
     pos = handle.tell()
-    while pos < size:
+    while size is None or pos < size:
         if stop_requested():
             raise JobInterrupted("stopped on request while reading a file; the next run resumes")
-        n = handle.readinto(buffer[: size - pos])  # type: ignore[attr-defined]  # BinaryIO lacks readinto
+        view = buffer if size is None else buffer[: size - pos]
+        n = handle.readinto(view)  # type: ignore[attr-defined]  # BinaryIO lacks readinto
         if not n:
             return
         yield buffer[:n]
