@@ -12,6 +12,15 @@ there is nothing to checkpoint, so a stop also wakes whatever planning waits on:
 callbacks registered with :func:`on_stop` run (the HTTP client shuts its sockets, so a
 read from a stalled host returns at once), and under ``handle_signals(interrupt=True)``
 (a command's set-up) the signal also raises :class:`KeyboardInterrupt` in the main thread.
+
+The kernel may deliver a process's signal to any of its threads, and Python runs a
+signal's handler only when the main thread next runs Python code: a main thread that
+waits on a lock (a planning read in a pool thread, stalled) would not see the signal
+until that wait ends, which may be never. So the stop is not asked for by the handler but
+by a thread of ours that reads the signals from Python's wakeup file descriptor
+(:func:`signal.set_wakeup_fd`), which the C-level handler writes to in whatever thread
+it runs: the stop flag is set and the planning reads are woken at once, and the waiting
+main thread wakes with them.
 """
 
 from __future__ import annotations
@@ -81,7 +90,16 @@ def kill_children() -> None:
             child.kill()
 
 
-def _handler(signum: int, frame: FrameType | None) -> None:
+_WATCHED = (signal.SIGINT, signal.SIGTERM)
+_watch_depth = 0
+_watch_state: tuple[int, int, int, threading.Thread] | None = None
+"""While a ``handle_signals`` region lasts in the main thread: the wakeup pipe's read and
+write ends, the wakeup fd it replaced, and the thread that reads the pipe."""
+
+
+def _on_signal(signum: int) -> None:
+    """What a SIGINT/SIGTERM does, on the watching thread: ask for the stop (the first),
+    or quit at once (another, or one after a stop was already asked for)."""
     if _STOP.is_set():
         sys.stderr.write("\ninterrupted again: stopping now\n")
         sys.stderr.flush()
@@ -90,15 +108,84 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     name = signal.Signals(signum).name
     if _interrupt and not _units_running:
         sys.stderr.write(f"\n{name}: stopping\n")
-        sys.stderr.flush()
-        request_stop()
-        raise KeyboardInterrupt
-    sys.stderr.write(
-        f"\n{name}: stopping after the running work units checkpoint "
-        "(press Ctrl-C again to quit at once)\n"
-    )
+    else:
+        sys.stderr.write(
+            f"\n{name}: stopping after the running work units checkpoint "
+            "(press Ctrl-C again to quit at once)\n"
+        )
     sys.stderr.flush()
     request_stop()
+
+
+def _watch(read_fd: int, forward_fd: int) -> None:
+    """Read the signal numbers Python's C-level handler writes to the wakeup pipe (one
+    byte per signal, in whichever thread it ran) until the pipe's write end closes;
+    forward each byte to the wakeup fd this one replaced, if any."""
+    while True:
+        try:
+            data = os.read(read_fd, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        if forward_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(forward_fd, data)
+        for signum in data:
+            if signum in _WATCHED:
+                _on_signal(signum)
+
+
+def _start_watching() -> None:
+    global _watch_depth, _watch_state
+    _watch_depth += 1
+    if _watch_depth > 1:
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    forward_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher = threading.Thread(
+        target=_watch, args=(read_fd, forward_fd), name="david-data-signals", daemon=True
+    )
+    watcher.start()
+    _watch_state = (read_fd, write_fd, forward_fd, watcher)
+
+
+def _stop_watching() -> None:
+    global _watch_depth, _watch_state
+    _watch_depth -= 1
+    if _watch_depth or _watch_state is None:
+        return
+    read_fd, write_fd, forward_fd, watcher = _watch_state
+    _watch_state = None
+    signal.set_wakeup_fd(forward_fd)
+    os.close(write_fd)  # the watcher reads what is left, then the end of the pipe
+    watcher.join(timeout=5)
+    os.close(read_fd)
+
+
+def _forget_watching() -> None:
+    """A forked child has no watching thread: it drops the parent's pipe and wakeup fd."""
+    global _watch_depth, _watch_state
+    if _watch_state is not None:
+        read_fd, write_fd, forward_fd, _ = _watch_state
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(forward_fd)
+        for fd in (read_fd, write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    _watch_depth, _watch_state = 0, None
+
+
+os.register_at_fork(after_in_child=_forget_watching)
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler (main thread): the watching thread does the stopping; in
+    a command's set-up this also ends what the main thread is doing."""
+    if _interrupt and not _units_running:
+        _STOP.wait(1.0)  # the watching thread asks for the stop within moments
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -116,9 +203,10 @@ def handle_signals(*, reset: bool = True, interrupt: bool = False) -> Iterator[N
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in _WATCHED}
     outer = _interrupt
     _interrupt = interrupt
+    _start_watching()  # first: a signal that finds our handler always reaches the watcher
     for sig in previous:
         signal.signal(sig, _handler)
     try:
@@ -127,6 +215,7 @@ def handle_signals(*, reset: bool = True, interrupt: bool = False) -> Iterator[N
         _interrupt = outer
         for sig, old in previous.items():
             signal.signal(sig, old)
+        _stop_watching()
 
 
 def ignore_interrupts_in_worker() -> None:
