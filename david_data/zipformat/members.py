@@ -23,14 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from isal import isal_zlib as zlib  # zlib's functions; a much faster CRC-32 (a core dependency)
+
 from ..errors import VerificationError
 from .local import DESCRIPTOR_SIZES, LOCAL, descriptor_matches, header_differences, variable_lengths
 from .records import DEFLATED, DESCRIPTOR_FLAG, STORED, MemberSpec, ZipEntry
-
-try:  # ISA-L: the same functions as zlib, much faster CRC-32 (carry-less multiply)
-    from isal import isal_zlib as zlib
-except ImportError:  # pragma: no cover - plain zlib gives identical results, slower
-    import zlib  # type: ignore[no-redef]  # the fallback for isal_zlib (same API)
 
 _ZlibError: type[Exception] = zlib.error  # type: ignore[assignment]  # isal's stubs
 
