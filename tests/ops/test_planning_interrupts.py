@@ -81,14 +81,17 @@ def _signal_a_thread(pid: int, sig: signal.Signals) -> None:
     """Deliver ``sig`` to a thread of ``pid`` other than its main thread, as the kernel may
     do with a signal sent to the process: Python runs the handler only once the main
     thread runs Python code again, and here it waits on that thread's stalled read."""
+    libc = ctypes.CDLL(None, use_errno=True)
     for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
         tid = int(task.name)
-        status = (task / "status").read_text()
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
         blocked = int(
             next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
         )
-        if tid != pid and not blocked & (1 << (sig - 1)):
-            assert ctypes.CDLL(None, use_errno=True).tgkill(pid, tid, sig) == 0
+        if tid != pid and not blocked & (1 << (sig - 1)) and libc.tgkill(pid, tid, sig) == 0:
             return
     raise AssertionError(f"no thread of {pid} but the main one takes {sig.name}")
 
