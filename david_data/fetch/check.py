@@ -68,6 +68,19 @@ def compare(name: str, expected: tuple[int, int], found: tuple[int, int]) -> Fil
     return None
 
 
+def list_files(fs: Files, folder: str) -> dict[str, int]:
+    """The files in ``folder`` (name -> size); empty when there is no such folder."""
+    try:
+        entries = fs.ls(folder, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {
+        e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0)
+        for e in entries
+        if e.get("type") == "file"
+    }
+
+
 def read_all(
     fs: Files, folder: str, names: Iterable[str], *, jobs: int
 ) -> Iterator[tuple[str, tuple[int, int] | OSError]]:
@@ -97,6 +110,7 @@ def check_present(
     recorded: Mapping[str, tuple[int, int]],
     *,
     jobs: int = 8,
+    read: bool = True,
 ) -> tuple[dict[str, tuple[int, int]], list[FileProblem]]:
     """Which files ``expected`` (name -> the member's size and CRC-32) ``folder`` holds
     intact, and the problems of the others that it holds or that the manifest records.
@@ -105,7 +119,8 @@ def check_present(
     (name -> size, CRC-32). A file the manifest records with another size or CRC-32 than
     the member has now is stale (its part changed on the server): it is fetched again
     with no problem reported. Returns ``(known, problems)``: ``known`` maps each intact
-    file to its size and CRC-32 as read.
+    file to its size and CRC-32 as read. ``read=False`` checks presence and sizes only
+    (``verify --quick``): no file is read, so none is known.
     """
     known: dict[str, tuple[int, int]] = {}
     problems: list[FileProblem] = []
@@ -129,7 +144,8 @@ def check_present(
             if problem is not None and not stale:
                 problems.append(problem)
             continue
-        to_read.append(name)
+        if read:
+            to_read.append(name)
     for name, found in read_all(fs, folder, to_read, jobs=jobs):
         if isinstance(found, OSError):
             problems.append(
@@ -148,4 +164,12 @@ def check_present(
     return known, problems
 
 
-__all__ = ["BLOCK", "FileProblem", "check_present", "compare", "file_crc32", "read_all"]
+__all__ = [
+    "BLOCK",
+    "FileProblem",
+    "check_present",
+    "compare",
+    "file_crc32",
+    "list_files",
+    "read_all",
+]

@@ -38,10 +38,10 @@ from ..catalog.remote import PartVersion
 from ..catalog.select import Selection, parts_for_ids, select_by_part
 from ..engine.report import first_lines
 from ..errors import ConfigError, DownloadError, NoInputsError
-from ..fsutil import Files, join, open_folder, refuse_zarr_folder, to_url
+from ..fsutil import join, open_folder, refuse_zarr_folder, to_url
 from ..net.retry import RetryPolicy
 from ..settings import data_base_url
-from .check import FileProblem, check_present
+from .check import FileProblem, check_present, list_files
 from .manifest import MANIFEST_NAME, load_fetch_manifest
 
 logger = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def plan_fetch(settings: FetchSettings) -> FetchPlan:
         )
     dest_url = to_url(fs, root)
     manifest = load_fetch_manifest(fs, root, source.base)
-    on_disk = _listing(fs, join(root, facts.EXTRACT_FOLDER))
+    on_disk = list_files(fs, join(root, facts.EXTRACT_FOLDER))
     recorded: dict[str, tuple[int, int]] = {}
     for record in manifest.samples.values():
         recorded.update(record.files)
@@ -311,18 +311,6 @@ def _parts(settings: FetchSettings, source: CatalogSource) -> list[str]:
         present = set(source.default_parts())
         return [p for p in expected if p in present] or sorted(present)
     return source.default_parts()
-
-
-def _listing(fs: Files, folder: str) -> dict[str, int]:
-    try:
-        entries = fs.ls(folder, detail=True)
-    except FileNotFoundError:
-        return {}
-    return {
-        e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0)
-        for e in entries
-        if e.get("type") == "file"
-    }
 
 
 def part_work(

@@ -34,7 +34,7 @@ from ..fsutil import Files, join, open_folder, to_url
 from ..mirror.manifest import MANIFEST_NAME as MIRROR_MANIFEST
 from ..mirror.verify import FileVerdict, VerifySettings, refuse_unseen_dest
 from ..progress import NullProgress, Progress
-from .check import FileProblem, compare, read_all
+from .check import check_present, list_files
 from .manifest import MANIFEST_NAME, load_fetch_manifest
 from .run import STALE_TEMP
 
@@ -206,14 +206,7 @@ def plan_fetch_verify(settings: VerifySettings) -> FetchVerifyPlan:
             "the fetch that made it"
         )
     folder = join(root, facts.EXTRACT_FOLDER)
-    try:
-        listing = {
-            e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0)
-            for e in fs.ls(folder, detail=True)
-            if e.get("type") == "file"
-        }
-    except FileNotFoundError:
-        listing = {}
+    listing = list_files(fs, folder)
     samples = [
         SampleFiles(
             sample_id=sid,
@@ -275,31 +268,17 @@ Verdicts = tuple[tuple[FileVerdict, ...], ...]
 def fetch_verify_unit(unit: FetchVerifyUnit) -> Verdicts:
     """The work unit: check its samples' files (module level, so it runs anywhere)."""
     fs, folder = open_folder(unit.folder, unit.storage_options)
-    problems: dict[str, FileProblem] = {}
-    to_read = []
-    files = [file for sample in unit.samples for file in sample.files]
-    sizes = [size for sample in unit.samples for size in sample.sizes]
-    for (name, size, crc), on_disk in zip(files, sizes, strict=True):
-        if on_disk is None:
-            problems[name] = FileProblem(
-                name=name, kind="missing", detail=f"{MANIFEST_NAME} records it, DEST lacks it"
-            )
-        elif (problem := compare(name, (size, crc), (on_disk, crc))) is not None:
-            problems[name] = problem  # the size (the CRC-32 is not read for this)
-        elif not unit.quick:
-            to_read.append(name)
     if stop_requested():
         raise JobInterrupted("stopped on request")
+    files = [file for sample in unit.samples for file in sample.files]
+    sizes = [size for sample in unit.samples for size in sample.sizes]
     expected = {name: (size, crc) for name, size, crc in files}
-    for name, found in read_all(fs, folder, to_read, jobs=1):
-        if isinstance(found, OSError):
-            problems[name] = FileProblem(
-                name=name, kind="unreadable", detail=f"cannot be read ({found.strerror or found})"
-            )
-        elif (problem := compare(name, expected[name], found)) is not None:
-            problems[name] = problem
-        if stop_requested():
-            raise JobInterrupted("stopped on request")
+    on_disk = {
+        name: size for (name, _, _), size in zip(files, sizes, strict=True) if size is not None
+    }
+    # the manifest is both what each file should be and what it records (nothing stale)
+    _, found = check_present(fs, folder, expected, on_disk, expected, jobs=1, read=not unit.quick)
+    problems = {problem.name: problem for problem in found}
     return tuple(
         tuple(
             FileVerdict(name=name, status="good")

@@ -345,7 +345,6 @@ def plan_folder_verify(settings: VerifySettings) -> VerifyPlan | FetchVerifyPlan
     """:func:`plan_verify`, or for a fetch folder
     :func:`~david_data.fetch.verify.plan_fetch_verify` (the verify job's plan)."""
     from ..fetch.verify import is_fetch_folder, plan_fetch_verify
-    from ..fsutil import open_folder
 
     fs, root = open_folder(settings.dest, settings.storage_options)
     if is_fetch_folder(fs, root):
