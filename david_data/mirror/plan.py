@@ -452,11 +452,9 @@ def _disk_needed(plans: list[PartPlan], *, local_dest: bool, jobs: int) -> int:
 
 
 def _free_bytes(folder: Path) -> int | None:
-    probe = folder
-    while not probe.exists():
-        if probe.parent == probe:
-            return None
-        probe = probe.parent
+    probe = nearest_existing(str(folder))
+    if not os.path.exists(probe):
+        return None
     stat = os.statvfs(probe)  # what shutil.disk_usage reads, without loading shutil
     return stat.f_bavail * stat.f_frsize
 
