@@ -18,7 +18,8 @@ convention for a single luminance-like plane and the first name
 ``david_data.exr.read_depth_exr`` looks for.
 
 Writing is two steps so that syncs are shared: :func:`write_outputs` puts each file in
-place atomically (temp file + rename; one PUT on object stores) without syncing it, and
+place atomically (temp file + rename; one PUT on object stores) without syncing it (the
+batch path writes local files around the page cache, as they are synced anyway), and
 :func:`commit_outputs`, given the sets of several inputs (one model call's), syncs all
 their files to disk, and only then writes their markers. So a marker ``NAME.<S>.<K>.done``
 is never on disk before the files it vouches for (a power cut may lose a marker: that
@@ -43,6 +44,7 @@ import cv2
 import numpy as np
 from fsspec import AbstractFileSystem
 
+from ..direct_io import write_new_direct
 from ..fsutil import is_local, join
 from ._encode import exr_uncompressed, png_grey16
 
@@ -135,17 +137,19 @@ class WrittenSet:
     marker: bytes
 
 
-def _put(fs: AbstractFileSystem, path: str, data: bytes) -> None:
+def _put(fs: AbstractFileSystem, path: str, data: bytes, *, direct: bool = False) -> None:
     """Write ``data`` to ``path`` atomically without syncing it (a temp file renamed into
-    place, or one PUT on an object store, which is durable once it returns)."""
+    place, or one PUT on an object store, which is durable once it returns); ``direct``:
+    around the page cache where the file system allows (``direct_io``)."""
     if not is_local(fs):
         fs.pipe_file(path, data)
         return
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
+        if not (direct and write_new_direct(tmp, data)):
+            with open(tmp, "wb") as handle:
+                handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -172,9 +176,12 @@ def write_outputs(
     input_url: str,
     input_key: str,
     stale_markers: Iterable[str] = (),
+    direct: bool = False,
 ) -> WrittenSet:
     """Put one input's encoded outputs in place under ``root`` (each atomically, unsynced);
-    :func:`commit_outputs` makes them durable and writes the marker.
+    :func:`commit_outputs` makes them durable and writes the marker. ``direct``: for a
+    caller that commits them, write local files around the page cache (``direct_io``: the
+    bytes reach the disk once, with no copy into the cache for the sync to write back).
 
     ``stale_markers`` (relative names of other markers for this input) are deleted first,
     and the deletion is synced before any file is replaced.
@@ -189,7 +196,7 @@ def write_outputs(
     names = output_names(rel, files)
     paths = {kind: join(root, names[kind]) for kind in files}
     for kind, data in files.items():
-        _put(fs, paths[kind], data)
+        _put(fs, paths[kind], data, direct=direct)
     marker = {
         "input": input_url,
         "input_key": input_key,
@@ -207,8 +214,8 @@ def write_outputs(
 def commit_outputs(fs: AbstractFileSystem, sets: Sequence[WrittenSet]) -> None:
     """Commit several inputs' written outputs: sync every file of every set, then write each
     set's marker. One pass over a group of inputs instead of a sync per file as it is
-    written (by now the group's files are all in the page cache, so the kernel writes them
-    back together), and no sync of the markers: losing one only means recomputing its input."""
+    written (the kernel writes back a group's cached pages together; files written around
+    the cache have only their sizes and names left to sync), and no sync of the markers: losing one only means recomputing its input."""
     if is_local(fs):
         files = [path for written in sets for path in written.paths.values()]
         for path in files:

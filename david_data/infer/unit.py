@@ -95,6 +95,7 @@ def run_batch(unit: InferUnit, on_image: Callable[[ResultRow], None] | None = No
             input_url=reader.url(item),
             input_key=item.key,
             stale_markers=batch.stale_markers.get(item.rel, ()),
+            direct=True,  # commit() syncs them: straight to the disk, no page-cache copy
         )
         urls = {kind: to_url(fs, p) for kind, p in written[item.rel].paths.items()}
         elapsed = seconds + time.perf_counter() - start
