@@ -215,7 +215,8 @@ def commit_outputs(fs: AbstractFileSystem, sets: Sequence[WrittenSet]) -> None:
     """Commit several inputs' written outputs: sync every file of every set, then write each
     set's marker. One pass over a group of inputs instead of a sync per file as it is
     written (the kernel writes back a group's cached pages together; files written around
-    the cache have only their sizes and names left to sync), and no sync of the markers: losing one only means recomputing its input."""
+    the cache have only their sizes and names left to sync), and no sync of the markers:
+    losing one only means recomputing its input."""
     if is_local(fs):
         files = [path for written in sets for path in written.paths.values()]
         for path in files:
