@@ -76,5 +76,6 @@ def write_new_direct(path: str, data: bytes) -> bool:
     finally:
         os.close(fd)
         if not done:
-            os.unlink(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
     return done
