@@ -4,10 +4,11 @@ A buffered write copies every byte into the page cache, and the fsync that follo
 those pages to the disk. On a virtual machine that hands its free memory back to the host
 (as this project's machines do), each page the cache takes is backed anew, and the copy
 costs up to ~6 CPU ms per MB: the batch inference path spent 16 of its 52 CPU ms per image
-there (``benchmarks/bench_infer.py`` prints that cost of each run beside its figures).
-With O_DIRECT the bytes go from a reused, aligned buffer of the writing thread straight to
-the disk: one copy into memory that stays backed, and the thread waits for the disk
-instead of working. Only worth it where the caller syncs the file before it goes on;
+there (``perf``, 2 cores). A plain loop writing one image's 3.4 MB of outputs took 17-21 CPU
+ms then, and 1 ms once the memory was warm; the state drifts between the two within
+minutes. With O_DIRECT the bytes go from a reused, aligned buffer of the writing thread
+straight to the disk: one copy into memory that stays backed, and the thread waits for the
+disk instead of working. Only worth it where the caller syncs the file before it goes on;
 where the platform or the file system refuses O_DIRECT, the caller writes the file
 otherwise (:func:`write_new_direct` says so).
 """
