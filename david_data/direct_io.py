@@ -2,7 +2,7 @@
 
 A buffered write copies every byte into the page cache, and the fsync that follows writes
 those pages to the disk. On a virtual machine that hands its free memory back to the host
-(as this project's machines do), each page the cache takes is backed anew, and the copy
+(as this project's machines appear to), each page the cache takes is backed anew, and the copy
 costs up to ~6 CPU ms per MB: the batch inference path spent 16 of its 52 CPU ms per image
 there (``perf``, 2 cores). A plain loop writing one image's 3.4 MB of outputs took 17-21 CPU
 ms then, and 1 ms once the memory was warm; the state drifts between the two within
